@@ -1,0 +1,102 @@
+"""Settings: the one place configuration is read (environment or `.env`)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "123456:ABC", "your-token-here"}
+
+
+class Settings(BaseSettings):
+    """Every setting of the bot, with its default; `.env.example` lists the same names."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    bot_token: SecretStr = SecretStr("")
+    telegram_api_url: str = "https://api.telegram.org"
+    database_url: str = "sqlite+aiosqlite:///data/dlxh.db"
+    sandbox_database_url: str = "sqlite+aiosqlite:///data/sandbox.db"
+    admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    org_timezone: str = "Asia/Ho_Chi_Minh"
+    default_locale: str = "vi"
+
+    # Intake: how updates come in and how failures are retried.
+    polling_timeout: int = 25
+    intake_concurrency: int = 32
+    intake_max_attempts: int = 3
+    webhook_url: str = ""
+    webhook_secret: SecretStr = SecretStr("")
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = 8081
+
+    # Telegram's limits, shared by every sender (DESIGN.md reliability rule 2).
+    global_rate_per_second: float = 30.0
+    per_chat_rate_per_second: float = 1.0
+    per_group_rate_per_minute: float = 20.0
+
+    # Onboarding defaults.
+    invite_default_uses: int = 1
+    invite_default_days: int = 7
+
+    # Local sandbox (used only when BOT_TOKEN is empty).
+    sandbox_host: str = "127.0.0.1"
+    sandbox_port: int = 8080
+    sandbox_demo: bool = True
+
+    log_level: str = "INFO"
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _split_admin_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(part) for part in value.replace(";", ",").split(",") if part.strip()]
+        if isinstance(value, int):
+            return [value]
+        return value
+
+    @field_validator("org_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        ZoneInfo(value)  # raises for an unknown zone name
+        return value
+
+    @field_validator("default_locale")
+    @classmethod
+    def _known_locale(cls, value: str) -> str:
+        if value not in ("vi", "en"):
+            raise ValueError("DEFAULT_LOCALE must be 'vi' or 'en'")
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_needs_real_secret(self) -> Settings:
+        if self.webhook_url and self.webhook_secret.get_secret_value() in PLACEHOLDER_SECRETS:
+            raise ValueError("WEBHOOK_SECRET must be set to a real secret in webhook mode")
+        return self
+
+    @property
+    def sandbox_mode(self) -> bool:
+        """No token means: run against the local sandbox, never against Telegram."""
+        return not self.bot_token.get_secret_value()
+
+    @cached_property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.org_timezone)
+
+    def sqlite_path(self, url: str | None = None) -> Path | None:
+        """The file behind a SQLite URL, so callers can create its folder."""
+        url = url or self.database_url
+        prefix = "sqlite+aiosqlite:///"
+        if not url.startswith(prefix) or url.endswith(":memory:"):
+            return None
+        return Path(url[len(prefix) :])
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Read settings once at the composition root and pass them down."""
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,47 @@
+"""Gettext catalogs (Babel): Vietnamese by default, English second.
+
+Message ids are English; `bot/locales/vi` translates every one of them. `make` compiles
+the catalogs, and `create_i18n` compiles any that are missing or stale, so `python -m bot`
+from a fresh checkout works too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiogram.utils.i18n import I18n
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+LOCALES_DIR = Path(__file__).parent / "locales"
+DOMAIN = "messages"
+LOCALES = ("vi", "en")
+
+
+def compile_catalogs(path: Path = LOCALES_DIR) -> list[Path]:
+    """Compile every .po whose .mo is missing or older; returns the files written."""
+    written: list[Path] = []
+    for po_path in sorted(path.glob(f"*/LC_MESSAGES/{DOMAIN}.po")):
+        mo_path = po_path.with_suffix(".mo")
+        if mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
+            continue
+        with po_path.open("rb") as po_file:
+            catalog = read_po(po_file, locale=po_path.parent.parent.name)
+        with mo_path.open("wb") as mo_file:
+            write_mo(mo_file, catalog)
+        written.append(mo_path)
+    return written
+
+
+def create_i18n(default_locale: str = "vi") -> I18n:
+    compile_catalogs()
+    return I18n(path=LOCALES_DIR, default_locale=default_locale, domain=DOMAIN)
+
+
+def normalize_locale(value: str | None, default: str = "vi") -> str:
+    return value if value in LOCALES else default
+
+
+def localized(i18n: I18n, message: str) -> dict[str, str]:
+    """The same catalog text in every locale: wizard questions are form definitions."""
+    return {locale: i18n.gettext(message, locale=locale) for locale in LOCALES}

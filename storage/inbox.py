@@ -1,0 +1,94 @@
+"""The inbox: updates kept before they are confirmed, and their processing state."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import Inbox, InboxStatus
+
+
+async def store_updates(
+    *, session: AsyncSession, rows: Sequence[tuple[int, int, str]], now: datetime
+) -> set[int]:
+    """Insert (update_id, chat_key, payload) rows not seen before; returns the new ids.
+
+    Telegram re-sends updates that were stored but not yet confirmed (a crash between the
+    commit and the next getUpdates): those are recognised here and not processed twice.
+    """
+    if not rows:
+        return set()
+    ids = [row[0] for row in rows]
+    known = set((await session.exec(select(Inbox.update_id).where(col(Inbox.update_id).in_(ids)))).all())
+    new_ids: set[int] = set()
+    for update_id, chat_key, payload in rows:
+        if update_id in known or update_id in new_ids:
+            continue
+        session.add(Inbox(update_id=update_id, chat_key=chat_key, payload=payload, received_at=now))
+        new_ids.add(update_id)
+    return new_ids
+
+
+async def mark_done(*, session: AsyncSession, update_id: int, now: datetime) -> None:
+    await session.exec(  # type: ignore[call-overload]
+        update(Inbox)
+        .where(col(Inbox.update_id) == update_id)
+        .values(status=InboxStatus.DONE, processed_at=now)
+    )
+
+
+async def record_failure(
+    *, session: AsyncSession, update_id: int, error: str, park: bool, now: datetime
+) -> None:
+    """Count a failed attempt; `park` gives up on the update (visible to admins as failed)."""
+    values: dict[str, object] = {"attempts": col(Inbox.attempts) + 1, "error": error[:4000]}
+    if park:
+        values.update(status=InboxStatus.FAILED, processed_at=now)
+    await session.exec(  # type: ignore[call-overload]
+        update(Inbox).where(col(Inbox.update_id) == update_id).values(**values)
+    )
+
+
+async def unfinished(*, session: AsyncSession) -> Sequence[Inbox]:
+    """Pending rows in arrival order, for replay at start."""
+    return (
+        await session.exec(
+            select(Inbox).where(Inbox.status == InboxStatus.PENDING).order_by(col(Inbox.update_id))
+        )
+    ).all()
+
+
+async def count_attempt_for_pending(*, session: AsyncSession) -> None:
+    """At start, count a try for every unfinished row: an update that kills the process
+    on every attempt is parked after a bounded number of restarts instead of looping."""
+    await session.exec(  # type: ignore[call-overload]
+        update(Inbox).where(Inbox.status == InboxStatus.PENDING).values(attempts=col(Inbox.attempts) + 1)
+    )
+
+
+async def park_exhausted(*, session: AsyncSession, max_attempts: int, now: datetime) -> int:
+    result = await session.exec(  # type: ignore[call-overload]
+        update(Inbox)
+        .where(Inbox.status == InboxStatus.PENDING, col(Inbox.attempts) > max_attempts)
+        .values(status=InboxStatus.FAILED, processed_at=now, error="gave up after repeated restarts")
+    )
+    return int(result.rowcount or 0)
+
+
+async def get_row(*, session: AsyncSession, update_id: int) -> Inbox | None:
+    return await session.get(Inbox, update_id)
+
+
+async def failed_rows(*, session: AsyncSession, limit: int = 20) -> Sequence[Inbox]:
+    return (
+        await session.exec(
+            select(Inbox)
+            .where(Inbox.status == InboxStatus.FAILED)
+            .order_by(col(Inbox.update_id).desc())
+            .limit(limit)
+        )
+    ).all()

@@ -1,0 +1,130 @@
+"""Units, people, roles, invites and registered groups."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, or_, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import ChatGroup, Invite, Person, PersonRole, PersonStatus, Role, Unit
+
+
+async def create_unit(*, session: AsyncSession, code: str, name: str, parent: Unit | None = None) -> Unit:
+    unit = Unit(code=code, name=name, parent_id=parent.id if parent else None)
+    session.add(unit)
+    await session.flush()
+    unit.path = f"{parent.path if parent else '/'}{unit.id}/"
+    await session.flush()
+    return unit
+
+
+async def get_unit(*, session: AsyncSession, unit_id: int) -> Unit | None:
+    return await session.get(Unit, unit_id)
+
+
+async def get_unit_by_code(*, session: AsyncSession, code: str) -> Unit | None:
+    return (await session.exec(select(Unit).where(Unit.code == code))).first()
+
+
+async def list_units(*, session: AsyncSession, under_path: str = "/") -> Sequence[Unit]:
+    """Units of a subtree (by materialised path), parents before children."""
+    rows = await session.exec(select(Unit).where(col(Unit.path).startswith(under_path)).order_by(Unit.path))
+    return rows.all()
+
+
+async def root_units(*, session: AsyncSession) -> Sequence[Unit]:
+    return (await session.exec(select(Unit).where(col(Unit.parent_id).is_(None)).order_by(Unit.id))).all()
+
+
+async def get_person(*, session: AsyncSession, person_id: int) -> Person | None:
+    return await session.get(Person, person_id)
+
+
+async def get_person_by_telegram_id(*, session: AsyncSession, telegram_id: int) -> Person | None:
+    return (await session.exec(select(Person).where(Person.telegram_id == telegram_id))).first()
+
+
+async def get_roles(*, session: AsyncSession, person_id: int) -> Sequence[PersonRole]:
+    return (await session.exec(select(PersonRole).where(PersonRole.person_id == person_id))).all()
+
+
+async def grant_role(
+    *, session: AsyncSession, person: Person, role: Role, unit_id: int | None, granted_by: int | None = None
+) -> PersonRole:
+    """Give a role over a unit's subtree (None: the whole organisation); re-granting moves it."""
+    existing = (
+        await session.exec(
+            select(PersonRole).where(PersonRole.person_id == person.id, PersonRole.role == role)
+        )
+    ).first()
+    if existing is not None:
+        existing.unit_id = unit_id
+        existing.granted_by = granted_by
+        session.add(existing)
+        return existing
+    assert person.id is not None
+    grant = PersonRole(person_id=person.id, role=role, unit_id=unit_id, granted_by=granted_by)
+    session.add(grant)
+    return grant
+
+
+async def count_active_collaborators(*, session: AsyncSession, under_path: str) -> int:
+    statement = (
+        select(func.count())
+        .select_from(Person)
+        .join(Unit, col(Unit.id) == Person.unit_id)
+        .join(PersonRole, col(PersonRole.person_id) == Person.id)
+        .where(
+            Person.status == PersonStatus.ACTIVE,
+            PersonRole.role == Role.COLLABORATOR,
+            col(Unit.path).startswith(under_path),
+        )
+    )
+    return (await session.exec(statement)).one()
+
+
+async def add_invite(*, session: AsyncSession, invite: Invite) -> Invite:
+    session.add(invite)
+    await session.flush()
+    return invite
+
+
+async def get_invite_by_hash(*, session: AsyncSession, token_hash: str) -> Invite | None:
+    return (await session.exec(select(Invite).where(Invite.token_hash == token_hash))).first()
+
+
+async def consume_invite(*, session: AsyncSession, invite_id: int, now: datetime) -> bool:
+    """Count one use, atomically: two people racing for the last use cannot both win."""
+    result = await session.exec(  # type: ignore[call-overload]
+        update(Invite)
+        .where(
+            col(Invite.id) == invite_id,
+            col(Invite.uses) < col(Invite.max_uses),
+            col(Invite.expires_at) > now,
+            col(Invite.revoked_at).is_(None),
+        )
+        .values(uses=col(Invite.uses) + 1)
+    )
+    return bool(result.rowcount)
+
+
+async def get_group(*, session: AsyncSession, telegram_chat_id: int) -> ChatGroup | None:
+    return (
+        await session.exec(select(ChatGroup).where(ChatGroup.telegram_chat_id == telegram_chat_id))
+    ).first()
+
+
+async def groups_for_units(*, session: AsyncSession, unit_paths: Sequence[str]) -> Sequence[ChatGroup]:
+    """Active groups bound to any unit inside the given subtrees."""
+    if not unit_paths:
+        return []
+    statement = (
+        select(ChatGroup)
+        .join(Unit, col(Unit.id) == ChatGroup.unit_id)
+        .where(ChatGroup.is_active, or_(*[col(Unit.path).startswith(path) for path in unit_paths]))
+        .order_by(ChatGroup.id)
+    )
+    return (await session.exec(statement)).all()

@@ -1,0 +1,167 @@
+"""Drafts, reports and the aggregations behind /summary (all in SQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import Draft, Report, ReportAnswer, ReportChannel, Unit
+
+
+async def get_draft(*, session: AsyncSession, draft_id: int) -> Draft | None:
+    return await session.get(Draft, draft_id)
+
+
+async def get_draft_by_slot(*, session: AsyncSession, person_id: int, slot: str) -> Draft | None:
+    return (await session.exec(select(Draft).where(Draft.person_id == person_id, Draft.slot == slot))).first()
+
+
+async def latest_draft(*, session: AsyncSession, person_id: int) -> Draft | None:
+    """The conversation a typed answer belongs to: the most recently touched draft."""
+    return (
+        await session.exec(
+            select(Draft)
+            .where(Draft.person_id == person_id)
+            .order_by(col(Draft.updated_at).desc(), col(Draft.id).desc())
+        )
+    ).first()
+
+
+async def save_draft(*, session: AsyncSession, draft: Draft) -> Draft:
+    session.add(draft)
+    await session.flush()
+    return draft
+
+
+async def delete_draft(*, session: AsyncSession, draft: Draft) -> None:
+    await session.delete(draft)
+
+
+async def get_report(*, session: AsyncSession, report_id: int) -> Report | None:
+    return await session.get(Report, report_id)
+
+
+async def get_private_report(*, session: AsyncSession, person_id: int, topic_id: int) -> Report | None:
+    return (
+        await session.exec(
+            select(Report).where(
+                Report.person_id == person_id,
+                Report.topic_id == topic_id,
+                Report.channel == ReportChannel.PRIVATE,
+            )
+        )
+    ).first()
+
+
+async def get_report_by_update(*, session: AsyncSession, update_id: int) -> Report | None:
+    return (await session.exec(select(Report).where(Report.source_update_id == update_id))).first()
+
+
+async def save_report(
+    *, session: AsyncSession, report: Report, choice_values: Iterable[tuple[str, str]]
+) -> Report:
+    """Insert or replace a report together with its groupable answers."""
+    session.add(report)
+    await session.flush()
+    assert report.id is not None
+    await session.exec(delete(ReportAnswer).where(col(ReportAnswer.report_id) == report.id))  # type: ignore[call-overload]
+    for key, value in sorted(set(choice_values)):
+        session.add(ReportAnswer(report_id=report.id, question_key=key, value=value))
+    await session.flush()
+    return report
+
+
+@dataclass(frozen=True)
+class UnitFigures:
+    unit_id: int
+    reports: int
+    reporters: int
+
+
+@dataclass(frozen=True)
+class OptionCount:
+    question_key: str
+    value: str
+    reports: int
+
+
+def _in_scope(period: str, under_path: str):  # type: ignore[no-untyped-def]
+    return (Report.period == period, col(Unit.path).startswith(under_path))
+
+
+async def report_totals(*, session: AsyncSession, period: str, under_path: str) -> tuple[int, int]:
+    """(reports, distinct reporters) for a period in a subtree."""
+    statement = (
+        select(func.count(col(Report.id)), func.count(func.distinct(Report.person_id)))
+        .join(Unit, col(Unit.id) == Report.unit_id)
+        .where(*_in_scope(period, under_path))
+    )
+    reports, reporters = (await session.exec(statement)).one()
+    return int(reports), int(reporters)
+
+
+async def figures_by_unit(*, session: AsyncSession, period: str, under_path: str) -> list[UnitFigures]:
+    statement = (
+        select(Report.unit_id, func.count(col(Report.id)), func.count(func.distinct(Report.person_id)))
+        .join(Unit, col(Unit.id) == Report.unit_id)
+        .where(*_in_scope(period, under_path))
+        .group_by(col(Report.unit_id))
+    )
+    return [UnitFigures(int(u), int(r), int(p)) for u, r, p in (await session.exec(statement)).all()]
+
+
+async def option_counts(*, session: AsyncSession, period: str, under_path: str) -> list[OptionCount]:
+    statement = (
+        select(
+            ReportAnswer.question_key, ReportAnswer.value, func.count(func.distinct(ReportAnswer.report_id))
+        )
+        .join(Report, col(Report.id) == ReportAnswer.report_id)
+        .join(Unit, col(Unit.id) == Report.unit_id)
+        .where(*_in_scope(period, under_path))
+        .group_by(col(ReportAnswer.question_key), col(ReportAnswer.value))
+    )
+    return [OptionCount(k, v, int(n)) for k, v, n in (await session.exec(statement)).all()]
+
+
+async def forms_used(*, session: AsyncSession, period: str, under_path: str) -> list[int]:
+    statement = (
+        select(Report.form_id)
+        .join(Unit, col(Unit.id) == Report.unit_id)
+        .where(*_in_scope(period, under_path), col(Report.form_id).is_not(None))
+        .distinct()
+    )
+    return [int(form_id) for form_id in (await session.exec(statement)).all() if form_id is not None]
+
+
+async def latest_texts(
+    *, session: AsyncSession, period: str, under_path: str, limit: int = 3
+) -> Sequence[Report]:
+    statement = (
+        select(Report)
+        .join(Unit, col(Unit.id) == Report.unit_id)
+        .where(*_in_scope(period, under_path), col(Report.text).is_not(None), Report.text != "")
+        .order_by(col(Report.submitted_at).desc(), col(Report.id).desc())
+        .limit(limit)
+    )
+    return (await session.exec(statement)).all()
+
+
+async def active_collaborators_by_unit(*, session: AsyncSession, under_path: str) -> dict[int, int]:
+    from storage.models import Person, PersonRole, PersonStatus, Role
+
+    statement = (
+        select(Person.unit_id, func.count(col(Person.id)))
+        .join(Unit, col(Unit.id) == Person.unit_id)
+        .join(PersonRole, col(PersonRole.person_id) == Person.id)
+        .where(
+            Person.status == PersonStatus.ACTIVE,
+            PersonRole.role == Role.COLLABORATOR,
+            col(Unit.path).startswith(under_path),
+        )
+        .group_by(col(Person.unit_id))
+    )
+    return {int(u): int(n) for u, n in (await session.exec(statement)).all() if u is not None}
