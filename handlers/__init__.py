@@ -1,0 +1,16 @@
+"""All routers, in the order the Dispatcher tries them.
+
+Order matters: commands before free input; the group router before /summary so that a
+command in an unregistered group gets the one-line explanation; the private reporting
+router last, because it ends with catch-alls for typed answers and stale buttons.
+"""
+
+from __future__ import annotations
+
+from aiogram import Router
+
+from handlers import group, reporting, start, summary, topics
+
+
+def routers() -> list[Router]:
+    return [start.router, topics.router, group.router, summary.router, reporting.router]

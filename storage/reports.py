@@ -9,7 +9,17 @@ from sqlalchemy import delete, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Draft, Report, ReportAnswer, ReportChannel, Unit
+from storage.models import (
+    Draft,
+    Person,
+    PersonRole,
+    PersonStatus,
+    Report,
+    ReportAnswer,
+    ReportChannel,
+    Role,
+    Unit,
+)
 
 
 async def get_draft(*, session: AsyncSession, draft_id: int) -> Draft | None:
@@ -150,9 +160,33 @@ async def latest_texts(
     return (await session.exec(statement)).all()
 
 
-async def active_collaborators_by_unit(*, session: AsyncSession, under_path: str) -> dict[int, int]:
-    from storage.models import Person, PersonRole, PersonStatus, Role
+async def answered_by_question(*, session: AsyncSession, period: str, under_path: str) -> dict[str, int]:
+    """How many reports answered each choice question: the denominator of its percentages."""
+    statement = (
+        select(ReportAnswer.question_key, func.count(func.distinct(ReportAnswer.report_id)))
+        .join(Report, col(Report.id) == ReportAnswer.report_id)
+        .join(Unit, col(Unit.id) == Report.unit_id)
+        .where(*_in_scope(period, under_path))
+        .group_by(col(ReportAnswer.question_key))
+    )
+    return {key: int(count) for key, count in (await session.exec(statement)).all()}
 
+
+async def collaborator_reporters_by_unit(
+    *, session: AsyncSession, period: str, under_path: str
+) -> dict[int, int]:
+    """Distinct collaborators with at least one report: unique people, not submissions."""
+    statement = (
+        select(Report.unit_id, func.count(func.distinct(Report.person_id)))
+        .join(Unit, col(Unit.id) == Report.unit_id)
+        .join(PersonRole, col(PersonRole.person_id) == Report.person_id)
+        .where(*_in_scope(period, under_path), PersonRole.role == Role.COLLABORATOR)
+        .group_by(col(Report.unit_id))
+    )
+    return {int(u): int(n) for u, n in (await session.exec(statement)).all()}
+
+
+async def active_collaborators_by_unit(*, session: AsyncSession, under_path: str) -> dict[int, int]:
     statement = (
         select(Person.unit_id, func.count(col(Person.id)))
         .join(Unit, col(Unit.id) == Person.unit_id)

@@ -1,0 +1,63 @@
+"""/summary for a leader: parse the argument, pick the scope, build and render."""
+
+from __future__ import annotations
+
+from aiogram.utils.i18n import gettext as _
+
+from bot.access import Actor, Permission
+from bot.analytics.render import render_summary
+from bot.analytics.summary import PeriodError, build_summary, parse_period
+from bot.clock import period_of
+from bot.conversation import Outcome, Services
+from bot.forms import FormDefinition
+from bot.ui import Screen, current_locale, escape
+from storage import audit, people, reports
+from storage.models import Unit
+
+FORM_ORDER = ("monthly_opinion", "incident")
+
+
+async def summary_for(services: Services, *, actor: Actor, argument: str | None) -> Outcome:
+    session = services.session
+    if argument and argument.strip():
+        try:
+            period = parse_period(argument)
+        except PeriodError:
+            return Outcome(
+                alert=_(
+                    "“{value}” is not a month. Write it as MM/YYYY, for example /summary 11/2026."
+                ).format(value=escape(argument.strip()))
+            )
+    else:
+        period = period_of(services.clock.now(), services.tz)
+    scope = await _scope_unit(services, actor)
+    path = scope.path if scope else "/"
+    forms: list[FormDefinition] = [
+        services.forms.builtin[key] for key in FORM_ORDER if key in services.forms.builtin
+    ]
+    for form_id in await reports.forms_used(session=session, period=period, under_path=path):
+        definition = await services.forms.get(session, form_id)
+        if all(definition.key != known.key for known in forms):
+            forms.append(definition)
+    summary = await build_summary(
+        session=session, period=period, scope=scope, forms=forms, locale=current_locale()
+    )
+    assert actor.person is not None
+    await audit.record(
+        session=session,
+        action="summary.view",
+        actor_id=actor.person.id,
+        unit_id=scope.id if scope else None,
+        details={"period": period},
+    )
+    return Outcome(screen=Screen(text=render_summary(summary, services.tz)), finished=True)
+
+
+async def _scope_unit(services: Services, actor: Actor) -> Unit | None:
+    """The leader's subtree; an organisation with one root shows that root's name."""
+    paths = actor.scope_paths(Permission.VIEW_SUMMARY)
+    if paths and paths[0] != "/":
+        unit_id = int(paths[0].strip("/").split("/")[-1])
+        return await people.get_unit(session=services.session, unit_id=unit_id)
+    roots = await people.root_units(session=services.session)
+    return roots[0] if len(roots) == 1 else None

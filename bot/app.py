@@ -1,0 +1,194 @@
+"""Composition root: builds the bot, dispatcher, intake and services. Nothing at import time.
+
+This is the only module that imports `handlers` (and, later, `schedules`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.types import BotCommand, LinkPreviewOptions, Update
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+import handlers
+from bot import onboarding, reporting, topics
+from bot.access import AccessMiddleware, ActorMiddleware
+from bot.clock import Clock, SystemClock
+from bot.config import Settings
+from bot.conversation import Conversations, FormCatalog
+from bot.i18n import create_i18n
+from bot.intake.poller import Intake, Poller
+from bot.intake.processor import InboxProcessor, chat_key
+from bot.middlewares import LocaleMiddleware, ServicesMiddleware
+from storage.db import SessionFactory, create_engine, create_session_factory, upgrade_database
+
+log = logging.getLogger(__name__)
+
+
+def create_bot(settings: Settings, token: str | None = None) -> Bot:
+    """A Bot for whichever Bot API server TELEGRAM_API_URL names (Telegram, self-hosted, sandbox)."""
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    return Bot(
+        token or settings.bot_token.get_secret_value(),
+        session=session,
+        default=DefaultBotProperties(
+            parse_mode=ParseMode.HTML, link_preview=LinkPreviewOptions(is_disabled=True)
+        ),
+    )
+
+
+def create_conversations() -> Conversations:
+    return Conversations(
+        {
+            onboarding.REGISTRATION_SLOT: onboarding.RegistrationPurpose(),
+            onboarding.INVITE_SLOT: onboarding.InvitePurpose(),
+            topics.TOPIC_SLOT: topics.TopicPurpose(),
+            reporting.ReportPurpose.name: reporting.ReportPurpose(),
+        }
+    )
+
+
+def create_dispatcher(
+    settings: Settings,
+    *,
+    clock: Clock,
+    forms: FormCatalog,
+    i18n: I18n,
+    conversations: Conversations,
+    bot_username: str,
+) -> Dispatcher:
+    dispatcher = Dispatcher(
+        settings=settings,
+        clock=clock,
+        forms=forms,
+        i18n=i18n,
+        conversations=conversations,
+        bot_username=bot_username,
+    )
+    # Outer middlewares run in this order for every update: who, which language, services.
+    dispatcher.update.outer_middleware(ActorMiddleware(frozenset(settings.admin_ids)))
+    dispatcher.update.outer_middleware(LocaleMiddleware(i18n))
+    dispatcher.update.outer_middleware(ServicesMiddleware())
+    dispatcher.message.middleware(AccessMiddleware())
+    dispatcher.callback_query.middleware(AccessMiddleware())
+    dispatcher.include_routers(*handlers.routers())
+    return dispatcher
+
+
+def default_commands(i18n: I18n, locale: str) -> list[BotCommand]:
+    with i18n.use_locale(locale):
+        return [
+            BotCommand(command="start", description=_("Start or continue")),
+            BotCommand(command="report", description=_("Send an incident report")),
+            BotCommand(command="summary", description=_("Summary of the month (leaders)")),
+            BotCommand(command="topic", description=_("Publish a topic (staff)")),
+            BotCommand(command="invite", description=_("Create an invite link (staff)")),
+            BotCommand(command="lang", description=_("Change language")),
+            BotCommand(command="cancel", description=_("Cancel what you are filling in")),
+            BotCommand(command="help", description=_("Help")),
+        ]
+
+
+@dataclass
+class Application:
+    """A running bot: engine, dispatcher, intake. `start()` then `stop()`."""
+
+    settings: Settings
+    clock: Clock = field(default_factory=SystemClock)
+    engine: AsyncEngine | None = None
+    session_factory: SessionFactory | None = None
+    bot: Bot | None = None
+    dispatcher: Dispatcher | None = None
+    processor: InboxProcessor | None = None
+    intake: Intake | None = None
+    poller: Poller | None = None
+    i18n: I18n | None = None
+    bot_username: str = ""
+    _poll_task: asyncio.Task[None] | None = None
+
+    async def start(self, *, poll: bool = True) -> None:
+        settings = self.settings
+        self.engine = create_engine(settings.database_url)
+        await upgrade_database(self.engine)
+        self.session_factory = create_session_factory(self.engine)
+        self.i18n = create_i18n(settings.default_locale)
+        forms = FormCatalog()
+        async with self.session_factory() as session:
+            await forms.sync_builtin(session)
+            await session.commit()
+        self.bot = create_bot(settings)
+        me = await self.bot.me()
+        self.bot_username = me.username or ""
+        self.dispatcher = create_dispatcher(
+            settings,
+            clock=self.clock,
+            forms=forms,
+            i18n=self.i18n,
+            conversations=create_conversations(),
+            bot_username=self.bot_username,
+        )
+        self.processor = InboxProcessor(
+            dispatcher=self.dispatcher,
+            bot=self.bot,
+            session_factory=self.session_factory,
+            clock=self.clock,
+            max_attempts=settings.intake_max_attempts,
+            concurrency=settings.intake_concurrency,
+            on_failure=self._apologise,
+        )
+        self.intake = Intake(session_factory=self.session_factory, processor=self.processor, clock=self.clock)
+        await self.bot.delete_webhook(drop_pending_updates=False)
+        for locale in ("vi", "en"):
+            await self.bot.set_my_commands(
+                default_commands(self.i18n, locale), language_code=None if locale == "vi" else locale
+            )
+        replayed = await self.processor.replay()
+        if replayed:
+            log.info("replaying %d unfinished update(s) from the inbox", replayed)
+        if poll:
+            self.poller = Poller(
+                bot=self.bot,
+                intake=self.intake,
+                timeout=settings.polling_timeout,
+                allowed_updates=self.dispatcher.resolve_used_update_types(),
+            )
+            self._poll_task = asyncio.create_task(self.poller.run())
+        log.info("bot @%s is running", self.bot_username)
+
+    async def _apologise(self, update: Update, error: str) -> None:
+        """Nobody is left in silence: a parked update gets an apology in the default language."""
+        assert self.bot is not None and self.i18n is not None
+        key = chat_key(update)
+        if key <= -(10**15):
+            return
+        with self.i18n.use_locale(self.settings.default_locale):
+            text = _("Sorry, something went wrong while handling your message. Please try again later.")
+        await self.bot.send_message(key, text)
+
+    async def wait(self) -> None:
+        if self._poll_task is not None:
+            await self._poll_task
+
+    async def stop(self) -> None:
+        if self.poller is not None:
+            self.poller.stop()
+        if self._poll_task is not None:
+            self._poll_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poll_task
+        if self.processor is not None:
+            await self.processor.close()
+        if self.bot is not None:
+            await self.bot.session.close()
+        if self.engine is not None:
+            await self.engine.dispose()

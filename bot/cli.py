@@ -1,0 +1,176 @@
+"""`dlxh`: run the bot and do the administrator's chores from a terminal."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import typer
+
+from bot.config import Settings, get_settings
+from bot.units import UnitImportError, import_units, parse_units_csv
+from storage import people
+from storage.db import create_engine, create_session_factory, upgrade_database
+from storage.models import Role
+
+app = typer.Typer(help="DLXH Bot — public-opinion collaborator network on Telegram.", no_args_is_help=True)
+db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
+units_app = typer.Typer(help="Organisation units.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(units_app, name="units")
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("aiogram.event").setLevel(logging.WARNING)
+
+
+async def _wait_for_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def run_bot(settings: Settings) -> None:
+    """Run until SIGINT/SIGTERM: against Telegram with a token, else against the sandbox."""
+    if settings.sandbox_mode:
+        from bot.demo import run_sandbox
+
+        await run_sandbox(settings, until=_wait_for_signal())
+        return
+    from bot.app import Application
+
+    application = Application(settings=settings)
+    await application.start()
+    try:
+        await _wait_for_signal()
+    finally:
+        await application.stop()
+
+
+@app.command()
+def run() -> None:
+    """Start the bot (long polling; the local sandbox and a demo month when BOT_TOKEN is empty)."""
+    settings = get_settings()
+    _logging(settings)
+    asyncio.run(run_bot(settings))
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply all migrations to DATABASE_URL."""
+    settings = get_settings()
+
+    async def _run() -> None:
+        engine = create_engine(settings.database_url)
+        try:
+            await upgrade_database(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(_run())
+    typer.echo(f"database is up to date: {settings.database_url}")
+
+
+@units_app.command("import")
+def units_import(file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True)) -> None:
+    """Import units from a CSV with the columns code, name, parent_code (UTF-8)."""
+    settings = get_settings()
+    try:
+        rows = parse_units_csv(file.read_text(encoding="utf-8"))
+    except UnitImportError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from error
+
+    async def _run() -> tuple[int, int]:
+        engine = create_engine(settings.database_url)
+        try:
+            await upgrade_database(engine)
+            async with create_session_factory(engine)() as session:
+                result = await import_units(session=session, rows=rows)
+                await session.commit()
+                return result
+        finally:
+            await engine.dispose()
+
+    try:
+        created, updated = asyncio.run(_run())
+    except UnitImportError as error:
+        typer.echo(f"error: {error}; nothing was imported", err=True)
+        raise typer.Exit(2) from error
+    typer.echo(f"units imported: {created} created, {updated} renamed")
+
+
+@app.command()
+def invite(
+    unit: str = typer.Option(..., "--unit", help="Unit code, as in the units CSV."),
+    uses: int = typer.Option(1, min=1, max=10000, help="How many people may use the link."),
+    days: int = typer.Option(7, min=1, max=365, help="Days until the link expires."),
+    role: Role = typer.Option(Role.COLLABORATOR, help="Role given to whoever registers with it."),
+) -> None:
+    """Create an invite link (for example the first staff member's, with --role staff)."""
+    from bot.clock import SystemClock
+    from bot.onboarding import create_invite
+
+    settings = get_settings()
+
+    async def _run() -> str | None:
+        engine = create_engine(settings.database_url)
+        try:
+            await upgrade_database(engine)
+            async with create_session_factory(engine)() as session:
+                found = await people.get_unit_by_code(session=session, code=unit)
+                if found is None:
+                    return None
+                _invite, token = await create_invite(
+                    session=session,
+                    unit=found,
+                    created_by=None,
+                    uses=uses,
+                    days=days,
+                    now=SystemClock().now(),
+                    role=role,
+                )
+                await session.commit()
+                return token
+        finally:
+            await engine.dispose()
+
+    token = asyncio.run(_run())
+    if token is None:
+        typer.echo(f"error: there is no unit with the code {unit!r}", err=True)
+        raise typer.Exit(2)
+    username = asyncio.run(_bot_username(settings))
+    if username:
+        typer.echo(f"https://t.me/{username}?start={token}")
+    else:
+        typer.echo(f"/start {token}")
+
+
+async def _bot_username(settings: Settings) -> str | None:
+    if settings.sandbox_mode:
+        return None
+    from bot.app import create_bot
+
+    bot = create_bot(settings)
+    try:
+        return (await bot.me()).username
+    finally:
+        await bot.session.close()
+
+
+@app.command()
+def sandbox(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8080)) -> None:
+    """Run only the local Bot API sandbox."""
+    from bot.sandbox.__main__ import main as sandbox_main
+
+    sandbox_main(["--host", host, "--port", str(port)])

@@ -1,0 +1,54 @@
+"""Time, injected: tests and the scheduler drive a whole month without sleeping."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass
+class FrozenClock:
+    """A clock that moves only when told to (tests)."""
+
+    current: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, delta: timedelta) -> None:
+        self.current += delta
+
+
+def local_today(clock: Clock, tz: ZoneInfo) -> date:
+    return clock.now().astimezone(tz).date()
+
+
+def period_of(moment: datetime, tz: ZoneInfo) -> str:
+    """The YYYY-MM period a moment belongs to, in the organisation's time zone."""
+    return moment.astimezone(tz).strftime("%Y-%m")
+
+
+def end_of_day(day: date, tz: ZoneInfo) -> datetime:
+    """23:59:59 of a local day, as UTC: a due date means the whole day counts."""
+    return datetime.combine(day, time(23, 59, 59), tzinfo=tz).astimezone(UTC)
+
+
+def format_date(moment: datetime | date, tz: ZoneInfo) -> str:
+    if isinstance(moment, datetime):
+        moment = moment.astimezone(tz).date()
+    return moment.strftime("%d/%m/%Y")
+
+
+def format_datetime(moment: datetime, tz: ZoneInfo) -> str:
+    return moment.astimezone(tz).strftime("%H:%M %d/%m/%Y")

@@ -1,0 +1,89 @@
+"""Binding Telegram groups to units (/setup) and keeping that binding current."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiogram.filters import BaseFilter
+from aiogram.types import Chat, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.utils.i18n import gettext as _
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.access import Actor, Permission
+from bot.conversation import Outcome, Services
+from bot.onboarding import units_in_scope
+from bot.ui import Screen, SetupButton, escape
+from storage import audit, people
+from storage.models import ChatGroup
+
+MAX_UNIT_BUTTONS = 40
+
+
+def unregistered_text() -> str:
+    return _(
+        "This group is not registered with the collaborator network yet. "
+        "A Propaganda Board staff member can register it by sending /setup here."
+    )
+
+
+async def offer_setup(services: Services, *, actor: Actor, chat: Chat) -> Outcome:
+    """/setup: the units this staff member may bind the group to, as buttons."""
+    units = await units_in_scope(services.session, actor, Permission.SETUP_GROUP)
+    if not units:
+        return Outcome(alert=_("There is no unit in your scope yet. Import units with `dlxh units import`."))
+    existing = await people.get_group(session=services.session, telegram_chat_id=chat.id)
+    lines = [_("Which unit does this group belong to?")]
+    if existing is not None and existing.is_active:
+        unit = await people.get_unit(session=services.session, unit_id=existing.unit_id)
+        lines.append(_("It is currently bound to {unit}.").format(unit=escape(unit.name if unit else "—")))
+    rows = [
+        [InlineKeyboardButton(text=unit.name, callback_data=SetupButton(unit=unit.id or 0).pack())]
+        for unit in units[:MAX_UNIT_BUTTONS]
+    ]
+    return Outcome(screen=Screen(text="\n".join(lines), markup=InlineKeyboardMarkup(inline_keyboard=rows)))
+
+
+async def bind_group(services: Services, *, actor: Actor, chat: Chat, unit_id: int) -> Outcome:
+    unit = await people.get_unit(session=services.session, unit_id=unit_id)
+    if unit is None or not actor.can_act_on(Permission.SETUP_GROUP, unit):
+        return Outcome(alert=_("That unit is outside your scope."))
+    assert actor.person is not None and unit.id is not None
+    group = await people.get_group(session=services.session, telegram_chat_id=chat.id)
+    if group is None:
+        group = ChatGroup(telegram_chat_id=chat.id, unit_id=unit.id)
+    group.unit_id = unit.id
+    group.title = chat.title or ""
+    group.is_active = True
+    group.registered_by = actor.person.id
+    services.session.add(group)
+    await audit.record(
+        session=services.session,
+        action="group.setup",
+        actor_id=actor.person.id,
+        unit_id=unit.id,
+        details={"chat_id": chat.id, "title": chat.title},
+    )
+    text = _(
+        "✅ This group is now registered for <b>{unit}</b>. Topics for this unit will be posted here; "
+        "collaborators can reply to a topic post to report."
+    ).format(unit=escape(unit.name))
+    return Outcome(screen=Screen(text=text), finished=True)
+
+
+async def migrate_group(services: Services, *, old_chat_id: int, new_chat_id: int) -> None:
+    """A group became a supergroup: follow it to its new id."""
+    group = await people.get_group(session=services.session, telegram_chat_id=old_chat_id)
+    if group is None or await people.get_group(session=services.session, telegram_chat_id=new_chat_id):
+        return
+    group.telegram_chat_id = new_chat_id
+    services.session.add(group)
+
+
+class RegisteredGroup(BaseFilter):
+    """Passes in a group bound to a unit, and hands the binding to the handler as `group`."""
+
+    async def __call__(self, message: Message, session: AsyncSession) -> bool | dict[str, Any]:
+        group = await people.get_group(session=session, telegram_chat_id=message.chat.id)
+        if group is None or not group.is_active:
+            return False
+        return {"group": group}

@@ -1,0 +1,178 @@
+"""Feeds inbox rows to the Dispatcher: in order per chat, concurrently across chats.
+
+Each update runs in one transaction with its "done" mark, so a crash either keeps both the
+handler's writes and the mark or neither (and the row is replayed at start). A failing
+update is retried a bounded number of times, then parked as failed: one poison update never
+wedges its chat, the intake or a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import traceback
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiogram import Bot, Dispatcher
+from aiogram.methods import TelegramMethod
+from aiogram.types import Update
+
+from bot.clock import Clock
+from storage import inbox
+from storage.db import SessionFactory
+
+log = logging.getLogger(__name__)
+
+FailureHook = Callable[[Update, str], Awaitable[None]]
+
+
+@dataclass
+class InboxItem:
+    update: Update
+    chat_key: int
+    attempts: int = 0
+
+
+def chat_key(update: Update) -> int:
+    """The ordering key: the chat an update belongs to (or its sender, or itself)."""
+    event = update.event
+    chat = getattr(event, "chat", None)
+    if chat is None:
+        message = getattr(event, "message", None)
+        chat = getattr(message, "chat", None)
+    if chat is not None:
+        return int(chat.id)
+    user = getattr(event, "from_user", None)
+    if user is not None:
+        return int(user.id)
+    return -int(update.update_id) - 10**15
+
+
+class InboxProcessor:
+    def __init__(
+        self,
+        *,
+        dispatcher: Dispatcher,
+        bot: Bot,
+        session_factory: SessionFactory,
+        clock: Clock,
+        max_attempts: int = 3,
+        concurrency: int = 32,
+        retry_delay: float = 0.5,
+        on_failure: FailureHook | None = None,
+    ) -> None:
+        self.dispatcher = dispatcher
+        self.bot = bot
+        self.session_factory = session_factory
+        self.clock = clock
+        self.max_attempts = max_attempts
+        self.retry_delay = retry_delay
+        self.on_failure = on_failure
+        self._queues: dict[int, deque[InboxItem]] = {}
+        self._workers: dict[int, asyncio.Task[None]] = {}
+        self._slots = asyncio.Semaphore(concurrency)
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._closing = False
+
+    def submit(self, item: InboxItem) -> None:
+        """Queue an update that is already committed to the inbox."""
+        if self._closing:
+            return
+        queue = self._queues.setdefault(item.chat_key, deque())
+        queue.append(item)
+        self._idle.clear()
+        if item.chat_key not in self._workers:
+            self._workers[item.chat_key] = asyncio.create_task(self._run_chat(item.chat_key))
+
+    async def replay(self) -> int:
+        """Queue every unfinished row, oldest first (called once at start)."""
+        now = self.clock.now()
+        async with self.session_factory() as session:
+            await inbox.count_attempt_for_pending(session=session)
+            parked = await inbox.park_exhausted(session=session, max_attempts=self.max_attempts, now=now)
+            rows = await inbox.unfinished(session=session)
+            await session.commit()
+        if parked:
+            log.warning("parked %d update(s) that failed on every restart", parked)
+        for row in rows:
+            try:
+                update = Update.model_validate_json(row.payload, context={"bot": self.bot})
+            except ValueError as error:
+                await self._record_failure(row.update_id, f"unreadable update: {error}", park=True)
+                continue
+            # The start-up count above is not a real attempt at handling it.
+            self.submit(InboxItem(update=update, chat_key=row.chat_key, attempts=max(row.attempts - 1, 0)))
+        return len(rows)
+
+    async def wait_idle(self) -> None:
+        await self._idle.wait()
+
+    async def close(self) -> None:
+        """Stop taking work and let the updates being processed finish."""
+        self._closing = True
+        for queue in self._queues.values():
+            while len(queue) > 1:
+                queue.pop()
+        workers = list(self._workers.values())
+        if workers:
+            await asyncio.gather(*workers, return_exceptions=True)
+
+    async def _run_chat(self, key: int) -> None:
+        queue = self._queues[key]
+        try:
+            while queue:
+                item = queue[0]
+                async with self._slots:
+                    await self._process(item)
+                queue.popleft()
+        finally:
+            del self._workers[key]
+            if not queue:
+                self._queues.pop(key, None)
+            if not self._workers:
+                self._idle.set()
+
+    async def _process(self, item: InboxItem) -> None:
+        update_id = item.update.update_id
+        while True:
+            error = await self._attempt(item.update)
+            if error is None:
+                return
+            item.attempts += 1
+            park = item.attempts >= self.max_attempts
+            log.error("update %s failed (attempt %d): %s", update_id, item.attempts, error.splitlines()[-1])
+            await self._record_failure(update_id, error, park=park)
+            if park:
+                if self.on_failure is not None:
+                    try:
+                        await self.on_failure(item.update, error)
+                    except Exception:  # the apology is best effort; the row is parked anyway
+                        log.exception("could not tell the user about update %s", update_id)
+                return
+            await asyncio.sleep(self.retry_delay * 2 ** (item.attempts - 1) * (0.5 + random.random()))
+
+    async def _attempt(self, update: Update) -> str | None:
+        async with self.session_factory() as session:
+            try:
+                result = await self.dispatcher.feed_update(self.bot, update, session=session)
+                if isinstance(result, TelegramMethod):
+                    await self.bot(result)
+                await inbox.mark_done(session=session, update_id=update.update_id, now=self.clock.now())
+                await session.commit()
+                return None
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                await session.rollback()
+                return traceback.format_exc(limit=8)
+
+    async def _record_failure(self, update_id: int, error: str, *, park: bool) -> None:
+        async with self.session_factory() as session:
+            await inbox.record_failure(
+                session=session, update_id=update_id, error=error, park=park, now=self.clock.now()
+            )
+            await session.commit()

@@ -1,0 +1,31 @@
+"""Webhook intake: the update is committed to the inbox before Telegram gets its 200."""
+
+from __future__ import annotations
+
+import hmac
+import json
+
+from aiogram import Bot
+from aiogram.types import Update
+from aiohttp import web
+
+from bot.intake.poller import Intake
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+def create_webhook_app(*, bot: Bot, intake: Intake, secret: str, path: str = "/webhook") -> web.Application:
+    async def receive(request: web.Request) -> web.Response:
+        given = request.headers.get(SECRET_HEADER, "")
+        if not secret or not hmac.compare_digest(given, secret):
+            return web.Response(status=401, text="wrong secret token")
+        try:
+            update = Update.model_validate(await request.json(), context={"bot": bot})
+        except (ValueError, json.JSONDecodeError):
+            return web.Response(status=400, text="not an update")
+        await intake.accept([update])
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post(path, receive)
+    return app

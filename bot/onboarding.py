@@ -1,0 +1,348 @@
+"""Joining the network: invite links, the registration questionnaire, the invite wizard."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from aiogram.types import User
+from aiogram.utils.i18n import gettext as _
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.access import Actor, Permission
+from bot.clock import format_date
+from bot.conversation import Conversations, Outcome, Services
+from bot.forms import FormDefinition
+from bot.i18n import localized
+from bot.ui import Screen, deep_link, escape
+from storage import audit, people
+from storage.models import Draft, Invite, Person, PersonStatus, Role, Unit
+
+REGISTRATION_SLOT = "registration"
+INVITE_SLOT = "invite"
+TOKEN_BYTES = 16
+
+FIELDS_OF_WORK = (
+    ("can_bo_cong_chuc", "Officials and civil servants"),
+    ("luc_luong_vu_trang", "Armed forces"),
+    ("giao_duc", "Education"),
+    ("y_te", "Health care"),
+    ("doanh_nghiep", "Business"),
+    ("nong_nghiep", "Agriculture"),
+    ("doan_the", "Mass organisations"),
+    ("huu_tri", "Retired"),
+    ("khac", "Other"),
+)
+
+
+class InviteProblem(StrEnum):
+    UNKNOWN = "unknown"
+    EXPIRED = "expired"
+    USED_UP = "used_up"
+    REVOKED = "revoked"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    """URL-safe and within Telegram's 64-character deep-link payload."""
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+async def create_invite(
+    *,
+    session: AsyncSession,
+    unit: Unit,
+    created_by: int | None,
+    uses: int,
+    days: int,
+    now: datetime,
+    role: Role = Role.COLLABORATOR,
+) -> tuple[Invite, str]:
+    """A new invite; the token is returned once and only its hash is stored."""
+    if uses < 1 or days < 1:
+        raise ValueError("an invite needs at least one use and one day")
+    assert unit.id is not None
+    token = new_token()
+    invite = Invite(
+        token_hash=hash_token(token),
+        unit_id=unit.id,
+        role=role,
+        max_uses=uses,
+        expires_at=now + timedelta(days=days),
+        created_by=created_by,
+    )
+    await people.add_invite(session=session, invite=invite)
+    await audit.record(
+        session=session,
+        action="invite.create",
+        actor_id=created_by,
+        unit_id=unit.id,
+        details={"invite_id": invite.id, "uses": uses, "days": days, "role": role},
+    )
+    return invite, token
+
+
+def invite_problem(invite: Invite | None, now: datetime) -> InviteProblem | None:
+    if invite is None:
+        return InviteProblem.UNKNOWN
+    if invite.revoked_at is not None:
+        return InviteProblem.REVOKED
+    if invite.expires_at <= now:
+        return InviteProblem.EXPIRED
+    if invite.uses >= invite.max_uses:
+        return InviteProblem.USED_UP
+    return None
+
+
+def invite_problem_text(problem: InviteProblem) -> str:
+    return {
+        InviteProblem.UNKNOWN: _(
+            "This invite link is not valid. Please check the link or ask the Propaganda Board staff for a new one."
+        ),
+        InviteProblem.EXPIRED: _(
+            "This invite link has expired. Please ask the Propaganda Board staff for a new one."
+        ),
+        InviteProblem.USED_UP: _(
+            "This invite link has already been used the allowed number of times. "
+            "Please ask the Propaganda Board staff for a new one."
+        ),
+        InviteProblem.REVOKED: _(
+            "This invite link was withdrawn. Please ask the Propaganda Board staff for a new one."
+        ),
+    }[problem]
+
+
+def registration_form(services: Services) -> FormDefinition:
+    """Built from the catalogs so the questions follow the person's language."""
+    i18n = services.i18n
+    return FormDefinition.model_validate(
+        {
+            "key": "registration",
+            "title": localized(i18n, "Collaborator registration"),
+            "questions": [
+                {
+                    "key": "full_name",
+                    "type": "text",
+                    "label": localized(i18n, "Your full name"),
+                    "help": localized(i18n, "As on your ID card, for example: Nguyễn Văn An."),
+                    "min_length": 4,
+                    "max_length": 100,
+                    "pattern": r"[^\d<>@#$%^&*_=+{}\[\]|\\/~`!?;:\"]+",
+                    "pattern_hint": localized(i18n, "A name has letters and spaces only."),
+                },
+                {
+                    "key": "phone",
+                    "type": "text",
+                    "format": "phone_vn",
+                    "input_hint": "contact",
+                    "label": localized(i18n, "Your phone number"),
+                },
+                {
+                    "key": "field_of_work",
+                    "type": "choice",
+                    "label": localized(i18n, "Your field of work"),
+                    "options": [
+                        {"value": value, "label": localized(i18n, label)} for value, label in FIELDS_OF_WORK
+                    ],
+                },
+            ],
+        }
+    )
+
+
+async def open_invite(
+    services: Services, conversations: Conversations, *, user: User, actor: Actor, token: str
+) -> Outcome:
+    """/start <token>: check the invite, then start (or resume) the registration questionnaire."""
+    now = services.clock.now()
+    if actor.is_member:
+        unit = await _unit_of(services.session, actor.person)
+        return Outcome(
+            alert=_("You are already registered as a member of {unit}.").format(
+                unit=escape(unit.name if unit else "—")
+            )
+        )
+    invite = await people.get_invite_by_hash(session=services.session, token_hash=hash_token(token))
+    problem = invite_problem(invite, now)
+    if problem is not None:
+        return Outcome(alert=invite_problem_text(problem))
+    assert invite is not None and invite.id is not None
+    person = actor.person
+    if person is None:
+        person = Person(telegram_id=user.id, telegram_username=user.username, status=PersonStatus.PENDING)
+        services.session.add(person)
+        await services.session.flush()
+    person.telegram_username = user.username
+    assert person.id is not None
+    return await conversations.start(
+        services,
+        person_id=person.id,
+        slot=REGISTRATION_SLOT,
+        definition=registration_form(services),
+        context={"invite_id": invite.id, "unit_id": invite.unit_id},
+    )
+
+
+async def _unit_of(session: AsyncSession, person: Person | None) -> Unit | None:
+    if person is None or person.unit_id is None:
+        return None
+    return await people.get_unit(session=session, unit_id=person.unit_id)
+
+
+class RegistrationPurpose:
+    name = REGISTRATION_SLOT
+
+    async def definition(self, services: Services, draft: Draft) -> FormDefinition:
+        assert draft.definition is not None
+        return FormDefinition.model_validate(draft.definition)
+
+    def intro(self, services: Services, draft: Draft, form: FormDefinition) -> str | None:
+        return _(
+            "Welcome to the public-opinion collaborator network. "
+            "Three short questions register you; you can go back or cancel at any time."
+        )
+
+    def review(self, services: Services, draft: Draft, form: FormDefinition) -> tuple[str, str, str | None]:
+        return _("Please confirm your details"), _("✅ Confirm"), None
+
+    async def complete(
+        self, services: Services, actor: Actor, draft: Draft, answers: dict[str, Any]
+    ) -> Outcome:
+        session, now = services.session, services.clock.now()
+        invite_id = int(draft.context["invite_id"])
+        invite = await session.get(Invite, invite_id)
+        problem = invite_problem(invite, now)
+        if problem is None and not await people.consume_invite(session=session, invite_id=invite_id, now=now):
+            problem = InviteProblem.USED_UP
+        if problem is not None or invite is None:
+            return Outcome(
+                screen=Screen(text=invite_problem_text(problem or InviteProblem.UNKNOWN)), finished=True
+            )
+        person = await people.get_person(session=session, person_id=draft.person_id)
+        unit = await people.get_unit(session=session, unit_id=invite.unit_id)
+        assert person is not None and unit is not None and person.id is not None
+        person.full_name = " ".join(str(answers["full_name"]).split())
+        person.phone = str(answers["phone"])
+        person.field_of_work = str(answers["field_of_work"])
+        person.unit_id = unit.id
+        person.status = PersonStatus.ACTIVE
+        person.registered_at = now
+        person.invite_id = invite_id
+        session.add(person)
+        await people.grant_role(session=session, person=person, role=Role(invite.role), unit_id=unit.id)
+        await audit.record(
+            session=session,
+            action="person.register",
+            actor_id=person.id,
+            unit_id=unit.id,
+            details={"invite_id": invite_id, "role": invite.role},
+        )
+        text = _(
+            "✅ Registration complete. Welcome, {name}! You are a collaborator of <b>{unit}</b>.\n\n"
+            "When the board publishes a topic you will find it in your group, with a button to report. "
+            "/report sends an incident report at any time, /lang changes the language."
+        ).format(name=escape(person.full_name), unit=escape(unit.name))
+        return Outcome(screen=Screen(text=text), finished=True)
+
+
+def invite_form(services: Services, units: list[Unit]) -> FormDefinition:
+    i18n = services.i18n
+    return FormDefinition.model_validate(
+        {
+            "key": "invite_wizard",
+            "title": localized(i18n, "New invite link"),
+            "questions": [
+                {
+                    "key": "unit",
+                    "type": "choice",
+                    "label": localized(i18n, "Which unit will the new collaborators join?"),
+                    "options": [{"value": str(unit.id), "label": {"vi": unit.name}} for unit in units],
+                },
+                {
+                    "key": "uses",
+                    "type": "number",
+                    "integer": True,
+                    "min": 1,
+                    "max": 1000,
+                    "label": localized(i18n, "How many people may use this link?"),
+                    "help": localized(i18n, "1 for one person; for example 30 for a whole group."),
+                },
+                {
+                    "key": "days",
+                    "type": "choice",
+                    "label": localized(i18n, "How long is the link valid?"),
+                    "options": [
+                        {"value": "1", "label": localized(i18n, "1 day")},
+                        {"value": "7", "label": localized(i18n, "7 days")},
+                        {"value": "30", "label": localized(i18n, "30 days")},
+                    ],
+                },
+            ],
+        }
+    )
+
+
+async def open_invite_wizard(services: Services, conversations: Conversations, *, actor: Actor) -> Outcome:
+    units = await units_in_scope(services.session, actor, Permission.INVITE)
+    if not units:
+        return Outcome(alert=_("There is no unit in your scope yet. Import units with `dlxh units import`."))
+    assert actor.person is not None and actor.person.id is not None
+    return await conversations.start(
+        services, person_id=actor.person.id, slot=INVITE_SLOT, definition=invite_form(services, units)
+    )
+
+
+async def units_in_scope(session: AsyncSession, actor: Actor, permission: Permission) -> list[Unit]:
+    seen: dict[int, Unit] = {}
+    for path in actor.scope_paths(permission):
+        for unit in await people.list_units(session=session, under_path=path):
+            assert unit.id is not None
+            seen[unit.id] = unit
+    return sorted(seen.values(), key=lambda unit: unit.path)
+
+
+class InvitePurpose:
+    name = INVITE_SLOT
+
+    async def definition(self, services: Services, draft: Draft) -> FormDefinition:
+        assert draft.definition is not None
+        return FormDefinition.model_validate(draft.definition)
+
+    def intro(self, services: Services, draft: Draft, form: FormDefinition) -> str | None:
+        return _("Let's create an invite link for new collaborators.")
+
+    def review(self, services: Services, draft: Draft, form: FormDefinition) -> tuple[str, str, str | None]:
+        return _("Check the invite"), _("🔗 Create link"), None
+
+    async def complete(
+        self, services: Services, actor: Actor, draft: Draft, answers: dict[str, Any]
+    ) -> Outcome:
+        unit = await people.get_unit(session=services.session, unit_id=int(answers["unit"]))
+        if unit is None or not actor.can_act_on(Permission.INVITE, unit):
+            return Outcome(screen=Screen(text=_("That unit is outside your scope.")), finished=True)
+        assert actor.person is not None
+        invite, token = await create_invite(
+            session=services.session,
+            unit=unit,
+            created_by=actor.person.id,
+            uses=int(answers["uses"]),
+            days=int(answers["days"]),
+            now=services.clock.now(),
+        )
+        text = _(
+            "🔗 Invite link for <b>{unit}</b>:\n{link}\n\n"
+            "It can be used {uses} time(s) until {expires}. Send it only to the people who should join; "
+            "each person opens it and answers three short questions."
+        ).format(
+            unit=escape(unit.name),
+            link=deep_link(services.bot_username, token),
+            uses=invite.max_uses,
+            expires=format_date(invite.expires_at, services.tz),
+        )
+        return Outcome(screen=Screen(text=text), finished=True)

@@ -1,0 +1,46 @@
+"""Things about a person that several handlers need: help text by role, language choice."""
+
+from __future__ import annotations
+
+from aiogram.utils.i18n import gettext as _
+
+from bot.access import Actor
+from bot.conversation import Outcome, Services
+from bot.i18n import LOCALES
+from bot.ui import Screen
+from storage.models import Role
+
+
+def help_text(actor: Actor | None) -> str:
+    """What this person can do here, by role."""
+    if actor is None or not actor.is_member:
+        return _(
+            "Hello! This is the bot of the public-opinion collaborator network.\n\n"
+            "To join, open the invite link that the Propaganda Board staff sent you "
+            "(it looks like t.me/…?start=…). If you have no link, please contact the board."
+        )
+    lines = [
+        _("Hello, {name}! What you can do here:").format(name=actor.person.full_name if actor.person else "")
+    ]
+    lines.append(_("/report — send an incident report at any time"))
+    lines.append(_("Reply to a topic post in your group, or press its 📝 button, to report on a topic."))
+    if actor.has_role(Role.STAFF) or actor.has_role(Role.ADMIN):
+        lines.append(_("/topic — publish a monthly topic"))
+        lines.append(_("/invite — create an invite link for new collaborators"))
+        lines.append(_("/setup — (in a group) register the group for a unit"))
+    if actor.has_role(Role.LEADER) or actor.has_role(Role.ADMIN):
+        lines.append(_("/summary [MM/YYYY] — the month's figures"))
+    lines.append(_("/lang — change the language · /cancel — stop what you are filling in"))
+    return "\n".join(lines)
+
+
+async def set_locale(services: Services, *, actor: Actor, locale: str) -> Outcome:
+    if locale not in LOCALES:
+        return Outcome(alert=_("This button has expired."))
+    if actor.person is None:
+        return Outcome(alert=help_text(actor))
+    actor.person.locale = locale
+    services.session.add(actor.person)
+    with services.i18n.use_locale(locale):
+        text = _("Language set to English.") if locale == "en" else _("Language set to Vietnamese.")
+    return Outcome(screen=Screen(text=text), finished=True)

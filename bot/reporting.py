@@ -1,0 +1,271 @@
+"""Reports: opening the questionnaire for a topic or an incident, submitting, group replies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.utils.i18n import gettext as _
+
+from bot.access import Actor
+from bot.clock import format_date, format_datetime, period_of
+from bot.conversation import Conversations, Outcome, Services
+from bot.forms import FormDefinition
+from bot.ui import ReplaceButton, Screen, escape
+from storage import people, reports, topics
+from storage.models import Draft, Report, ReportChannel, Topic, TopicStatus
+
+INCIDENT_FORM = "incident"
+ADHOC_SLOT = "report:adhoc"
+URGENCY_QUESTION = "muc_do"
+MAIN_TEXT_QUESTIONS = ("noi_dung", "su_viec")
+
+
+def topic_slot(topic_id: int) -> str:
+    return f"report:topic:{topic_id}"
+
+
+def choice_values(form: FormDefinition, answers: dict[str, Any]) -> list[tuple[str, str]]:
+    """The (question, option) pairs SQL groups by: one per chosen option."""
+    pairs: list[tuple[str, str]] = []
+    for question in form.questions:
+        value = answers.get(question.key)
+        if value is None or question.type not in ("choice", "multi_choice", "yes_no"):
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            pairs.append((question.key, str(item)))
+    return pairs
+
+
+def main_text(answers: dict[str, Any]) -> str | None:
+    for key in MAIN_TEXT_QUESTIONS:
+        if isinstance(answers.get(key), str):
+            return str(answers[key])
+    return None
+
+
+async def topic_is_for(services: Services, topic: Topic, actor: Actor) -> bool:
+    """A topic reaches a person when it targets their unit or any unit above it."""
+    if actor.person is None or actor.person.unit_id is None:
+        return False
+    unit = await people.get_unit(session=services.session, unit_id=actor.person.unit_id)
+    if unit is None:
+        return False
+    ancestors = {int(part) for part in unit.path.strip("/").split("/") if part}
+    targets = set(await topics.target_unit_ids(session=services.session, topic_id=topic.id or 0))
+    return bool(ancestors & targets)
+
+
+async def open_topic_report(
+    services: Services, conversations: Conversations, *, actor: Actor, topic_id: int, replace: bool = False
+) -> Outcome:
+    """The "📝 Send report" button: resume the draft, offer to replace, or start anew."""
+    session = services.session
+    topic = await topics.get_topic(session=session, topic_id=topic_id)
+    if topic is None or topic.status not in (TopicStatus.PUBLISHED, TopicStatus.CLOSED):
+        return Outcome(alert=_("This topic does not exist or is not open for reports."))
+    if not await topic_is_for(services, topic, actor):
+        return Outcome(alert=_("This topic is not addressed to your unit."))
+    assert actor.person is not None and actor.person.id is not None
+    slot = topic_slot(topic_id)
+    draft = await reports.get_draft_by_slot(session=session, person_id=actor.person.id, slot=slot)
+    if draft is not None and not replace:
+        draft.updated_at = services.clock.now()  # typed answers go to the draft just resumed
+        await reports.save_draft(session=session, draft=draft)
+        screen = await conversations.resume_screen(services, draft)
+        screen.notes.append(
+            _("You have an unfinished report for this topic; let's continue where you stopped.")
+        )
+        return Outcome(screen=screen, draft=draft)
+    existing = await reports.get_private_report(session=session, person_id=actor.person.id, topic_id=topic_id)
+    if existing is not None and not replace:
+        return Outcome(screen=_replace_offer(services, topic, existing))
+    if existing is not None and services.clock.now() > topic.due_at:
+        return Outcome(
+            alert=_(
+                "The deadline for this topic has passed; your report No. {number} stays as it was sent."
+            ).format(number=existing.id)
+        )
+    return await conversations.start(
+        services,
+        person_id=actor.person.id,
+        slot=slot,
+        form_id=topic.form_id,
+        topic_id=topic_id,
+        context={"replace_report_id": existing.id} if existing else {},
+    )
+
+
+def _replace_offer(services: Services, topic: Topic, existing: Report) -> Screen:
+    assert topic.id is not None
+    sent = format_datetime(existing.updated_at, services.tz)
+    if services.clock.now() > topic.due_at:
+        return Screen(
+            text=_(
+                "You already sent report No. {number} for this topic ({sent}). The deadline has passed, "
+                "so it can no longer be replaced."
+            ).format(number=existing.id, sent=sent)
+        )
+    text = _(
+        "You already sent report No. {number} for this topic ({sent}). "
+        "Do you want to replace it with a new report? You can do so until {due}."
+    ).format(number=existing.id, sent=sent, due=format_datetime(topic.due_at, services.tz))
+    markup = InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=_("✏️ Replace"), callback_data=ReplaceButton(topic=topic.id, replace=True).pack()
+                ),
+                InlineKeyboardButton(
+                    text=_("Keep it"), callback_data=ReplaceButton(topic=topic.id, replace=False).pack()
+                ),
+            ]
+        ]
+    )
+    return Screen(text=text, markup=markup)
+
+
+async def open_incident_report(services: Services, conversations: Conversations, *, actor: Actor) -> Outcome:
+    assert actor.person is not None and actor.person.id is not None
+    return await conversations.start(
+        services, person_id=actor.person.id, slot=ADHOC_SLOT, form_id=services.forms.form_id(INCIDENT_FORM)
+    )
+
+
+class ReportPurpose:
+    name = "report"
+
+    async def definition(self, services: Services, draft: Draft) -> FormDefinition:
+        assert draft.form_id is not None
+        return await services.forms.get(services.session, draft.form_id)
+
+    def intro(self, services: Services, draft: Draft, form: FormDefinition) -> str | None:
+        from bot.forms import text_for
+        from bot.ui import current_locale
+
+        return f"📝 <b>{escape(text_for(form.title, current_locale()))}</b>"
+
+    def review(self, services: Services, draft: Draft, form: FormDefinition) -> tuple[str, str, str | None]:
+        return _("Check your report before sending"), _("✅ Send report"), None
+
+    async def complete(
+        self, services: Services, actor: Actor, draft: Draft, answers: dict[str, Any]
+    ) -> Outcome:
+        session, now = services.session, services.clock.now()
+        assert actor.person is not None and actor.person.id is not None
+        if actor.person.unit_id is None:
+            return Outcome(alert=_("Sorry, only registered collaborators can send reports."))
+        form = await self.definition(services, draft)
+        topic = await topics.get_topic(session=session, topic_id=draft.topic_id) if draft.topic_id else None
+        report: Report | None = None
+        if topic is not None:
+            report = await reports.get_private_report(
+                session=session, person_id=actor.person.id, topic_id=topic.id or 0
+            )
+            if report is not None and now > topic.due_at:
+                return Outcome(
+                    screen=Screen(
+                        text=_(
+                            "The deadline has passed; your report No. {number} stays as it was sent."
+                        ).format(number=report.id)
+                    ),
+                    finished=True,
+                )
+        replaced = report is not None
+        if report is None:
+            report = Report(
+                person_id=actor.person.id,
+                unit_id=actor.person.unit_id,
+                topic_id=topic.id if topic else None,
+                channel=ReportChannel.PRIVATE,
+                period=topic.period if topic else period_of(now, services.tz),
+                source_update_id=services.update_id,
+                submitted_at=now,
+            )
+        else:
+            report.revision += 1
+            report.source_update_id = services.update_id
+        report.form_id = draft.form_id
+        report.answers = answers
+        report.text = main_text(answers)
+        report.urgency = answers.get(URGENCY_QUESTION)
+        report.updated_at = now
+        await reports.save_report(session=session, report=report, choice_values=choice_values(form, answers))
+        if replaced:
+            text = _("✅ Your report No. {number} has been replaced with the new answers.").format(
+                number=report.id
+            )
+        else:
+            text = _("✅ Thank you! Your report has been received as No. {number}.").format(number=report.id)
+        if topic is not None and now > topic.due_at:
+            text += "\n" + _("Note: it arrived after the deadline ({due}).").format(
+                due=format_date(topic.due_at, services.tz)
+            )
+        return Outcome(screen=Screen(text=text), finished=True)
+
+
+async def store_group_reply(
+    services: Services, *, actor: Actor, topic: Topic, message: Message
+) -> Report | None:
+    """A reply to a topic post in a group is a quick report; the same update never stores twice."""
+    assert actor.person is not None and actor.person.id is not None and actor.person.unit_id is not None
+    existing = await reports.get_report_by_update(session=services.session, update_id=services.update_id)
+    if existing is not None:
+        return existing
+    now = services.clock.now()
+    answers: dict[str, Any] = {}
+    if message.photo:
+        photo = message.photo[-1]
+        answers["minh_chung"] = {
+            "kind": "photo",
+            "file_id": photo.file_id,
+            "file_unique_id": photo.file_unique_id,
+        }
+    elif message.document:
+        document = message.document
+        answers["minh_chung"] = {
+            "kind": "document",
+            "file_id": document.file_id,
+            "file_unique_id": document.file_unique_id,
+            "file_name": document.file_name,
+        }
+    report = Report(
+        person_id=actor.person.id,
+        unit_id=actor.person.unit_id,
+        topic_id=topic.id,
+        form_id=None,
+        channel=ReportChannel.GROUP_REPLY,
+        answers=answers,
+        text=message.text or message.caption or "",
+        period=topic.period,
+        source_update_id=services.update_id,
+        source_chat_id=message.chat.id,
+        source_message_id=message.message_id,
+        submitted_at=now,
+        updated_at=now,
+    )
+    return await reports.save_report(session=services.session, report=report, choice_values=[])
+
+
+def kept_screen() -> Screen:
+    return Screen(text=_("OK, your report stays as it was sent."))
+
+
+async def group_reply_for(services: Services, message: Message) -> Topic | None:
+    """The topic whose post this message replies to, if any."""
+    replied = message.reply_to_message
+    if replied is None:
+        return None
+    post = await topics.find_post(
+        session=services.session, telegram_chat_id=message.chat.id, message_id=replied.message_id
+    )
+    if post is None:
+        return None
+    return await topics.get_topic(session=services.session, topic_id=post.topic_id)
+
+
+def not_member_text() -> str:
+    return _(
+        "Thank you! Only registered collaborators' replies are recorded. "
+        "Ask the Propaganda Board staff for an invite link to join."
+    )

@@ -1,0 +1,303 @@
+"""Rendering: form screens, keyboards and callback data, in the current locale.
+
+Everything a user typed is escaped here before it is shown back (parse mode is HTML).
+Renderers read the locale from aiogram's i18n context; code that writes to someone
+other than the sender wraps the call in `i18n.use_locale(...)`.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from datetime import date
+
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+)
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n.context import get_i18n
+
+from bot.forms import FormDefinition, FormError, FormState, Question, text_for
+from bot.forms.engine import progress, visible_questions
+
+Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
+
+REVIEW_ANSWER_LIMIT = 300
+MAX_MESSAGE = 4096
+
+
+class FormButton(CallbackData, prefix="f"):
+    """A button of a form screen. `step` ties it to one state of the draft: older is stale."""
+
+    draft: int
+    step: int
+    action: str  # c choose · t toggle · d done · s skip · b back · x cancel · e edit · u submit
+    arg: int = -1
+
+
+class SetupButton(CallbackData, prefix="su"):
+    unit: int
+
+
+class LangButton(CallbackData, prefix="lg"):
+    code: str
+
+
+class ReplaceButton(CallbackData, prefix="rp"):
+    topic: int
+    replace: bool
+
+
+@dataclass
+class Screen:
+    text: str
+    markup: Markup | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def uses_reply_keyboard(self) -> bool:
+        return isinstance(self.markup, ReplyKeyboardMarkup)
+
+
+def current_locale() -> str:
+    return get_i18n().current_locale
+
+
+def escape(value: object) -> str:
+    return html.escape(str(value), quote=False)
+
+
+def truncate(text: str, limit: int) -> str:
+    """Cut at a word boundary and mark the cut, so excerpts never end mid-word."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if " " in cut[limit // 2 :]:
+        cut = cut[: cut.rfind(" ")]
+    return cut.rstrip(" ,.;:") + "…"
+
+
+def deep_link(bot_username: str, payload: str) -> str:
+    return f"https://t.me/{bot_username}?start={payload}"
+
+
+def format_day(value: date) -> str:
+    return value.strftime("%d/%m/%Y")
+
+
+def format_answer(question: Question, value: object) -> str:
+    """A stored answer as a person reads it (already escaped)."""
+    locale = current_locale()
+    labels = {option.value: text_for(option.label, locale) for option in question.choices()}
+    if question.type in ("choice", "yes_no"):
+        return escape(labels.get(str(value), str(value)))
+    if question.type == "multi_choice" and isinstance(value, list):
+        return escape(", ".join(labels.get(str(item), str(item)) for item in value))
+    if question.type == "date" and isinstance(value, str):
+        return escape(format_day(date.fromisoformat(value)))
+    if question.type == "attachment" and isinstance(value, dict):
+        if value.get("kind") == "photo":
+            return _("📎 photo")
+        return _("📎 file {name}").format(name=escape(value.get("file_name") or ""))
+    if question.type == "number" and isinstance(value, float):
+        return escape(f"{value:g}".replace(".", ","))
+    return escape(value)
+
+
+def error_text(error: FormError) -> str:
+    """The reason an answer was refused, in the person's language."""
+    params = error.params
+    messages = {
+        "required": _("This question needs an answer."),
+        "too_short": _("Too short: at least {min} characters are needed (you wrote {length})."),
+        "too_long": _("Too long: at most {max} characters are allowed (you wrote {length})."),
+        "pattern": _("That does not look right, please check and type it again."),
+        "invalid_phone": _(
+            "That is not a valid Vietnamese phone number. Type 10 digits, for example 0912345678, "
+            "or press the button to share your number."
+        ),
+        "not_a_number": _("Please type a number, for example 12."),
+        "not_integer": _("Please type a whole number."),
+        "below_min": _("The number must be at least {min}."),
+        "above_max": _("The number must be at most {max}."),
+        "bad_date": _("Please type a date as dd/mm/yyyy, for example 25/11/2026."),
+        "date_in_future": _("The date cannot be in the future."),
+        "date_in_past": _("The date cannot be in the past."),
+        "date_today_not_allowed": _("The date must be after today."),
+        "expected_text": _("Please type your answer as text."),
+        "expected_attachment": _("Please send a photo or a file, or press ⏭ Skip."),
+        "attachment_kind": _("This kind of file is not accepted here."),
+        "expected_choice": _("Please choose one of the buttons above."),
+        "unknown_option": _("That choice is not available."),
+        "too_many": _("You can choose at most {max} options."),
+        "not_optional": _("This question is required and cannot be skipped."),
+        "no_previous": _("This is the first question."),
+        "wrong_state": _("This button has expired."),
+        "incomplete": _("Some required questions are not answered yet."),
+    }
+    template = messages.get(error.code, _("That answer was not accepted."))
+    try:
+        return "⚠️ " + template.format(**{key: escape(value) for key, value in params.items()})
+    except (KeyError, IndexError):
+        return "⚠️ " + template
+
+
+def expired_text() -> str:
+    return _("This button has expired. Send /start to continue where you left off.")
+
+
+def _nav_row(draft_id: int, state: FormState, question: Question | None) -> list[InlineKeyboardButton]:
+    row = []
+    if state.history:
+        row.append(_button(_("⬅️ Back"), draft_id, state.step, "b"))
+    if question is not None and not question.required:
+        row.append(_button(_("⏭ Skip"), draft_id, state.step, "s"))
+    row.append(_button(_("❌ Cancel"), draft_id, state.step, "x"))
+    return row
+
+
+def _button(text: str, draft_id: int, step: int, action: str, arg: int = -1) -> InlineKeyboardButton:
+    data = FormButton(draft=draft_id, step=step, action=action, arg=arg).pack()
+    return InlineKeyboardButton(text=text, callback_data=data)
+
+
+def contact_keyboard() -> ReplyKeyboardMarkup:
+    return ReplyKeyboardMarkup(
+        keyboard=[
+            [KeyboardButton(text=_("📱 Share my phone number"), request_contact=True)],
+            [KeyboardButton(text=_("⬅️ Back")), KeyboardButton(text=_("❌ Cancel"))],
+        ],
+        resize_keyboard=True,
+        one_time_keyboard=True,
+    )
+
+
+def nav_texts() -> dict[str, str]:
+    """Reply-keyboard labels that mean an action rather than an answer."""
+    return {_("⬅️ Back"): "b", _("❌ Cancel"): "x", _("⏭ Skip"): "s"}
+
+
+def render_question(
+    form: FormDefinition, state: FormState, draft_id: int, *, intro: str | None = None
+) -> Screen:
+    locale = current_locale()
+    assert state.current is not None
+    question = form.question(state.current)
+    position, total = progress(form, state)
+    lines = []
+    if intro:
+        lines += [intro, ""]
+    lines.append(
+        _("<b>Question {position}/{total}.</b> {label}").format(
+            position=position, total=total, label=escape(text_for(question.label, locale))
+        )
+    )
+    if question.help:
+        lines.append(f"<i>{escape(text_for(question.help, locale))}</i>")
+    lines.append(_hint(question))
+    previous = state.answers.get(question.key)
+    if previous is not None and question.type not in ("choice", "multi_choice", "yes_no"):
+        lines.append(
+            _("Current answer: {answer}").format(answer=truncate(format_answer(question, previous), 200))
+        )
+    text = "\n".join(lines)
+
+    if question.input_hint == "contact":
+        return Screen(text=text, markup=contact_keyboard())
+    rows: list[list[InlineKeyboardButton]] = []
+    options = question.choices()
+    if question.type in ("choice", "yes_no"):
+        chosen = state.answers.get(question.key)
+        for index, option in enumerate(options):
+            mark = "● " if option.value == chosen else ""
+            rows.append([_button(mark + text_for(option.label, locale), draft_id, state.step, "c", index)])
+    elif question.type == "multi_choice":
+        for index, option in enumerate(options):
+            mark = "✓ " if option.value in state.selection else ""
+            rows.append([_button(mark + text_for(option.label, locale), draft_id, state.step, "t", index)])
+        rows.append([_button(_("✅ Done"), draft_id, state.step, "d")])
+    rows.append(_nav_row(draft_id, state, question))
+    return Screen(text=text, markup=InlineKeyboardMarkup(inline_keyboard=rows))
+
+
+def _hint(question: Question) -> str:
+    if question.type == "multi_choice":
+        hint = _("Choose one or more, then press ✅ Done.")
+    elif question.type in ("choice", "yes_no"):
+        hint = _("Choose one.")
+    elif question.type == "date":
+        hint = _("Type a date as dd/mm/yyyy.")
+    elif question.type == "number":
+        hint = _("Type a number.")
+    elif question.type == "attachment":
+        hint = _("Send a photo or a file.")
+    elif question.input_hint == "contact":
+        hint = _("Press the button below to share your number, or type it.")
+    else:
+        hint = _("Type your answer.")
+        if question.max_length:
+            hint += " " + _("({min}–{max} characters)").format(
+                min=question.min_length or 1, max=question.max_length
+            )
+    if not question.required:
+        hint += " " + _("Optional: you may press ⏭ Skip.")
+    return f"<i>{hint}</i>"
+
+
+def render_review(
+    form: FormDefinition,
+    state: FormState,
+    draft_id: int,
+    *,
+    heading: str,
+    submit_label: str,
+    preamble: str | None = None,
+) -> Screen:
+    """The review screen: every answer, an edit button per question, submit and cancel."""
+    lines = [f"<b>{heading}</b>"]
+    if preamble:
+        lines += [preamble]
+    lines.append("")
+    questions = visible_questions(form, state.answers)
+    locale = current_locale()
+    edit_buttons = []
+    for number, question in enumerate(questions, start=1):
+        value = state.answers.get(question.key)
+        shown = truncate(format_answer(question, value), REVIEW_ANSWER_LIMIT) if value is not None else "—"
+        lines.append(f"{number}. <b>{escape(text_for(question.label, locale))}</b>: {shown}")
+        index = form.questions.index(question)
+        edit_buttons.append(_button(f"✏️ {number}", draft_id, state.step, "e", index))
+    lines += ["", _("Press ✏️ and a number to change an answer.")]
+    rows = [edit_buttons[i : i + 5] for i in range(0, len(edit_buttons), 5)]
+    rows.append([_button(submit_label, draft_id, state.step, "u")])
+    rows.append(_nav_row(draft_id, state, None))
+    return Screen(text=fit("\n".join(lines)), markup=InlineKeyboardMarkup(inline_keyboard=rows))
+
+
+def fit(text: str, limit: int = MAX_MESSAGE) -> str:
+    """Keep a rendered message under Telegram's limit, cutting at a line boundary."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 2]
+    return cut[: cut.rfind("\n")] + "\n…"
+
+
+def url_keyboard(text: str, url: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text=text, url=url)]])
+
+
+def language_keyboard() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(text="🇻🇳 Tiếng Việt", callback_data=LangButton(code="vi").pack()),
+                InlineKeyboardButton(text="🇬🇧 English", callback_data=LangButton(code="en").pack()),
+            ]
+        ]
+    )

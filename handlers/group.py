@@ -1,0 +1,83 @@
+"""Groups: /setup, quiet capture of replies to topic posts, and nothing else.
+
+A group stays readable: the bot answers replies with a reaction, and in a group that is
+not registered it answers a command with one short explanation and stores nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Bot, F, Router
+from aiogram.enums import ChatType
+from aiogram.exceptions import TelegramAPIError
+from aiogram.filters import Command, CommandObject
+from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, ReactionTypeEmoji
+
+from bot.access import Actor, Permission
+from bot.conversation import Services
+from bot.groups import RegisteredGroup, bind_group, migrate_group, offer_setup, unregistered_text
+from bot.replies import answer_callback, answer_message
+from bot.reporting import group_reply_for, not_member_text, store_group_reply
+from bot.ui import SetupButton
+
+log = logging.getLogger(__name__)
+
+router = Router(name=__name__)
+GROUP_CHATS = F.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP})
+router.message.filter(GROUP_CHATS)
+
+
+@router.message(F.migrate_to_chat_id)
+async def group_migrated(message: Message, services: Services) -> None:
+    assert message.migrate_to_chat_id is not None
+    await migrate_group(services, old_chat_id=message.chat.id, new_chat_id=message.migrate_to_chat_id)
+
+
+@router.my_chat_member(F.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP}))
+async def bot_membership_changed(event: ChatMemberUpdated, bot: Bot) -> None:
+    """Added to a group: one line on how to register it. Nothing is stored."""
+    if event.new_chat_member.status in ("member", "administrator") and event.old_chat_member.status in (
+        "left",
+        "kicked",
+    ):
+        await bot.send_message(event.chat.id, unregistered_text())
+
+
+@router.message(Command("setup"), flags={"permission": Permission.SETUP_GROUP})
+async def setup(message: Message, services: Services, actor: Actor) -> None:
+    outcome = await offer_setup(services, actor=actor, chat=message.chat)
+    await answer_message(services, message, outcome)
+
+
+@router.callback_query(SetupButton.filter(), flags={"permission": Permission.SETUP_GROUP})
+async def setup_chosen(
+    query: CallbackQuery, callback_data: SetupButton, services: Services, actor: Actor
+) -> None:
+    assert query.message is not None
+    outcome = await bind_group(services, actor=actor, chat=query.message.chat, unit_id=callback_data.unit)
+    await answer_callback(services, query, outcome)
+
+
+@router.message(F.text.startswith("/"), ~RegisteredGroup())
+async def unregistered_group_command(message: Message, command: CommandObject | None = None) -> None:
+    await message.reply(unregistered_text())
+
+
+@router.message(F.reply_to_message.from_user.is_bot, RegisteredGroup())
+async def reply_to_topic(message: Message, services: Services, actor: Actor | None, bot: Bot) -> None:
+    """A reply to a topic post is a quick report; it is acknowledged with 👍."""
+    topic = await group_reply_for(services, message)
+    if topic is None:
+        return
+    if actor is None or not actor.is_member or actor.person is None or actor.person.unit_id is None:
+        await message.reply(not_member_text())
+        return
+    await store_group_reply(services, actor=actor, topic=topic, message=message)
+    try:
+        await bot.set_message_reaction(
+            chat_id=message.chat.id, message_id=message.message_id, reaction=[ReactionTypeEmoji(emoji="👍")]
+        )
+    except TelegramAPIError as error:
+        log.info("reaction refused (%s); acknowledging with a reply", error)
+        await message.reply("👍")

@@ -1,0 +1,121 @@
+"""Answering questionnaires in private: buttons, typed answers, uploads, /report."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.enums import ChatType
+from aiogram.filters import Command
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
+
+from bot import reporting
+from bot.access import Actor, Permission
+from bot.conversation import Conversations, Outcome, Services
+from bot.forms.engine import Attachment
+from bot.people import help_text
+from bot.replies import answer_callback, answer_message
+from bot.ui import FormButton, ReplaceButton, expired_text, nav_texts
+from storage import reports
+
+router = Router(name=__name__)
+router.message.filter(F.chat.type == ChatType.PRIVATE)
+
+
+@router.callback_query(FormButton.filter())
+async def press_form_button(
+    query: CallbackQuery,
+    callback_data: FormButton,
+    services: Services,
+    actor: Actor,
+    conversations: Conversations,
+) -> None:
+    outcome = await conversations.press(services, actor, callback_data)
+    await answer_callback(services, query, outcome)
+
+
+@router.callback_query(ReplaceButton.filter(), flags={"permission": Permission.REPORT})
+async def press_replace(
+    query: CallbackQuery,
+    callback_data: ReplaceButton,
+    services: Services,
+    actor: Actor,
+    conversations: Conversations,
+) -> None:
+    if callback_data.replace:
+        outcome = await reporting.open_topic_report(
+            services, conversations, actor=actor, topic_id=callback_data.topic, replace=True
+        )
+    else:
+        outcome = Outcome(screen=reporting.kept_screen(), finished=True)
+    await answer_callback(services, query, outcome)
+
+
+@router.message(Command("report"), flags={"permission": Permission.REPORT})
+async def start_incident_report(
+    message: Message, services: Services, actor: Actor, conversations: Conversations
+) -> None:
+    outcome = await reporting.open_incident_report(services, conversations, actor=actor)
+    await answer_message(services, message, outcome)
+
+
+@router.message(F.text.startswith("/"))
+async def unknown_command(message: Message) -> None:
+    await message.answer(_("Unknown command. Send /help to see what you can do."))
+
+
+@router.message(F.text | F.photo | F.document | F.contact)
+async def typed_answer(
+    message: Message, services: Services, actor: Actor, conversations: Conversations
+) -> None:
+    """Input for the conversation in progress (the most recently touched draft)."""
+    draft = None
+    if actor.person is not None and actor.person.id is not None:
+        draft = await reports.latest_draft(session=services.session, person_id=actor.person.id)
+    if draft is None:
+        await message.answer(help_text(actor))
+        return
+    assert message.from_user is not None
+    if message.contact is not None:
+        if message.contact.user_id != message.from_user.id:
+            await message.reply(_("Please share your own phone number with the button, or type it."))
+            return
+        outcome = await conversations.answer(services, actor, draft, message.contact.phone_number)
+    elif message.text is not None and message.text in nav_texts():
+        outcome = await conversations.navigate(services, actor, draft, nav_texts()[message.text])
+    elif message.text is not None:
+        outcome = await conversations.answer(services, actor, draft, message.text)
+    elif message.photo:
+        photo = message.photo[-1]
+        outcome = await conversations.answer(
+            services,
+            actor,
+            draft,
+            Attachment(kind="photo", file_id=photo.file_id, file_unique_id=photo.file_unique_id),
+        )
+    else:
+        assert message.document is not None
+        document = message.document
+        outcome = await conversations.answer(
+            services,
+            actor,
+            draft,
+            Attachment(
+                kind="document",
+                file_id=document.file_id,
+                file_unique_id=document.file_unique_id,
+                file_name=document.file_name,
+                mime_type=document.mime_type,
+            ),
+        )
+    await answer_message(services, message, outcome)
+
+
+@router.message()
+async def other_message(message: Message) -> None:
+    await message.answer(_("Please answer with text, a photo or a file."))
+
+
+@router.callback_query()
+async def stale_button(query: CallbackQuery) -> None:
+    """Buttons we cannot read (old, forged or from another version): say so, change nothing."""
+    await query.answer(expired_text(), show_alert=True)

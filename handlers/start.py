@@ -1,0 +1,95 @@
+"""/start (invite links, report buttons, resuming), /help, /lang, /cancel."""
+
+from __future__ import annotations
+
+import re
+
+from aiogram import F, Router
+from aiogram.enums import ChatType
+from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
+
+from bot import onboarding, reporting
+from bot.access import Actor, Permission
+from bot.conversation import Conversations, Outcome, Services
+from bot.people import help_text, set_locale
+from bot.replies import answer_callback, answer_message
+from bot.ui import LangButton, language_keyboard
+from storage import reports
+
+router = Router(name=__name__)
+router.message.filter(F.chat.type == ChatType.PRIVATE)
+
+REPORT_PAYLOAD = re.compile(r"^report_(\d{1,12})$")
+
+
+@router.message(
+    CommandStart(deep_link=True, magic=F.args.regexp(REPORT_PAYLOAD)),
+    flags={"permission": Permission.REPORT},
+)
+async def start_topic_report(
+    message: Message, command: CommandObject, services: Services, actor: Actor, conversations: Conversations
+) -> None:
+    match = REPORT_PAYLOAD.match(command.args or "")
+    assert match is not None
+    outcome = await reporting.open_topic_report(
+        services, conversations, actor=actor, topic_id=int(match.group(1))
+    )
+    await answer_message(services, message, outcome)
+
+
+@router.message(CommandStart(deep_link=True))
+async def start_invite(
+    message: Message, command: CommandObject, services: Services, actor: Actor, conversations: Conversations
+) -> None:
+    assert message.from_user is not None
+    outcome = await onboarding.open_invite(
+        services, conversations, user=message.from_user, actor=actor, token=command.args or ""
+    )
+    await answer_message(services, message, outcome)
+
+
+@router.message(CommandStart())
+async def start_plain(
+    message: Message, services: Services, actor: Actor, conversations: Conversations
+) -> None:
+    """Resume the conversation in progress, or explain what this person can do."""
+    if actor.person is not None and actor.person.id is not None:
+        draft = await reports.latest_draft(session=services.session, person_id=actor.person.id)
+        if draft is not None:
+            screen = await conversations.resume_screen(services, draft)
+            screen.notes.append(_("Let's continue where you stopped."))
+            await answer_message(services, message, Outcome(screen=screen, draft=draft))
+            return
+    await message.answer(help_text(actor))
+
+
+@router.message(Command("help"))
+async def show_help(message: Message, actor: Actor) -> None:
+    await message.answer(help_text(actor))
+
+
+@router.message(Command("lang"))
+async def choose_language(message: Message) -> None:
+    await message.answer(_("Choose your language:"), reply_markup=language_keyboard())
+
+
+@router.callback_query(LangButton.filter())
+async def set_language(
+    query: CallbackQuery, callback_data: LangButton, services: Services, actor: Actor
+) -> None:
+    outcome = await set_locale(services, actor=actor, locale=callback_data.code)
+    await answer_callback(services, query, outcome)
+
+
+@router.message(Command("cancel"))
+async def cancel(message: Message, services: Services, actor: Actor, conversations: Conversations) -> None:
+    draft = None
+    if actor.person is not None and actor.person.id is not None:
+        draft = await reports.latest_draft(session=services.session, person_id=actor.person.id)
+    if draft is None:
+        await message.answer(_("There is nothing to cancel."))
+        return
+    outcome = await conversations.navigate(services, actor, draft, "x")
+    await answer_message(services, message, outcome)

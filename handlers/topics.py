@@ -1,0 +1,30 @@
+"""Staff commands in private: /topic and /invite."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.enums import ChatType
+from aiogram.filters import Command
+from aiogram.types import Message
+
+from bot import onboarding, topics
+from bot.access import Actor, Permission
+from bot.conversation import Conversations, Services
+from bot.replies import answer_message
+
+router = Router(name=__name__)
+router.message.filter(F.chat.type == ChatType.PRIVATE)
+
+
+@router.message(Command("topic"), flags={"permission": Permission.PUBLISH_TOPIC})
+async def new_topic(message: Message, services: Services, actor: Actor, conversations: Conversations) -> None:
+    outcome = await topics.open_topic_wizard(services, conversations, actor=actor)
+    await answer_message(services, message, outcome)
+
+
+@router.message(Command("invite"), flags={"permission": Permission.INVITE})
+async def new_invite(
+    message: Message, services: Services, actor: Actor, conversations: Conversations
+) -> None:
+    outcome = await onboarding.open_invite_wizard(services, conversations, actor=actor)
+    await answer_message(services, message, outcome)
