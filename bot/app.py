@@ -18,6 +18,7 @@ from aiogram.enums import ParseMode
 from aiogram.types import BotCommand, LinkPreviewOptions, Update
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
+from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import handlers
@@ -29,6 +30,7 @@ from bot.conversation import Conversations, FormCatalog
 from bot.i18n import create_i18n
 from bot.intake.poller import Intake, Poller
 from bot.intake.processor import InboxProcessor, chat_key
+from bot.intake.webhook import create_webhook_app
 from bot.middlewares import LocaleMiddleware, ServicesMiddleware
 from storage.db import SessionFactory, create_engine, create_session_factory, upgrade_database
 
@@ -115,6 +117,7 @@ class Application:
     i18n: I18n | None = None
     bot_username: str = ""
     _poll_task: asyncio.Task[None] | None = None
+    _web_runner: web.AppRunner | None = None
 
     async def start(self, *, poll: bool = True) -> None:
         settings = self.settings
@@ -147,7 +150,8 @@ class Application:
             on_failure=self._apologise,
         )
         self.intake = Intake(session_factory=self.session_factory, processor=self.processor, clock=self.clock)
-        await self.bot.delete_webhook(drop_pending_updates=False)
+        if not settings.webhook_url:
+            await self.bot.delete_webhook(drop_pending_updates=False)
         for locale in ("vi", "en"):
             await self.bot.set_my_commands(
                 default_commands(self.i18n, locale), language_code=None if locale == "vi" else locale
@@ -155,7 +159,9 @@ class Application:
         replayed = await self.processor.replay()
         if replayed:
             log.info("replaying %d unfinished update(s) from the inbox", replayed)
-        if poll:
+        if settings.webhook_url:
+            await self._start_webhook()
+        elif poll:
             self.poller = Poller(
                 bot=self.bot,
                 intake=self.intake,
@@ -164,6 +170,21 @@ class Application:
             )
             self._poll_task = asyncio.create_task(self.poller.run())
         log.info("bot @%s is running", self.bot_username)
+
+    async def _start_webhook(self) -> None:
+        """Webhook mode: Telegram posts to us; the inbox is written before we answer 200."""
+        assert self.bot is not None and self.intake is not None and self.dispatcher is not None
+        secret = self.settings.webhook_secret.get_secret_value()
+        web_app = create_webhook_app(bot=self.bot, intake=self.intake, secret=secret)
+        self._web_runner = web.AppRunner(web_app)
+        await self._web_runner.setup()
+        site = web.TCPSite(self._web_runner, self.settings.webhook_host, self.settings.webhook_port)
+        await site.start()
+        await self.bot.set_webhook(
+            self.settings.webhook_url,
+            secret_token=secret,
+            allowed_updates=self.dispatcher.resolve_used_update_types(),
+        )
 
     async def _apologise(self, update: Update, error: str) -> None:
         """Nobody is left in silence: a parked update gets an apology in the default language."""
@@ -186,6 +207,8 @@ class Application:
             self._poll_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poll_task
+        if self._web_runner is not None:
+            await self._web_runner.cleanup()
         if self.processor is not None:
             await self.processor.close()
         if self.bot is not None:
