@@ -28,7 +28,7 @@ test: locales
 
 ## Refresh the catalogs after changing user texts (then translate bot/locales/vi).
 extract-messages: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k _ -k __ -k N_ --no-location --sort-output -o bot/locales/messages.pot .
+	$(BIN)/pybabel extract -F babel.cfg -k _ -k __ -k N_ -k localized:2 --no-location --sort-output -o bot/locales/messages.pot .
 	$(BIN)/pybabel update -i bot/locales/messages.pot -d bot/locales -D messages --no-fuzzy-matching
 
 bench: locales

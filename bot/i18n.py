@@ -45,3 +45,8 @@ def normalize_locale(value: str | None, default: str = "vi") -> str:
 def localized(i18n: I18n, message: str) -> dict[str, str]:
     """The same catalog text in every locale: wizard questions are form definitions."""
     return {locale: i18n.gettext(message, locale=locale) for locale in LOCALES}
+
+
+def N_(message: str) -> str:
+    """Marks a text for extraction where it is translated later (`localized`, `gettext`)."""
+    return message

@@ -16,7 +16,7 @@ from bot.access import Actor, Permission
 from bot.clock import format_date
 from bot.conversation import Conversations, Outcome, Services
 from bot.forms import FormDefinition
-from bot.i18n import localized
+from bot.i18n import N_, localized
 from bot.ui import Screen, deep_link, escape
 from storage import audit, people
 from storage.models import Draft, Invite, Person, PersonStatus, Role, Unit
@@ -26,15 +26,15 @@ INVITE_SLOT = "invite"
 TOKEN_BYTES = 16
 
 FIELDS_OF_WORK = (
-    ("can_bo_cong_chuc", "Officials and civil servants"),
-    ("luc_luong_vu_trang", "Armed forces"),
-    ("giao_duc", "Education"),
-    ("y_te", "Health care"),
-    ("doanh_nghiep", "Business"),
-    ("nong_nghiep", "Agriculture"),
-    ("doan_the", "Mass organisations"),
-    ("huu_tri", "Retired"),
-    ("khac", "Other"),
+    ("can_bo_cong_chuc", N_("Officials and civil servants")),
+    ("luc_luong_vu_trang", N_("Armed forces")),
+    ("giao_duc", N_("Education")),
+    ("y_te", N_("Health care")),
+    ("doanh_nghiep", N_("Business")),
+    ("nong_nghiep", N_("Agriculture")),
+    ("doan_the", N_("Mass organisations")),
+    ("huu_tri", N_("Retired")),
+    ("khac", N_("Other")),
 )
 
 

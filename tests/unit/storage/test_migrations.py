@@ -1,0 +1,37 @@
+"""The models and the migrations describe the same schema (no autogenerate drift)."""
+
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlmodel import SQLModel
+
+import storage.models  # noqa: F401
+from storage.db import create_engine, upgrade_database
+
+
+async def test_migrations_match_models(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+    try:
+        await upgrade_database(engine)
+        async with engine.connect() as connection:
+
+            def diff(sync_connection):  # type: ignore[no-untyped-def]
+                context = MigrationContext.configure(sync_connection, opts={"compare_type": True})
+                return compare_metadata(context, SQLModel.metadata)
+
+            assert await connection.run_sync(diff) == []
+            tables = await connection.run_sync(lambda c: set(inspect(c).get_table_names()))
+        assert {"inbox", "report", "report_answer", "draft", "topic_post", "invite"} <= tables
+    finally:
+        await engine.dispose()
+
+
+async def test_upgrade_twice_is_harmless(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+    try:
+        await upgrade_database(engine)
+        await upgrade_database(engine)
+    finally:
+        await engine.dispose()
