@@ -1,0 +1,47 @@
+"""Every user text has a Vietnamese translation with the same placeholders and markup."""
+
+import re
+from pathlib import Path
+
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
+
+ROOT = Path(__file__).resolve().parents[3]
+KEYWORDS = {"_": None, "__": None, "N_": None, "localized": (2,)}
+PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
+TAG = re.compile(r"</?[a-z]+>")
+
+
+def _catalog(locale: str):  # type: ignore[no-untyped-def]
+    with (ROOT / "bot" / "locales" / locale / "LC_MESSAGES" / "messages.po").open("rb") as po:
+        return read_po(po, locale=locale)
+
+
+def _texts_in_code() -> set[str]:
+    found: set[str] = set()
+    for folder in ("bot", "handlers"):
+        for _file, _line, message, _comments, _context in extract_from_dir(
+            ROOT / folder, method_map=[("**.py", "python")], keywords=KEYWORDS
+        ):
+            found.add(message if isinstance(message, str) else message[0])
+    return found
+
+
+def test_every_text_in_the_code_is_in_the_vietnamese_catalog() -> None:
+    catalog = _catalog("vi")
+    missing = sorted(text for text in _texts_in_code() if not catalog.get(text) or not catalog.get(text).string)
+    assert missing == [], "run `make extract-messages` and translate these in bot/locales/vi"
+
+
+def test_translations_keep_placeholders_and_markup() -> None:
+    for message in _catalog("vi"):
+        if not message.id:
+            continue
+        assert sorted(PLACEHOLDER.findall(message.id)) == sorted(PLACEHOLDER.findall(message.string)), message.id
+        assert sorted(TAG.findall(message.id)) == sorted(TAG.findall(message.string)), message.id
+
+
+def test_vietnamese_uses_its_diacritics() -> None:
+    catalog = _catalog("vi")
+    assert catalog.get("⬅️ Back").string == "⬅️ Quay lại"
+    assert catalog.get("📝 Send report").string == "📝 Gửi báo cáo"
