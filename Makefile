@@ -20,11 +20,11 @@ run: locales
 	$(BIN)/dlxh db upgrade
 	$(BIN)/dlxh run
 
-## Lint and run the whole test suite.
+## Lint and run the whole test suite (starts a throwaway PostgreSQL when it can).
 test: locales
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -q
+	TEST_POSTGRES_URL="$${TEST_POSTGRES_URL:-$$(.ci/postgres.sh 2>/dev/null || true)}" $(BIN)/python -m pytest -q
 
 ## Refresh the catalogs after changing user texts (then translate bot/locales/vi).
 extract-messages: $(STAMP)

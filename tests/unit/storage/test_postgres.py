@@ -1,0 +1,63 @@
+"""The same migrations and queries on PostgreSQL (DESIGN: no SQLite-only SQL)."""
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+
+from storage import inbox, people, reports
+from storage.db import create_engine, create_session_factory, upgrade_database
+from storage.models import Person, PersonStatus, Report, Role, utcnow
+
+pytestmark = pytest.mark.postgres
+
+URL = os.environ.get("TEST_POSTGRES_URL", "")
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    if not URL:
+        pytest.skip("TEST_POSTGRES_URL is not set (make test starts PostgreSQL via .ci/postgres.sh)")
+    name = f"dlxh_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(URL)
+    async with admin.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await connection.execute(text(f"CREATE DATABASE {name}"))
+    yield URL.rsplit("/", 1)[0] + "/" + name
+    async with admin.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await connection.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+    await admin.dispose()
+
+
+async def test_migrations_and_summary_queries_run_on_postgres(pg_url: str) -> None:
+    engine = create_engine(pg_url)
+    try:
+        await upgrade_database(engine)
+        factory = create_session_factory(engine)
+        async with factory() as session:
+            province = await people.create_unit(session=session, code="TINH", name="Tỉnh")
+            district = await people.create_unit(session=session, code="HUYEN_A", name="Huyện A", parent=province)
+            person = Person(telegram_id=5_000_000_001, full_name="A", status=PersonStatus.ACTIVE, unit_id=district.id)
+            session.add(person)
+            await session.flush()
+            await people.grant_role(session=session, person=person, role=Role.COLLABORATOR, unit_id=district.id)
+            report = Report(
+                person_id=person.id, unit_id=district.id, period="2026-11", source_update_id=2**40, text="ý kiến"
+            )
+            await reports.save_report(session=session, report=report, choice_values=[("tam_trang", "on_dinh")])
+            new = await inbox.store_updates(session=session, rows=[(2**40, 1, "{}")], now=utcnow())
+            await session.commit()
+        assert new == {2**40}
+        async with factory() as session:
+            assert await reports.report_totals(session=session, period="2026-11", under_path=province.path) == (1, 1)
+            counts = await reports.option_counts(session=session, period="2026-11", under_path=province.path)
+            assert [(c.question_key, c.value, c.reports) for c in counts] == [("tam_trang", "on_dinh", 1)]
+            assert await reports.collaborator_reporters_by_unit(
+                session=session, period="2026-11", under_path="/"
+            ) == {district.id: 1}
+            assert await people.count_active_collaborators(session=session, under_path=province.path) == 1
+    finally:
+        await engine.dispose()
