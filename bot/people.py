@@ -8,7 +8,7 @@ from bot.access import Actor
 from bot.conversation import Outcome, Services
 from bot.i18n import LOCALES
 from bot.ui import Screen
-from storage.models import Role
+from storage.models import Reachability, Role
 
 
 def help_text(actor: Actor | None) -> str:
@@ -44,3 +44,12 @@ async def set_locale(services: Services, *, actor: Actor, locale: str) -> Outcom
     with services.i18n.use_locale(locale):
         text = _("Language set to English.") if locale == "en" else _("Language set to Vietnamese.")
     return Outcome(screen=Screen(text=text), finished=True)
+
+
+async def set_reachability(services: Services, *, actor: Actor | None, status: str) -> None:
+    """RapidPro's lesson: stop writing to people who blocked the bot, resume when they return."""
+    if actor is None or actor.person is None:
+        return
+    blocked = status in ("kicked", "left")
+    actor.person.reachability = Reachability.BLOCKED if blocked else Reachability.ACTIVE
+    services.session.add(actor.person)

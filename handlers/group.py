@@ -11,7 +11,7 @@ import logging
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramAPIError
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import Command
 from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, ReactionTypeEmoji
 
 from bot.access import Actor, Permission
@@ -60,11 +60,16 @@ async def setup_chosen(
 
 
 @router.message(F.text.startswith("/"), ~RegisteredGroup())
-async def unregistered_group_command(message: Message, command: CommandObject | None = None) -> None:
+async def unregistered_group_command(message: Message) -> None:
     await message.reply(unregistered_text())
 
 
-@router.message(F.reply_to_message.from_user.is_bot, RegisteredGroup())
+@router.message(
+    F.reply_to_message.from_user.is_bot,
+    ~F.text.startswith("/"),
+    F.text | F.photo | F.document,
+    RegisteredGroup(),
+)
 async def reply_to_topic(message: Message, services: Services, actor: Actor | None, bot: Bot) -> None:
     """A reply to a topic post is a quick report; it is acknowledged with 👍."""
     topic = await group_reply_for(services, message)

@@ -7,13 +7,13 @@ import re
 from aiogram import F, Router
 from aiogram.enums import ChatType
 from aiogram.filters import Command, CommandObject, CommandStart
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, ChatMemberUpdated, Message
 from aiogram.utils.i18n import gettext as _
 
 from bot import onboarding, reporting
 from bot.access import Actor, Permission
 from bot.conversation import Conversations, Outcome, Services
-from bot.people import help_text, set_locale
+from bot.people import help_text, set_locale, set_reachability
 from bot.replies import answer_callback, answer_message
 from bot.ui import LangButton, language_keyboard
 from storage import reports
@@ -63,6 +63,12 @@ async def start_plain(
             await answer_message(services, message, Outcome(screen=screen, draft=draft))
             return
     await message.answer(help_text(actor))
+
+
+@router.my_chat_member(F.chat.type == ChatType.PRIVATE)
+async def private_chat_membership(event: ChatMemberUpdated, services: Services, actor: Actor | None) -> None:
+    """Blocking the bot (or unblocking it) changes whether we may write to this person."""
+    await set_reachability(services, actor=actor, status=event.new_chat_member.status)
 
 
 @router.message(Command("help"))

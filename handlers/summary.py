@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from aiogram import Router
+from aiogram import F, Router
+from aiogram.enums import ChatType
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
+from aiogram.utils.i18n import gettext as _
 
 from bot.access import Actor, Permission
 from bot.analytics.service import summary_for
@@ -18,3 +20,13 @@ router = Router(name=__name__)
 async def summary(message: Message, command: CommandObject, services: Services, actor: Actor) -> None:
     outcome = await summary_for(services, actor=actor, argument=command.args)
     await answer_message(services, message, outcome)
+
+
+@router.message(F.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP}), F.text.startswith("/"))
+async def private_only_command(message: Message, services: Services) -> None:
+    """Any other command in a registered group: point to the private chat, keep the group quiet."""
+    await message.reply(
+        _("This command works in a private chat with me: {link}").format(
+            link=f"https://t.me/{services.bot_username}"
+        )
+    )
