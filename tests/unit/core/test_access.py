@@ -17,7 +17,9 @@ def test_staff_scope_is_their_subtree() -> None:
 
 
 def test_nested_scopes_collapse_to_the_outer_one() -> None:
-    actor = _actor(Grant(role=Role.STAFF, unit_id=2, path="/1/2/"), Grant(role=Role.ADMIN, unit_id=None, path="/"))
+    actor = _actor(
+        Grant(role=Role.STAFF, unit_id=2, path="/1/2/"), Grant(role=Role.ADMIN, unit_id=None, path="/")
+    )
     assert actor.scope_paths(Permission.INVITE) == ["/"]
 
 

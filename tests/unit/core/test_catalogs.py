@@ -29,7 +29,9 @@ def _texts_in_code() -> set[str]:
 
 def test_every_text_in_the_code_is_in_the_vietnamese_catalog() -> None:
     catalog = _catalog("vi")
-    missing = sorted(text for text in _texts_in_code() if not catalog.get(text) or not catalog.get(text).string)
+    missing = sorted(
+        text for text in _texts_in_code() if not catalog.get(text) or not catalog.get(text).string
+    )
     assert missing == [], "run `make extract-messages` and translate these in bot/locales/vi"
 
 
@@ -37,7 +39,9 @@ def test_translations_keep_placeholders_and_markup() -> None:
     for message in _catalog("vi"):
         if not message.id:
             continue
-        assert sorted(PLACEHOLDER.findall(message.id)) == sorted(PLACEHOLDER.findall(message.string)), message.id
+        assert sorted(PLACEHOLDER.findall(message.id)) == sorted(PLACEHOLDER.findall(message.string)), (
+            message.id
+        )
         assert sorted(TAG.findall(message.id)) == sorted(TAG.findall(message.string)), message.id
 
 

@@ -4,7 +4,8 @@ from bot.analytics.summary import PeriodError, UnitFigure, parse_period, percent
 
 
 @pytest.mark.parametrize(
-    ("text", "period"), [("11/2026", "2026-11"), ("1/2027", "2027-01"), (" 03-2026 ", "2026-03"), ("12.2025", "2025-12")]
+    ("text", "period"),
+    [("11/2026", "2026-11"), ("1/2027", "2027-01"), (" 03-2026 ", "2026-03"), ("12.2025", "2025-12")],
 )
 def test_months_are_read_as_periods(text: str, period: str) -> None:
     assert parse_period(text) == period

@@ -15,7 +15,7 @@ def test_short_text_is_kept_whole_with_spaces_normalised() -> None:
 
 
 def test_escape_keeps_html_literal() -> None:
-    assert escape("<b>đậm</b> & \"x\"") == "&lt;b&gt;đậm&lt;/b&gt; &amp; \"x\""
+    assert escape('<b>đậm</b> & "x"') == '&lt;b&gt;đậm&lt;/b&gt; &amp; "x"'
 
 
 def test_fit_stays_under_the_limit_at_a_line() -> None:

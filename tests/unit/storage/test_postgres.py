@@ -39,20 +39,34 @@ async def test_migrations_and_summary_queries_run_on_postgres(pg_url: str) -> No
         factory = create_session_factory(engine)
         async with factory() as session:
             province = await people.create_unit(session=session, code="TINH", name="Tỉnh")
-            district = await people.create_unit(session=session, code="HUYEN_A", name="Huyện A", parent=province)
-            person = Person(telegram_id=5_000_000_001, full_name="A", status=PersonStatus.ACTIVE, unit_id=district.id)
+            district = await people.create_unit(
+                session=session, code="HUYEN_A", name="Huyện A", parent=province
+            )
+            person = Person(
+                telegram_id=5_000_000_001, full_name="A", status=PersonStatus.ACTIVE, unit_id=district.id
+            )
             session.add(person)
             await session.flush()
-            await people.grant_role(session=session, person=person, role=Role.COLLABORATOR, unit_id=district.id)
-            report = Report(
-                person_id=person.id, unit_id=district.id, period="2026-11", source_update_id=2**40, text="ý kiến"
+            await people.grant_role(
+                session=session, person=person, role=Role.COLLABORATOR, unit_id=district.id
             )
-            await reports.save_report(session=session, report=report, choice_values=[("tam_trang", "on_dinh")])
+            report = Report(
+                person_id=person.id,
+                unit_id=district.id,
+                period="2026-11",
+                source_update_id=2**40,
+                text="ý kiến",
+            )
+            await reports.save_report(
+                session=session, report=report, choice_values=[("tam_trang", "on_dinh")]
+            )
             new = await inbox.store_updates(session=session, rows=[(2**40, 1, "{}")], now=utcnow())
             await session.commit()
         assert new == {2**40}
         async with factory() as session:
-            assert await reports.report_totals(session=session, period="2026-11", under_path=province.path) == (1, 1)
+            assert await reports.report_totals(
+                session=session, period="2026-11", under_path=province.path
+            ) == (1, 1)
             counts = await reports.option_counts(session=session, period="2026-11", under_path=province.path)
             assert [(c.question_key, c.value, c.reports) for c in counts] == [("tam_trang", "on_dinh", 1)]
             assert await reports.collaborator_reporters_by_unit(

@@ -1,0 +1,66 @@
+"""Parsing what people type: dates, Vietnamese phone numbers, numbers, text length."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date
+
+DATE_PATTERN = re.compile(r"^\s*(\d{1,2})\s*([/\-.])\s*(\d{1,2})\s*\2\s*(\d{4})\s*$")
+MOBILE_PREFIXES = ("03", "05", "07", "08", "09")
+THOUSANDS = re.compile(r"^-?\d{1,3}(\.\d{3})+$")
+NUMBER = re.compile(r"^-?\d+([.,]\d+)?$")
+
+
+def normalize_text(text: str) -> str:
+    """NFC and stripped: 'ệ' typed as one or as three code points counts the same."""
+    return unicodedata.normalize("NFC", text).strip()
+
+
+def text_length(text: str) -> int:
+    """User-perceived characters of the normalised text (combining marks do not count)."""
+    return sum(1 for char in normalize_text(text) if not unicodedata.combining(char))
+
+
+def parse_date(text: str) -> date | None:
+    """dd/mm/yyyy (also d/m/yyyy, dd-mm-yyyy, dd.mm.yyyy); two-digit years are refused."""
+    match = DATE_PATTERN.match(text)
+    if not match:
+        return None
+    day, month, year = int(match.group(1)), int(match.group(3)), int(match.group(4))
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def normalize_vn_phone(text: str) -> str | None:
+    """A Vietnamese number as 0xxxxxxxxx: mobiles have 10 digits, 02x landlines 11."""
+    cleaned = re.sub(r"[\s.\-()]", "", text.strip())
+    if cleaned.startswith("+"):
+        cleaned = cleaned[1:]
+        if not cleaned.startswith("84"):
+            return None
+    if not cleaned.isdigit():
+        return None
+    if cleaned.startswith("84") and len(cleaned) in (11, 12):
+        cleaned = "0" + cleaned[2:]
+    if len(cleaned) == 10 and cleaned.startswith(MOBILE_PREFIXES):
+        return cleaned
+    if len(cleaned) == 11 and cleaned.startswith("02"):
+        return cleaned
+    return None
+
+
+def parse_number(text: str) -> int | float | None:
+    """'12', '-3', '1,5' (decimal comma), '1.5'; dot groups of three ('10.000') are thousands."""
+    value = text.strip().replace(" ", "")
+    if THOUSANDS.match(value):
+        return int(value.replace(".", ""))
+    if not NUMBER.match(value):
+        return None
+    value = value.replace(",", ".")
+    if "." in value:
+        number = float(value)
+        return int(number) if number.is_integer() else number
+    return int(value)

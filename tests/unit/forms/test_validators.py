@@ -1,0 +1,61 @@
+from datetime import date
+
+import pytest
+
+from bot.forms.validators import normalize_vn_phone, parse_date, parse_number, text_length
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("25/11/2026", date(2026, 11, 25)),
+        ("5/1/2027", date(2027, 1, 5)),
+        ("05-01-2027", date(2027, 1, 5)),
+        (" 29.02.2028 ", date(2028, 2, 29)),
+    ],
+)
+def test_dates(text: str, expected: date) -> None:
+    assert parse_date(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["31/11/2026", "29/02/2027", "25/11/26", "2026-11-25", "25/11-2026", "hôm nay", ""]
+)
+def test_not_dates(text: str) -> None:
+    assert parse_date(text) is None
+
+
+@pytest.mark.parametrize(
+    "text", ["0912345678", "091 234 5678", "091.234.5678", "+84912345678", "84912345678", "(+84) 912-345-678"]
+)
+def test_phone_forms_normalise(text: str) -> None:
+    assert normalize_vn_phone(text) == "0912345678"
+
+
+def test_landline() -> None:
+    assert normalize_vn_phone("024 3825 1234") == "02438251234"
+
+
+@pytest.mark.parametrize(
+    "text", ["012345678", "0112345678", "091234567", "09123456789", "+1 912345678", "abc", ""]
+)
+def test_not_phones(text: str) -> None:
+    assert normalize_vn_phone(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("12", 12), ("-3", -3), ("1,5", 1.5), ("1.5", 1.5), ("10.000", 10000), ("2,0", 2)]
+)
+def test_numbers(text: str, expected: float) -> None:
+    assert parse_number(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "mười", "1,2,3", "1e5", "--1"])
+def test_not_numbers(text: str) -> None:
+    assert parse_number(text) is None
+
+
+def test_length_counts_characters_not_code_points() -> None:
+    composed = "Nguyễn"
+    decomposed = "Nguye\u0302\u0303n"
+    assert text_length(composed) == text_length(decomposed) == 6
