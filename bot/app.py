@@ -27,7 +27,7 @@ from bot.access import AccessMiddleware, ActorMiddleware
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.conversation import Conversations, FormCatalog
-from bot.i18n import create_i18n
+from bot.i18n import create_i18n, in_locale
 from bot.intake.poller import Intake, Poller
 from bot.intake.processor import InboxProcessor, chat_key
 from bot.intake.webhook import create_webhook_app
@@ -88,7 +88,7 @@ def create_dispatcher(
 
 
 def default_commands(i18n: I18n, locale: str) -> list[BotCommand]:
-    with i18n.use_locale(locale):
+    with in_locale(i18n, locale):
         return [
             BotCommand(command="start", description=_("Start or continue")),
             BotCommand(command="report", description=_("Send an incident report")),
@@ -192,7 +192,7 @@ class Application:
         key = chat_key(update)
         if key <= -(10**15):
             return
-        with self.i18n.use_locale(self.settings.default_locale):
+        with in_locale(self.i18n, self.settings.default_locale):
             text = _("Sorry, something went wrong while handling your message. Please try again later.")
         await self.bot.send_message(key, text)
 

@@ -7,6 +7,8 @@ from a fresh checkout works too.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from aiogram.utils.i18n import I18n
@@ -50,3 +52,10 @@ def localized(i18n: I18n, message: str) -> dict[str, str]:
 def N_(message: str) -> str:
     """Marks a text for extraction where it is translated later (`localized`, `gettext`)."""
     return message
+
+
+@contextmanager
+def in_locale(i18n: I18n, locale: str) -> Iterator[None]:
+    """Render in another person's language, also outside an update (schedules, start-up)."""
+    with i18n.context(), i18n.use_locale(normalize_locale(locale)):
+        yield

@@ -6,7 +6,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.access import Actor
 from bot.conversation import Outcome, Services
-from bot.i18n import LOCALES
+from bot.i18n import LOCALES, in_locale
 from bot.ui import Screen
 from storage.models import Reachability, Role
 
@@ -41,7 +41,7 @@ async def set_locale(services: Services, *, actor: Actor, locale: str) -> Outcom
         return Outcome(alert=help_text(actor))
     actor.person.locale = locale
     services.session.add(actor.person)
-    with services.i18n.use_locale(locale):
+    with in_locale(services.i18n, locale):
         text = _("Language set to English.") if locale == "en" else _("Language set to Vietnamese.")
     return Outcome(screen=Screen(text=text), finished=True)
 

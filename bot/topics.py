@@ -14,7 +14,7 @@ from bot.access import Actor, Permission
 from bot.clock import end_of_day, format_date
 from bot.conversation import Conversations, Outcome, Services
 from bot.forms import FormDefinition, text_for
-from bot.i18n import localized
+from bot.i18n import in_locale, localized
 from bot.onboarding import units_in_scope
 from bot.ui import Screen, current_locale, deep_link, escape, fit, url_keyboard
 from storage import audit, people, topics
@@ -231,7 +231,7 @@ async def publish_to_groups(
     assert topic.id is not None
     posted: list[str] = []
     failed: list[str] = []
-    with services.i18n.use_locale(services.settings.default_locale):
+    with in_locale(services.i18n, services.settings.default_locale):
         text = post_text(services, topic)
         markup = url_keyboard(
             report_button_text(), deep_link(services.bot_username, report_payload(topic.id))

@@ -3,6 +3,7 @@
 Order matters: commands before free input; the group router before /summary so that a
 command in an unregistered group gets the one-line explanation; the private reporting
 router last, because it ends with catch-alls for typed answers and stale buttons.
+Routers are built fresh for each Dispatcher (aiogram attaches a router to one parent).
 """
 
 from __future__ import annotations
@@ -13,4 +14,10 @@ from handlers import group, reporting, start, summary, topics
 
 
 def routers() -> list[Router]:
-    return [start.router, topics.router, group.router, summary.router, reporting.router]
+    return [
+        start.create_router(),
+        topics.create_router(),
+        group.create_router(),
+        summary.create_router(),
+        reporting.create_router(),
+    ]

@@ -23,18 +23,14 @@ from bot.ui import SetupButton
 
 log = logging.getLogger(__name__)
 
-router = Router(name=__name__)
 GROUP_CHATS = F.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP})
-router.message.filter(GROUP_CHATS)
 
 
-@router.message(F.migrate_to_chat_id)
 async def group_migrated(message: Message, services: Services) -> None:
     assert message.migrate_to_chat_id is not None
     await migrate_group(services, old_chat_id=message.chat.id, new_chat_id=message.migrate_to_chat_id)
 
 
-@router.my_chat_member(F.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP}))
 async def bot_membership_changed(event: ChatMemberUpdated, bot: Bot) -> None:
     """Added to a group: one line on how to register it. Nothing is stored."""
     if event.new_chat_member.status in ("member", "administrator") and event.old_chat_member.status in (
@@ -44,13 +40,11 @@ async def bot_membership_changed(event: ChatMemberUpdated, bot: Bot) -> None:
         await bot.send_message(event.chat.id, unregistered_text())
 
 
-@router.message(Command("setup"), flags={"permission": Permission.SETUP_GROUP})
 async def setup(message: Message, services: Services, actor: Actor) -> None:
     outcome = await offer_setup(services, actor=actor, chat=message.chat)
     await answer_message(services, message, outcome)
 
 
-@router.callback_query(SetupButton.filter(), flags={"permission": Permission.SETUP_GROUP})
 async def setup_chosen(
     query: CallbackQuery, callback_data: SetupButton, services: Services, actor: Actor
 ) -> None:
@@ -59,17 +53,10 @@ async def setup_chosen(
     await answer_callback(services, query, outcome)
 
 
-@router.message(F.text.startswith("/"), ~RegisteredGroup())
 async def unregistered_group_command(message: Message) -> None:
     await message.reply(unregistered_text())
 
 
-@router.message(
-    F.reply_to_message.from_user.is_bot,
-    ~F.text.startswith("/"),
-    F.text | F.photo | F.document,
-    RegisteredGroup(),
-)
 async def reply_to_topic(message: Message, services: Services, actor: Actor | None, bot: Bot) -> None:
     """A reply to a topic post is a quick report; it is acknowledged with 👍."""
     topic = await group_reply_for(services, message)
@@ -86,3 +73,26 @@ async def reply_to_topic(message: Message, services: Services, actor: Actor | No
     except TelegramAPIError as error:
         log.info("reaction refused (%s); acknowledging with a reply", error)
         await message.reply("👍")
+
+
+def create_router() -> Router:
+    """A fresh router (one per Dispatcher), with handlers in the order they are tried."""
+    router = Router(name=__name__)
+    router.message.filter(GROUP_CHATS)
+    router.message.register(group_migrated, F.migrate_to_chat_id)
+    router.my_chat_member.register(
+        bot_membership_changed, F.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP})
+    )
+    router.message.register(setup, Command("setup"), flags={"permission": Permission.SETUP_GROUP})
+    router.callback_query.register(
+        setup_chosen, SetupButton.filter(), flags={"permission": Permission.SETUP_GROUP}
+    )
+    router.message.register(unregistered_group_command, F.text.startswith("/"), ~RegisteredGroup())
+    router.message.register(
+        reply_to_topic,
+        F.reply_to_message.from_user.is_bot,
+        ~F.text.startswith("/"),
+        F.text | F.photo | F.document,
+        RegisteredGroup(),
+    )
+    return router

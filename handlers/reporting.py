@@ -17,11 +17,7 @@ from bot.replies import answer_callback, answer_message
 from bot.ui import FormButton, ReplaceButton, expired_text, nav_texts
 from storage import reports
 
-router = Router(name=__name__)
-router.message.filter(F.chat.type == ChatType.PRIVATE)
 
-
-@router.callback_query(FormButton.filter())
 async def press_form_button(
     query: CallbackQuery,
     callback_data: FormButton,
@@ -33,7 +29,6 @@ async def press_form_button(
     await answer_callback(services, query, outcome)
 
 
-@router.callback_query(ReplaceButton.filter(), flags={"permission": Permission.REPORT})
 async def press_replace(
     query: CallbackQuery,
     callback_data: ReplaceButton,
@@ -50,7 +45,6 @@ async def press_replace(
     await answer_callback(services, query, outcome)
 
 
-@router.message(Command("report"), flags={"permission": Permission.REPORT})
 async def start_incident_report(
     message: Message, services: Services, actor: Actor, conversations: Conversations
 ) -> None:
@@ -58,12 +52,10 @@ async def start_incident_report(
     await answer_message(services, message, outcome)
 
 
-@router.message(F.text.startswith("/"))
 async def unknown_command(message: Message) -> None:
     await message.answer(_("Unknown command. Send /help to see what you can do."))
 
 
-@router.message(F.text | F.photo | F.document | F.contact)
 async def typed_answer(
     message: Message, services: Services, actor: Actor, conversations: Conversations
 ) -> None:
@@ -110,12 +102,26 @@ async def typed_answer(
     await answer_message(services, message, outcome)
 
 
-@router.message()
 async def other_message(message: Message) -> None:
     await message.answer(_("Please answer with text, a photo or a file."))
 
 
-@router.callback_query()
 async def stale_button(query: CallbackQuery) -> None:
     """Buttons we cannot read (old, forged or from another version): say so, change nothing."""
     await query.answer(expired_text(), show_alert=True)
+
+
+def create_router() -> Router:
+    """A fresh router (one per Dispatcher), with handlers in the order they are tried."""
+    router = Router(name=__name__)
+    router.message.filter(F.chat.type == ChatType.PRIVATE)
+    router.callback_query.register(press_form_button, FormButton.filter())
+    router.callback_query.register(
+        press_replace, ReplaceButton.filter(), flags={"permission": Permission.REPORT}
+    )
+    router.message.register(start_incident_report, Command("report"), flags={"permission": Permission.REPORT})
+    router.message.register(unknown_command, F.text.startswith("/"))
+    router.message.register(typed_answer, F.text | F.photo | F.document | F.contact)
+    router.message.register(other_message)
+    router.callback_query.register(stale_button)
+    return router

@@ -18,16 +18,9 @@ from bot.replies import answer_callback, answer_message
 from bot.ui import LangButton, language_keyboard
 from storage import reports
 
-router = Router(name=__name__)
-router.message.filter(F.chat.type == ChatType.PRIVATE)
-
 REPORT_PAYLOAD = re.compile(r"^report_(\d{1,12})$")
 
 
-@router.message(
-    CommandStart(deep_link=True, magic=F.args.regexp(REPORT_PAYLOAD)),
-    flags={"permission": Permission.REPORT},
-)
 async def start_topic_report(
     message: Message, command: CommandObject, services: Services, actor: Actor, conversations: Conversations
 ) -> None:
@@ -39,7 +32,6 @@ async def start_topic_report(
     await answer_message(services, message, outcome)
 
 
-@router.message(CommandStart(deep_link=True))
 async def start_invite(
     message: Message, command: CommandObject, services: Services, actor: Actor, conversations: Conversations
 ) -> None:
@@ -50,7 +42,6 @@ async def start_invite(
     await answer_message(services, message, outcome)
 
 
-@router.message(CommandStart())
 async def start_plain(
     message: Message, services: Services, actor: Actor, conversations: Conversations
 ) -> None:
@@ -65,23 +56,19 @@ async def start_plain(
     await message.answer(help_text(actor))
 
 
-@router.my_chat_member(F.chat.type == ChatType.PRIVATE)
 async def private_chat_membership(event: ChatMemberUpdated, services: Services, actor: Actor | None) -> None:
     """Blocking the bot (or unblocking it) changes whether we may write to this person."""
     await set_reachability(services, actor=actor, status=event.new_chat_member.status)
 
 
-@router.message(Command("help"))
 async def show_help(message: Message, actor: Actor) -> None:
     await message.answer(help_text(actor))
 
 
-@router.message(Command("lang"))
 async def choose_language(message: Message) -> None:
     await message.answer(_("Choose your language:"), reply_markup=language_keyboard())
 
 
-@router.callback_query(LangButton.filter())
 async def set_language(
     query: CallbackQuery, callback_data: LangButton, services: Services, actor: Actor
 ) -> None:
@@ -89,7 +76,6 @@ async def set_language(
     await answer_callback(services, query, outcome)
 
 
-@router.message(Command("cancel"))
 async def cancel(message: Message, services: Services, actor: Actor, conversations: Conversations) -> None:
     draft = None
     if actor.person is not None and actor.person.id is not None:
@@ -99,3 +85,22 @@ async def cancel(message: Message, services: Services, actor: Actor, conversatio
         return
     outcome = await conversations.navigate(services, actor, draft, "x")
     await answer_message(services, message, outcome)
+
+
+def create_router() -> Router:
+    """A fresh router (one per Dispatcher), with handlers in the order they are tried."""
+    router = Router(name=__name__)
+    router.message.filter(F.chat.type == ChatType.PRIVATE)
+    router.message.register(
+        start_topic_report,
+        CommandStart(deep_link=True, magic=F.args.regexp(REPORT_PAYLOAD)),
+        flags={"permission": Permission.REPORT},
+    )
+    router.message.register(start_invite, CommandStart(deep_link=True))
+    router.message.register(start_plain, CommandStart())
+    router.my_chat_member.register(private_chat_membership, F.chat.type == ChatType.PRIVATE)
+    router.message.register(show_help, Command("help"))
+    router.message.register(choose_language, Command("lang"))
+    router.callback_query.register(set_language, LangButton.filter())
+    router.message.register(cancel, Command("cancel"))
+    return router

@@ -13,16 +13,12 @@ from bot.analytics.service import summary_for
 from bot.conversation import Services
 from bot.replies import answer_message
 
-router = Router(name=__name__)
 
-
-@router.message(Command("summary"), flags={"permission": Permission.VIEW_SUMMARY})
 async def summary(message: Message, command: CommandObject, services: Services, actor: Actor) -> None:
     outcome = await summary_for(services, actor=actor, argument=command.args)
     await answer_message(services, message, outcome)
 
 
-@router.message(F.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP}), F.text.startswith("/"))
 async def private_only_command(message: Message, services: Services) -> None:
     """Any other command in a registered group: point to the private chat, keep the group quiet."""
     await message.reply(
@@ -30,3 +26,13 @@ async def private_only_command(message: Message, services: Services) -> None:
             link=f"https://t.me/{services.bot_username}"
         )
     )
+
+
+def create_router() -> Router:
+    """A fresh router (one per Dispatcher), with handlers in the order they are tried."""
+    router = Router(name=__name__)
+    router.message.register(summary, Command("summary"), flags={"permission": Permission.VIEW_SUMMARY})
+    router.message.register(
+        private_only_command, F.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP}), F.text.startswith("/")
+    )
+    return router

@@ -12,19 +12,23 @@ from bot.access import Actor, Permission
 from bot.conversation import Conversations, Services
 from bot.replies import answer_message
 
-router = Router(name=__name__)
-router.message.filter(F.chat.type == ChatType.PRIVATE)
 
-
-@router.message(Command("topic"), flags={"permission": Permission.PUBLISH_TOPIC})
 async def new_topic(message: Message, services: Services, actor: Actor, conversations: Conversations) -> None:
     outcome = await topics.open_topic_wizard(services, conversations, actor=actor)
     await answer_message(services, message, outcome)
 
 
-@router.message(Command("invite"), flags={"permission": Permission.INVITE})
 async def new_invite(
     message: Message, services: Services, actor: Actor, conversations: Conversations
 ) -> None:
     outcome = await onboarding.open_invite_wizard(services, conversations, actor=actor)
     await answer_message(services, message, outcome)
+
+
+def create_router() -> Router:
+    """A fresh router (one per Dispatcher), with handlers in the order they are tried."""
+    router = Router(name=__name__)
+    router.message.filter(F.chat.type == ChatType.PRIVATE)
+    router.message.register(new_topic, Command("topic"), flags={"permission": Permission.PUBLISH_TOPIC})
+    router.message.register(new_invite, Command("invite"), flags={"permission": Permission.INVITE})
+    return router

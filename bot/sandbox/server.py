@@ -1,0 +1,236 @@
+"""HTTP face of the sandbox: the Bot API at /bot<token>/<method> and a control API at /sandbox/."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from bot.sandbox.world import ApiError, World
+
+JSON_DUMPS = json.dumps
+
+
+def _answer(payload: dict[str, Any], status: int = 200) -> web.Response:
+    return web.Response(
+        text=JSON_DUMPS(payload, ensure_ascii=False), status=status, content_type="application/json"
+    )
+
+
+async def _params(request: web.Request) -> dict[str, Any]:
+    """Parameters from the query, a JSON body, a form or multipart (uploads become descriptors)."""
+    params: dict[str, Any] = dict(request.query)
+    if request.method != "POST" or not request.body_exists:
+        return params
+    content_type = request.content_type
+    if content_type == "application/json":
+        body = await request.json()
+        if not isinstance(body, dict):
+            raise ApiError(400, "Bad Request: the body must be a JSON object")
+        params.update(body)
+        return params
+    if content_type == "multipart/form-data":
+        reader = await request.multipart()
+        async for part in reader:
+            if part.name is None:
+                continue
+            if getattr(part, "filename", None):
+                data = await part.read()  # type: ignore[union-attr]
+                params[part.name] = {
+                    "upload": {
+                        "filename": part.filename,
+                        "content_type": part.headers.get("Content-Type"),
+                        "size": len(data),
+                    }
+                }
+            else:
+                params[part.name] = await part.text()  # type: ignore[union-attr]
+        _resolve_attachments(params)
+        return params
+    form = await request.post()
+    params.update({key: value for key, value in form.items() if isinstance(value, str)})
+    return params
+
+
+def _resolve_attachments(params: dict[str, Any]) -> None:
+    """aiogram sends an upload as `attach://<name>` plus a part with that name."""
+    for key, value in list(params.items()):
+        if isinstance(value, str) and value.startswith("attach://"):
+            params[key] = params.pop(value[len("attach://") :], value)
+
+
+def create_sandbox_app(world: World) -> web.Application:
+    async def bot_api(request: web.Request) -> web.Response:
+        token = request.match_info["token"]
+        method = request.match_info["method"]
+        bot = world.bots_by_token.get(token)
+        if bot is None:
+            return _answer({"ok": False, "error_code": 401, "description": "Unauthorized"}, 401)
+        try:
+            params = await _params(request)
+            if world.faults.latency_ms:
+                await asyncio.sleep(world.faults.latency_ms / 1000)
+            if method.lower() == "getupdates":
+                return _answer({"ok": True, "result": await _get_updates(world, bot, params)})
+            fault = world.fault_for(method)
+            if fault in ("500", "502"):
+                code = int(fault)
+                text = "Internal Server Error" if code == 500 else "Bad Gateway"
+                return _answer({"ok": False, "error_code": code, "description": text}, code)
+            if fault == "timeout":
+                await asyncio.sleep(world.faults.timeout_seconds)
+                return _answer({"ok": False, "error_code": 504, "description": "Gateway Timeout"}, 504)
+            result = world.call(bot, method, params)
+            if fault == "late_500":
+                return _answer({"ok": False, "error_code": 500, "description": "Internal Server Error"}, 500)
+            return _answer({"ok": True, "result": result})
+        except ApiError as error:
+            return _answer(error.payload(), error.code)
+
+    async def control(request: web.Request) -> web.Response:
+        action = request.match_info["action"]
+        handler = CONTROL.get(action)
+        if handler is None:
+            return _answer({"ok": False, "description": f"unknown control action {action!r}"}, 404)
+        try:
+            body = await request.json() if request.body_exists else {}
+            result = handler(world, **body)
+            if asyncio.iscoroutine(result):
+                result = await result
+            return _answer({"ok": True, "result": result})
+        except ApiError as error:
+            return _answer({"ok": False, "description": error.description}, 400)
+        except TypeError as error:
+            return _answer({"ok": False, "description": f"bad arguments: {error}"}, 400)
+
+    app = web.Application(client_max_size=60 * 1024 * 1024)
+    app.router.add_route("*", "/bot{token}/{method}", bot_api)
+    app.router.add_post("/sandbox/{action}", control)
+    return app
+
+
+async def _get_updates(world: World, bot: Any, params: dict[str, Any]) -> list[dict[str, Any]]:
+    offset = params.get("offset")
+    limit = int(params.get("limit") or 100)
+    timeout = float(params.get("timeout") or 0)
+    pending = world.confirm(bot, int(offset) if offset not in (None, "") else None)
+    if not pending and timeout > 0:
+        try:
+            await asyncio.wait_for(bot.arrived.wait(), timeout)
+        except TimeoutError:
+            return []
+        pending = list(bot.updates)
+    allowed = params.get("allowed_updates")
+    if isinstance(allowed, str) and allowed:
+        allowed = json.loads(allowed)
+    if allowed:
+        pending = [u for u in pending if any(key in u for key in allowed)]
+    return pending[: max(1, min(limit, 100))]
+
+
+def _user_dict(user: Any) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "username": user.username,
+        "language_code": user.language_code,
+    }
+
+
+CONTROL: dict[str, Any] = {
+    "reset": lambda w: w.reset(),
+    "create_bot": lambda w, username="dlxh_bot", first_name="DLXH Bot": (
+        lambda b: {"id": b.id, "token": b.token, "username": b.username}
+    )(w.create_bot(username, first_name)),
+    "create_user": lambda w, **kw: _user_dict(w.create_user(**kw)),
+    "create_group": lambda w, title, member_ids, kind="group", admins=None: (
+        lambda c: {"id": c.id, "type": c.type, "title": c.title}
+    )(w.create_group(title, member_ids, kind, admins)),
+    "add_bot_to_group": lambda w, chat_id, bot, by_user_id: w.add_bot_to_group(chat_id, bot, by_user_id),
+    "add_member": lambda w, chat_id, user_id: w.add_member(chat_id, user_id),
+    "remove_member": lambda w, chat_id, user_id: w.remove_member(chat_id, user_id),
+    "migrate_group": lambda w, chat_id: w.migrate_group(chat_id),
+    "send_message": lambda w, bot, user_id, text, chat_id=None, reply_to_message_id=None: w.user_sends(
+        bot, user_id, {"text": text}, chat_id, reply_to_message_id
+    ),
+    "send_contact": lambda w, bot, user_id, phone_number, first_name, contact_user_id=None, chat_id=None: (
+        w.user_sends(
+            bot,
+            user_id,
+            {
+                "contact": {
+                    "phone_number": phone_number,
+                    "first_name": first_name,
+                    **({"user_id": contact_user_id} if contact_user_id else {}),
+                }
+            },
+            chat_id,
+        )
+    ),
+    "send_photo": lambda w, bot, user_id, chat_id=None, caption=None, reply_to_message_id=None: w.user_sends(
+        bot,
+        user_id,
+        {"photo": [w.new_file("photo")], **({"caption": caption} if caption else {})},
+        chat_id,
+        reply_to_message_id,
+    ),
+    "send_document": lambda w, bot, user_id, file_name, mime_type, chat_id=None, caption=None: w.user_sends(
+        bot,
+        user_id,
+        {
+            "document": w.new_file("document", file_name, mime_type),
+            **({"caption": caption} if caption else {}),
+        },
+        chat_id,
+    ),
+    "press_button": lambda w, bot, user_id, chat_id, message_id, text: w.press_button(
+        bot, user_id, chat_id, message_id, text
+    ),
+    "press_callback_data": lambda w, bot, user_id, chat_id, message_id, data: w.press_callback_data(
+        bot, user_id, chat_id, message_id, data
+    ),
+    "press_reply_button": lambda w, bot, user_id, text: w.press_reply_button(bot, user_id, text),
+    "block_bot": lambda w, bot, user_id, blocked=True: w.block_bot(bot, user_id, blocked),
+    "events": lambda w, chat_id=None, after_seq=0, kinds=None, bot=None: w.events_after(
+        chat_id, after_seq, set(kinds) if kinds else None, w.bot(bot).id if bot else None
+    ),
+    "wait_events": lambda w, chat_id=None, after_seq=0, count=1, timeout=5.0, kinds=None: w.wait_events(
+        chat_id, after_seq, count, timeout, set(kinds) if kinds else None
+    ),
+    "chat_messages": lambda w, chat_id, bot=None: w.chat_messages(chat_id, bot),
+    "message": lambda w, chat_id, message_id, bot=None: w.message(chat_id, message_id, bot),
+    "last_seq": lambda w: w.last_seq,
+    "callback_answer": lambda w, callback_query_id: (w.callback_queries.get(callback_query_id) or {}).get(
+        "answer"
+    ),
+    "commands": lambda w, bot: w.bot(bot).commands,
+    "configure": lambda w, **options: w.configure(**options),
+    "stats": lambda w: w.stats.json(),
+    "reset_stats": lambda w: setattr(w, "stats", type(w.stats)()),
+    "pending_updates": lambda w, bot: len(w.bot(bot).updates),
+}
+
+
+@dataclass
+class SandboxServer:
+    base_url: str
+    world: World
+    runner: web.AppRunner
+
+    async def close(self) -> None:
+        await self.runner.cleanup()
+
+
+async def start_sandbox(host: str = "127.0.0.1", port: int = 0, world: World | None = None) -> SandboxServer:
+    """Serve a sandbox on host:port (port 0 picks a free one)."""
+    world = world or World()
+    runner = web.AppRunner(create_sandbox_app(world), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = runner.addresses[0][1] if runner.addresses else port
+    return SandboxServer(base_url=f"http://{host}:{bound}", world=world, runner=runner)

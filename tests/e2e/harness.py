@@ -1,0 +1,286 @@
+"""Driving the bot as people do: through the sandbox Bot API, over real HTTP.
+
+A `World` is one sandbox, one bot process-in-the-loop (the real `Application`: inbox,
+processor, dispatcher, SQLite file) and a seeded organisation. A `Persona` is a person with
+a Telegram account who types, presses buttons and reads what the bot answered.
+
+Synchronisation is exact, not by sleeping: after an action the harness waits until the
+update's inbox row is finished. The handler's outgoing calls are awaited before its
+transaction commits, so by then everything the bot will say about that action is in the
+sandbox's event log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import select
+
+from bot.app import Application
+from bot.clock import FrozenClock
+from bot.config import Settings
+from bot.sandbox.client import SandboxClient
+from storage import inbox, people
+from storage.models import ChatGroup, InboxStatus, Person, PersonStatus, Report, Role, Unit
+
+SETTLE_TIMEOUT = 10.0
+
+
+@dataclass
+class Reply:
+    """What the bot did in one chat in answer to one action."""
+
+    events: list[dict[str, Any]]
+    update_id: int
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """Sent and edited messages, in order (the state after each one)."""
+        return [e for e in self.events if e["kind"] in ("send", "edit")]
+
+    @property
+    def texts(self) -> list[str]:
+        return [m["text"] for m in self.messages]
+
+    @property
+    def text(self) -> str:
+        """All message texts of this reply, joined (for `in` assertions)."""
+        return "\n".join(self.texts)
+
+    @property
+    def alerts(self) -> list[str]:
+        return [e.get("text") or "" for e in self.events if e["kind"] == "answer_callback" and e.get("text")]
+
+    @property
+    def reactions(self) -> list[Any]:
+        return [e for e in self.events if e["kind"] == "reaction"]
+
+    @property
+    def last(self) -> dict[str, Any]:
+        assert self.messages, f"the bot said nothing; events: {self.events}"
+        return self.messages[-1]
+
+    def buttons(self) -> list[str]:
+        return button_texts(self.last)
+
+
+def button_texts(message: dict[str, Any]) -> list[str]:
+    markup = message.get("reply_markup") or {}
+    rows = markup.get("inline_keyboard") or markup.get("keyboard") or []
+    return [button["text"] if isinstance(button, dict) else str(button) for row in rows for button in row]
+
+
+@dataclass
+class World:
+    client: SandboxClient
+    app: Application
+    bot_token: str
+    bot_username: str
+    clock: FrozenClock
+    units: dict[str, Unit] = field(default_factory=dict)
+    groups: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def sessions(self):  # type: ignore[no-untyped-def]
+        assert self.app.session_factory is not None
+        return self.app.session_factory
+
+    async def settle(self, update_id: int) -> None:
+        """Wait until the bot has finished with an update (done or parked)."""
+        deadline = asyncio.get_running_loop().time() + SETTLE_TIMEOUT
+        while True:
+            async with self.sessions() as session:
+                row = await inbox.get_row(session=session, update_id=update_id)
+                if row is not None and row.status != InboxStatus.PENDING:
+                    return
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"update {update_id} was not processed in {SETTLE_TIMEOUT}s")
+            await asyncio.sleep(0.01)
+
+    async def person_named(self, first_name: str, **kwargs: Any) -> Persona:
+        user = await self.client.create_user(first_name=first_name, **kwargs)
+        return Persona(world=self, user_id=user.id, first_name=first_name)
+
+    async def seed_member(
+        self, persona: Persona, *, unit: str, role: Role = Role.COLLABORATOR, full_name: str | None = None
+    ) -> Person:
+        """Put an already-registered person in the database (the org the demo starts from)."""
+        async with self.sessions() as session:
+            target = self.units[unit]
+            person = Person(
+                telegram_id=persona.user_id,
+                full_name=full_name or persona.first_name,
+                phone="0912345678",
+                field_of_work="khac",
+                unit_id=target.id,
+                status=PersonStatus.ACTIVE,
+                registered_at=self.clock.now(),
+            )
+            session.add(person)
+            await session.flush()
+            await people.grant_role(session=session, person=person, role=role, unit_id=target.id)
+            await session.commit()
+            return person
+
+    async def seed_units(self) -> None:
+        async with self.sessions() as session:
+            province = await people.create_unit(session=session, code="TINH", name="Tỉnh An Phú")
+            district_a = await people.create_unit(
+                session=session, code="HUYEN_A", name="Huyện Bình Minh", parent=province
+            )
+            district_b = await people.create_unit(
+                session=session, code="HUYEN_B", name="Huyện Hòa Thuận", parent=province
+            )
+            await session.commit()
+        self.units = {"TINH": province, "HUYEN_A": district_a, "HUYEN_B": district_b}
+
+    async def group(self, title: str, members: list[Persona], *, unit: str | None = None) -> int:
+        """A Telegram group with the bot in it; bound to a unit directly when `unit` is given."""
+        chat = await self.client.create_group(title=title, member_ids=[m.user_id for m in members])
+        await self.client.add_bot_to_group(chat.id, self.bot_token, by_user_id=members[0].user_id)
+        if unit is not None:
+            async with self.sessions() as session:
+                session.add(
+                    ChatGroup(telegram_chat_id=chat.id, title=title, unit_id=self.units[unit].id or 0)
+                )
+                await session.commit()
+        self.groups[title] = chat.id
+        return chat.id
+
+    async def reports(self) -> list[Report]:
+        async with self.sessions() as session:
+            return list((await session.exec(select(Report).order_by(Report.id))).all())
+
+    async def person(self, persona: Persona) -> Person | None:
+        async with self.sessions() as session:
+            return await people.get_person_by_telegram_id(session=session, telegram_id=persona.user_id)
+
+    async def idle(self) -> None:
+        assert self.app.processor is not None
+        await self.app.processor.wait_idle()
+
+
+@dataclass
+class Persona:
+    world: World
+    user_id: int
+    first_name: str
+
+    @property
+    def client(self) -> SandboxClient:
+        return self.world.client
+
+    async def _collect(self, result: Any, chat_id: int, after: int) -> Reply:
+        update_id = int(result.update_id)
+        await self.world.settle(update_id)
+        events = await self.client.events(chat_id=chat_id, after_seq=after)
+        return Reply(events=[_event_dict(e) for e in events], update_id=update_id)
+
+    async def send(self, text: str, *, chat_id: int | None = None, reply_to: int | None = None) -> Reply:
+        chat = chat_id or self.user_id
+        after = await self.client.last_seq()
+        result = await self.client.send_message(
+            self.world.bot_token, self.user_id, text, chat_id=chat_id, reply_to_message_id=reply_to
+        )
+        return await self._collect(result, chat, after)
+
+    async def share_contact(self, phone: str = "+84912345678", *, own: bool = True) -> Reply:
+        after = await self.client.last_seq()
+        result = await self.client.send_contact(
+            self.world.bot_token,
+            self.user_id,
+            phone,
+            self.first_name,
+            contact_user_id=self.user_id if own else self.user_id + 999_999,
+        )
+        return await self._collect(result, self.user_id, after)
+
+    async def send_photo(
+        self, *, chat_id: int | None = None, caption: str | None = None, reply_to: int | None = None
+    ) -> Reply:
+        chat = chat_id or self.user_id
+        after = await self.client.last_seq()
+        result = await self.client.send_photo(
+            self.world.bot_token, self.user_id, chat_id=chat_id, caption=caption, reply_to_message_id=reply_to
+        )
+        return await self._collect(result, chat, after)
+
+    async def press(self, text: str, *, chat_id: int | None = None, message_id: int | None = None) -> Reply:
+        """Press the button with this text on the bot's latest message that has it."""
+        chat = chat_id or self.user_id
+        if message_id is None:
+            message_id = await self.latest_message_with_button(text, chat)
+        after = await self.client.last_seq()
+        result = await self.client.press_button(self.world.bot_token, self.user_id, chat, message_id, text)
+        target_chat = self.user_id if _is_deep_link(result) else chat
+        return await self._collect(result, target_chat, after)
+
+    async def press_data(self, data: str, *, message_id: int, chat_id: int | None = None) -> Reply:
+        chat = chat_id or self.user_id
+        after = await self.client.last_seq()
+        result = await self.client.press_callback_data(
+            self.world.bot_token, self.user_id, chat, message_id, data
+        )
+        return await self._collect(result, chat, after)
+
+    async def latest_message_with_button(self, text: str, chat_id: int | None = None) -> int:
+        messages = await self.client.chat_messages(chat_id or self.user_id)
+        for message in reversed([_event_dict(m) for m in messages]):
+            if text in button_texts(message):
+                return int(message["message_id"])
+        raise AssertionError(f"no message in chat {chat_id or self.user_id} has a button {text!r}")
+
+    async def answer_steps(self, *steps: str) -> Reply:
+        """Answer a sequence: 'press:<text>' presses a button, anything else is typed."""
+        reply: Reply | None = None
+        for step in steps:
+            reply = await self.press(step[6:]) if step.startswith("press:") else await self.send(step)
+        assert reply is not None
+        return reply
+
+
+def _is_deep_link(result: Any) -> bool:
+    message = getattr(result, "message", None) or {}
+    text = message.get("text", "") if isinstance(message, dict) else getattr(message, "text", "")
+    return str(text).startswith("/start")
+
+
+def _event_dict(event: Any) -> dict[str, Any]:
+    if isinstance(event, dict):
+        return event
+    if hasattr(event, "to_dict"):
+        return event.to_dict()
+    return dict(vars(event))
+
+
+async def make_world(
+    client: SandboxClient,
+    base_url: str,
+    tmp_path: Path,
+    *,
+    admin_ids: list[int] | None = None,
+    now: datetime | None = None,
+) -> World:
+    info = await client.create_bot(username="dlxh_test_bot", first_name="DLXH")
+    clock = FrozenClock(now or datetime(2026, 11, 10, 3, 0, tzinfo=UTC))
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        bot_token=info.token,
+        telegram_api_url=base_url,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+        admin_ids=admin_ids or [],
+        polling_timeout=1,
+    )
+    app = Application(settings=settings, clock=clock)
+    await app.start()
+    world = World(client=client, app=app, bot_token=info.token, bot_username=info.username, clock=clock)
+    await world.seed_units()
+    return world
+
+
+def days(n: int) -> timedelta:
+    return timedelta(days=n)

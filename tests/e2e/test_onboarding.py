@@ -1,0 +1,127 @@
+"""Joining: /invite by staff, registration by the invite link, and every bad link."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlmodel import select
+
+from bot.onboarding import create_invite
+from storage.models import Invite, Person, PersonRole, PersonStatus, Role
+from tests.e2e.harness import Persona, World
+
+
+async def _invite_link(staff: Persona) -> str:
+    await staff.send("/invite")
+    await staff.press("Huyện Bình Minh")
+    await staff.send("2")
+    await staff.press("7 ngày")
+    reply = await staff.press("🔗 Tạo liên kết")
+    assert "Liên kết mời vào <b>Huyện Bình Minh</b>" not in reply.text  # plain text shown, not markup
+    assert "Liên kết mời vào Huyện Bình Minh" in reply.text
+    link = next(word for word in reply.text.split() if word.startswith("https://t.me/"))
+    return link
+
+
+async def test_staff_invite_then_collaborator_registers(world: World, org: dict[str, Persona]) -> None:
+    link = await _invite_link(org["staff"])
+    assert link.startswith(f"https://t.me/{world.bot_username}?start=")
+    token = link.split("start=")[1]
+
+    newcomer = await world.person_named("Hoa")
+    reply = await newcomer.send(f"/start {token}")
+    assert "Chào mừng đồng chí" in reply.text
+    assert "Họ và tên" in reply.text
+    reply = await newcomer.send("Nguyễn Thị Hoa")
+    assert "Số điện thoại" in reply.text
+    assert "📱 Chia sẻ số điện thoại" in reply.buttons()
+    reply = await newcomer.share_contact("+84 912 000 111")
+    assert "Lĩnh vực công tác" in reply.text
+    reply = await newcomer.press("Giáo dục")
+    assert "Xin xác nhận thông tin" in reply.text
+    assert "0912000111" in reply.text and "Nguyễn Thị Hoa" in reply.text
+    reply = await newcomer.press("✅ Xác nhận")
+    assert "Đăng ký thành công" in reply.text and "Huyện Bình Minh" in reply.text
+
+    person = await world.person(newcomer)
+    assert person is not None
+    assert (person.full_name, person.phone, person.field_of_work, person.status) == (
+        "Nguyễn Thị Hoa",
+        "0912000111",
+        "giao_duc",
+        PersonStatus.ACTIVE,
+    )
+    assert person.unit_id == world.units["HUYEN_A"].id
+    async with world.sessions() as session:
+        roles = (await session.exec(select(PersonRole).where(PersonRole.person_id == person.id))).all()
+        invite = (await session.exec(select(Invite))).one()
+    assert [r.role for r in roles] == [Role.COLLABORATOR]
+    assert invite.uses == 1 and invite.max_uses == 2
+    assert token not in invite.token_hash  # only the hash is stored
+
+
+async def test_bad_input_during_registration_changes_nothing(world: World, org: dict[str, Persona]) -> None:
+    token = (await _invite_link(org["staff"])).split("start=")[1]
+    newcomer = await world.person_named("Minh")
+    await newcomer.send(f"/start {token}")
+    reply = await newcomer.send("M1nh <b>&")
+    assert "Họ tên chỉ" not in reply.text and "Nội dung chưa đúng" in reply.text
+    reply = await newcomer.send("Lê Văn Minh")
+    reply = await newcomer.send("12345")
+    assert "Số điện thoại không hợp lệ" in reply.text
+    reply = await newcomer.share_contact("+84912000222", own=False)
+    assert "của chính đồng chí" in reply.text
+    reply = await newcomer.send_photo()
+    assert "Xin nhập câu trả lời bằng chữ" in reply.text
+    reply = await newcomer.send("0912000222")
+    reply = await newcomer.send("Giáo dục thường xuyên")
+    assert "Xin chọn một trong các nút ở trên" in reply.text
+    person = await world.person(newcomer)
+    assert person is not None and person.status == PersonStatus.PENDING and person.phone is None
+
+
+async def test_unknown_expired_and_used_up_links(world: World, org: dict[str, Persona]) -> None:
+    stranger = await world.person_named("Lạ")
+    reply = await stranger.send("/start khong-co-that")
+    assert "Liên kết mời không hợp lệ" in reply.text
+    async with world.sessions() as session:
+        _old, expired = await create_invite(
+            session=session,
+            unit=world.units["HUYEN_A"],
+            created_by=None,
+            uses=1,
+            days=1,
+            now=world.clock.now() - timedelta(days=2),
+        )
+        _one, single = await create_invite(
+            session=session,
+            unit=world.units["HUYEN_A"],
+            created_by=None,
+            uses=1,
+            days=3,
+            now=world.clock.now(),
+        )
+        await session.commit()
+    reply = await stranger.send(f"/start {expired}")
+    assert "đã hết hạn" in reply.text
+    first = await world.person_named("Một")
+    await first.answer_steps(
+        f"/start {single}", "Nguyễn Văn Một", "0912000333", "press:Khác", "press:✅ Xác nhận"
+    )
+    reply = await stranger.send(f"/start {single}")
+    assert "đã được dùng hết số lượt" in reply.text
+    async with world.sessions() as session:
+        people = (await session.exec(select(Person).where(Person.telegram_id == stranger.user_id))).all()
+    assert people == []
+
+
+async def test_plain_start_explains_how_to_join(world: World) -> None:
+    stranger = await world.person_named("Khách")
+    reply = await stranger.send("/start")
+    assert "mở liên kết mời" in reply.text
+    assert await world.person(stranger) is None
+
+
+async def test_collaborator_cannot_create_invites(world: World, org: dict[str, Persona]) -> None:
+    reply = await org["ctv1"].send("/invite")
+    assert "chỉ dành cho cán bộ Ban Tuyên giáo" in reply.text
