@@ -34,7 +34,8 @@ class ServicesMiddleware(BaseMiddleware):
         event: TelegramObject,
         data: dict[str, Any],
     ) -> Any:
-        update = data.get("event_update")
+        # On the update observer the event itself is the Update (event_update is set later).
+        update = event if isinstance(event, Update) else data.get("event_update")
         data["services"] = Services(
             session=data["session"],
             bot=data["bot"],

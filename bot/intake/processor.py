@@ -144,7 +144,9 @@ class InboxProcessor:
                 return
             item.attempts += 1
             park = item.attempts >= self.max_attempts
-            log.error("update %s failed (attempt %d): %s", update_id, item.attempts, error.splitlines()[-1])
+            log.error(
+                "update %s failed (attempt %d): %s", update_id, item.attempts, error.splitlines()[0][:500]
+            )
             await self._record_failure(update_id, error, park=park)
             if park:
                 if self.on_failure is not None:
@@ -166,9 +168,10 @@ class InboxProcessor:
                 return None
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as error:
                 await session.rollback()
-                return traceback.format_exc(limit=8)
+                summary = "".join(traceback.format_exception_only(error)).strip()
+                return f"{summary}\n{traceback.format_exc(limit=8)}"
 
     async def _record_failure(self, update_id: int, error: str, *, park: bool) -> None:
         async with self.session_factory() as session:

@@ -1,0 +1,41 @@
+"""Multi-step user journeys shared by several e2e tests."""
+
+from __future__ import annotations
+
+from tests.e2e.harness import Persona, Reply
+
+GUIDANCE = (
+    "Nắm bắt dư luận về việc sắp xếp, sáp nhập đơn vị hành chính cấp xã và tâm trạng của cán bộ, "
+    "đảng viên, nhân dân trên địa bàn."
+)
+
+
+async def publish_topic(
+    staff: Persona, *, title: str = "Sáp nhập đơn vị hành chính cấp xã", due: str = "25/11/2026"
+) -> Reply:
+    await staff.send("/topic")
+    await staff.send(title)
+    await staff.send(GUIDANCE)
+    await staff.press("Báo cáo tình hình dư luận xã hội định kỳ")
+    await staff.press("Tất cả đơn vị trong phạm vi phụ trách")
+    preview = await staff.send(due)
+    assert "Xem trước khi đăng" in preview.text, preview.text
+    return await staff.press("📢 Đăng")
+
+
+async def fill_monthly(collaborator: Persona, *, content: str, urgency: str = "Bình thường") -> Reply:
+    """Answer every question of monthly_opinion from the first one to the review screen."""
+    await collaborator.press("Kinh tế – đời sống")
+    await collaborator.press("Đất đai, giải phóng mặt bằng")
+    await collaborator.press("✅ Xong")
+    await collaborator.press("Có băn khoăn, lo lắng")
+    await collaborator.press("Đồng tình")
+    await collaborator.send(content)
+    await collaborator.press("Nông dân")
+    await collaborator.press("✅ Xong")
+    await collaborator.press("Xã, phường")
+    await collaborator.press("Trao đổi trực tiếp")
+    await collaborator.press("✅ Xong")
+    await collaborator.press(urgency)
+    await collaborator.press("⏭ Bỏ qua")
+    return await collaborator.press("⏭ Bỏ qua")

@@ -1,0 +1,215 @@
+"""The core month: a topic published, answered in private and in the group, summarised."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from storage.models import ReportAnswer, ReportChannel, Topic, TopicPost, TopicStatus
+from tests.e2e.flows import GUIDANCE, fill_monthly, publish_topic
+from tests.e2e.harness import Persona, World
+
+GROUP = "CTV Huyện Bình Minh"
+
+
+async def test_staff_publishes_a_topic_into_the_target_groups(world: World, org: dict[str, Persona]) -> None:
+    reply = await publish_topic(org["staff"])
+    assert "Đã đăng chủ đề số 1" in reply.text and "Đã đăng vào 1 nhóm" in reply.text
+    group_id = world.groups[GROUP]
+    messages = await world.client.chat_messages(group_id)
+    post = messages[-1]
+    assert post["text"].startswith("📢 Chủ đề định hướng tháng 11/2026")
+    assert GUIDANCE in post["text"] and "Hạn gửi báo cáo: 25/11/2026" in post["text"]
+    button = post["reply_markup"]["inline_keyboard"][0][0]
+    assert button["text"] == "📝 Gửi báo cáo"
+    assert button["url"] == f"https://t.me/{world.bot_username}?start=report_1"
+    async with world.sessions() as session:
+        topic = (await session.exec(select(Topic))).one()
+        posts = (await session.exec(select(TopicPost))).all()
+    assert (topic.status, topic.period, topic.title) == (
+        TopicStatus.PUBLISHED,
+        "2026-11",
+        "Sáp nhập đơn vị hành chính cấp xã",
+    )
+    assert [(p.telegram_chat_id, p.message_id) for p in posts] == [(group_id, post["message_id"])]
+
+
+async def test_topic_wizard_refuses_bad_dates_and_short_texts(world: World, org: dict[str, Persona]) -> None:
+    staff = org["staff"]
+    await staff.send("/topic")
+    reply = await staff.send("Abc")
+    assert "Quá ngắn: cần ít nhất 5 ký tự" in reply.text
+    await staff.send("Chủ đề tháng")
+    await staff.send(GUIDANCE)
+    await staff.press("Báo cáo đột xuất")
+    await staff.press("Tôi tự chọn")
+    reply = await staff.press("✅ Xong")
+    assert reply.alerts == ["⚠️ Câu hỏi này cần được trả lời."]
+    await staff.press("Huyện Hòa Thuận")
+    await staff.press("✅ Xong")
+    reply = await staff.send("01/11/2026")
+    assert "Ngày không được ở quá khứ" in reply.text
+    reply = await staff.send("31/02/2027")
+    assert "Xin nhập ngày theo dạng dd/mm/yyyy" in reply.text
+    reply = await staff.send("30/11/2026")
+    assert "Xem trước khi đăng" in reply.text and "Huyện Hòa Thuận" in reply.text
+    reply = await staff.press("📢 Đăng")
+    assert "chưa có nhóm nào được đăng ký" in reply.text
+    async with world.sessions() as session:
+        topic = (await session.exec(select(Topic))).one()
+    assert topic.due_at.isoformat() == "2026-11-30T16:59:59+00:00"
+
+
+async def test_collaborator_answers_in_private_with_bad_inputs_refused(
+    world: World, org: dict[str, Persona]
+) -> None:
+    await publish_topic(org["staff"])
+    ctv = org["ctv1"]
+    reply = await ctv.press("📝 Gửi báo cáo", chat_id=world.groups[GROUP])
+    assert "Báo cáo tình hình dư luận xã hội định kỳ" in reply.text
+    assert "Câu 1/10." in reply.text
+    reply = await ctv.send("kinh tế")
+    assert "Xin chọn một trong các nút ở trên" in reply.text
+    reply = await ctv.press("✅ Xong")
+    assert reply.alerts == ["⚠️ Câu hỏi này cần được trả lời."]
+    await ctv.press("Kinh tế – đời sống")
+    reply = await ctv.press("✅ Xong")
+    assert "Tâm trạng chung" in reply.text
+    await ctv.press("Ổn định, phấn khởi")
+    reply = await ctv.press("Trái chiều")
+    assert "Nội dung chính các luồng ý kiến" in reply.text
+    reply = await ctv.send("ngắn quá")
+    assert "Quá ngắn: cần ít nhất 20 ký tự (đồng chí đã viết 8)" in reply.text
+    reply = await ctv.send("x" * 3001)
+    assert "Quá dài: tối đa 3000 ký tự" in reply.text
+    reply = await ctv.send_photo()
+    assert "Xin nhập câu trả lời bằng chữ" in reply.text
+    reply = await ctv.send("Bà con <b>đồng tình</b> & mong sớm có hướng dẫn cụ thể")
+    assert "Đối tượng có ý kiến" in reply.text
+    reply = await ctv.press("⬅️ Quay lại")
+    assert "Câu trả lời hiện tại: Bà con <b>đồng tình</b> & mong" in reply.text  # shown literally
+    await ctv.send("Bà con <b>đồng tình</b> & mong sớm có hướng dẫn cụ thể")
+    await ctv.press("Công nhân")
+    await ctv.press("✅ Xong")
+    await ctv.press("Huyện")
+    await ctv.press("Báo chí")
+    await ctv.press("✅ Xong")
+    await ctv.press("Cần quan tâm")
+    await ctv.send("Đề nghị tổ chức đối thoại")
+    reply = await ctv.send("tệp đây")
+    assert "Xin gửi ảnh hoặc tệp, hoặc bấm ⏭ Bỏ qua" in reply.text
+    reply = await ctv.send_photo()
+    assert "Kiểm tra lại báo cáo trước khi gửi" in reply.text
+    assert "Nội dung chính các luồng ý kiến</b>: Bà con &lt;b&gt;" not in reply.text
+    assert "Bà con <b>đồng tình</b> & mong" in reply.text
+    html = reply.last.get("html", "")
+    assert "Bà con &lt;b&gt;đồng tình&lt;/b&gt; &amp; mong" in html
+    reply = await ctv.press("✏️ 6")
+    assert "Phạm vi lan truyền" in reply.text
+    reply = await ctv.press("Tỉnh")
+    assert "Kiểm tra lại báo cáo" in reply.text and "Tỉnh" in reply.text
+    reply = await ctv.press("✅ Gửi báo cáo")
+    assert "Cảm ơn đồng chí! Đã nhận báo cáo số 1" in reply.text
+
+    [report] = await world.reports()
+    assert report.source_update_id == reply.update_id
+    assert report.channel == ReportChannel.PRIVATE and report.topic_id == 1 and report.period == "2026-11"
+    assert report.answers["linh_vuc"] == ["kinh_te_doi_song"]
+    assert report.answers["pham_vi"] == "tinh"
+    assert report.answers["noi_dung"] == "Bà con <b>đồng tình</b> & mong sớm có hướng dẫn cụ thể"
+    assert report.answers["minh_chung"]["kind"] == "photo"
+    assert report.urgency == "can_quan_tam"
+    async with world.sessions() as session:
+        rows = (await session.exec(select(ReportAnswer).where(ReportAnswer.report_id == report.id))).all()
+    assert ("tam_trang", "on_dinh") in {(r.question_key, r.value) for r in rows}
+    assert "noi_dung" not in {r.question_key for r in rows}
+
+
+async def test_one_report_per_topic_and_replacing_it(world: World, org: dict[str, Persona]) -> None:
+    await publish_topic(org["staff"])
+    ctv = org["ctv2"]
+    await ctv.press("📝 Gửi báo cáo", chat_id=world.groups[GROUP])
+    await fill_monthly(ctv, content="Người dân đồng tình với chủ trương sáp nhập xã.")
+    await ctv.press("✅ Gửi báo cáo")
+    reply = await ctv.press("📝 Gửi báo cáo", chat_id=world.groups[GROUP])
+    assert "Đồng chí đã gửi báo cáo số 1" in reply.text
+    reply = await ctv.press("Giữ nguyên")
+    assert "Đã giữ nguyên" in reply.text
+    await ctv.press("📝 Gửi báo cáo", chat_id=world.groups[GROUP])
+    await ctv.press("✏️ Thay thế")
+    await fill_monthly(
+        ctv, content="Một bộ phận người dân lo lắng về thủ tục giấy tờ sau sáp nhập.", urgency="Khẩn cấp"
+    )
+    reply = await ctv.press("✅ Gửi báo cáo")
+    assert "Báo cáo số 1 đã được thay bằng nội dung mới" in reply.text
+    [report] = await world.reports()
+    assert report.revision == 2 and report.urgency == "khan_cap"
+    assert report.answers["noi_dung"].startswith("Một bộ phận")
+
+
+async def test_group_reply_is_a_quick_report_acknowledged_with_a_reaction(
+    world: World, org: dict[str, Persona]
+) -> None:
+    await publish_topic(org["staff"])
+    group_id = world.groups[GROUP]
+    post_id = (await world.client.chat_messages(group_id))[-1]["message_id"]
+    reply = await org["ctv3"].send(
+        "Bà con phấn khởi, mong sớm ổn định bộ máy", chat_id=group_id, reply_to=post_id
+    )
+    assert [e["reaction"] for e in reply.reactions] == [["👍"]]
+    assert reply.messages == []  # the group stays quiet
+    [report] = await world.reports()
+    assert (report.channel, report.topic_id, report.text) == (
+        ReportChannel.GROUP_REPLY,
+        1,
+        "Bà con phấn khởi, mong sớm ổn định bộ máy",
+    )
+    assert report.source_chat_id == group_id
+    # A reply to something that is not a topic post is ignored.
+    other = await org["ctv3"].send("Cảm ơn", chat_id=group_id, reply_to=post_id - 1)
+    assert other.events == [] or not other.reactions
+    assert len(await world.reports()) == 1
+
+
+async def test_leader_summary_and_refusals(world: World, org: dict[str, Persona]) -> None:
+    await publish_topic(org["staff"])
+    group_id = world.groups[GROUP]
+    for ctv, content in (
+        ("ctv1", "Ý kiến thứ nhất về sáp nhập xã <script>"),
+        ("ctv2", "Ý kiến thứ hai về sáp nhập xã"),
+    ):
+        await org[ctv].press("📝 Gửi báo cáo", chat_id=group_id)
+        await fill_monthly(org[ctv], content=content)
+        await org[ctv].press("✅ Gửi báo cáo")
+    post_id = next(
+        m["message_id"]
+        for m in await world.client.chat_messages(group_id)
+        if m.get("text", "").startswith("📢")
+    )
+    await org["ctv3"].send("Bà con đồng tình", chat_id=group_id, reply_to=post_id)
+
+    reply = await org["leader"].send("/summary")
+    text = reply.text
+    assert "Tổng hợp tình hình dư luận xã hội tháng 11/2026" in text
+    assert "Số báo cáo nhận được: 3" in text
+    assert "Tỷ lệ phản hồi: 75,0% (3/4 cộng tác viên đã báo cáo)" in text
+    assert "Huyện Bình Minh: 3 báo cáo, 3/3 cộng tác viên (100,0%)" in text
+    assert "Huyện Hòa Thuận: 0 báo cáo, 0/1 cộng tác viên (0,0%)" in text
+    assert "100,0% · Có băn khoăn, lo lắng (2)" in text
+    assert "100,0% · Bình thường (2)" in text
+    assert "<script>" in text and "&lt;script&gt;" in reply.last["html"]
+
+    in_group = await org["leader"].send("/summary 11/2026", chat_id=group_id)
+    assert "Số báo cáo nhận được: 3" in in_group.text
+    refused = await org["ctv1"].send("/summary")
+    assert "chỉ lãnh đạo mới xem được" in refused.text
+    bad = await org["leader"].send("/summary 13/2026")
+    assert "“13/2026” không phải là tháng hợp lệ" in bad.text
+    empty = await org["leader"].send("/summary 10/2026")
+    assert "Chưa nhận được báo cáo nào trong kỳ này" in empty.text
+
+
+async def test_non_staff_cannot_publish(world: World, org: dict[str, Persona]) -> None:
+    reply = await org["ctv1"].send("/topic")
+    assert "chỉ dành cho cán bộ Ban Tuyên giáo" in reply.text
+    async with world.sessions() as session:
+        assert (await session.exec(select(Topic))).all() == []
