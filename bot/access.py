@@ -143,7 +143,7 @@ class ActorMiddleware(BaseMiddleware):
 
 
 def refusal_text(permission: Permission, actor: Actor | None) -> str:
-    if actor is None or not actor.is_member:
+    if (actor is None or not actor.is_member) and permission is Permission.REPORT:
         return _(
             "You are not registered yet. To join the collaborator network, open the invite "
             "link that the Propaganda Board staff sent you."

@@ -37,7 +37,10 @@ async def bot_membership_changed(event: ChatMemberUpdated, bot: Bot) -> None:
         "left",
         "kicked",
     ):
-        await bot.send_message(event.chat.id, unregistered_text())
+        try:
+            await bot.send_message(event.chat.id, unregistered_text())
+        except TelegramAPIError as error:  # removed again, or migrated meanwhile: the hint is optional
+            log.info("could not greet chat %s: %s", event.chat.id, error)
 
 
 async def setup(message: Message, services: Services, actor: Actor) -> None:

@@ -104,8 +104,8 @@ class SandboxClient:
             **await self._call("create_group", title=title, member_ids=member_ids, kind=kind, admins=admins)
         )
 
-    async def add_bot_to_group(self, chat_id: int, bot: str | int, by_user_id: int) -> dict[str, Any]:
-        return await self._call("add_bot_to_group", chat_id=chat_id, bot=bot, by_user_id=by_user_id)
+    async def add_bot_to_group(self, chat_id: int, bot: str | int, by_user_id: int) -> ActionResult:
+        return _result(await self._call("add_bot_to_group", chat_id=chat_id, bot=bot, by_user_id=by_user_id))
 
     async def add_member(self, chat_id: int, user_id: int) -> None:
         await self._call("add_member", chat_id=chat_id, user_id=user_id)
@@ -113,8 +113,10 @@ class SandboxClient:
     async def remove_member(self, chat_id: int, user_id: int) -> None:
         await self._call("remove_member", chat_id=chat_id, user_id=user_id)
 
-    async def migrate_group(self, chat_id: int) -> int:
-        return int(await self._call("migrate_group", chat_id=chat_id))
+    async def migrate_group(self, chat_id: int) -> tuple[int, list[int]]:
+        """Upgrade a group to a supergroup: (new chat id, update ids the bots received)."""
+        data = await self._call("migrate_group", chat_id=chat_id)
+        return int(data["chat_id"]), list(data["update_ids"])
 
     async def send_message(
         self,

@@ -338,6 +338,7 @@ class World:
         raise bad_request("chat not found")
 
     def add_bot_to_group(self, chat_id: int, bot_ref: str | int, by_user_id: int) -> dict[str, Any]:
+        """The bot joins: a my_chat_member update and a new_chat_members service message."""
         bot, chat = self.bot(bot_ref), self.group(chat_id)
         old = chat.members.get(bot.id, "left")
         chat.members[bot.id] = "member"
@@ -347,8 +348,8 @@ class World:
         message = self._new_message(
             chat, self.user(by_user_id).json(), {"new_chat_members": [bot.user_json()]}
         )
-        self._deliver_to_bots(chat, message, exclude=None)
-        return message
+        delivered = self._deliver_to_bots(chat, message, exclude=None)
+        return {"update_id": delivered.get(bot.id), "message": message}
 
     def add_member(self, chat_id: int, user_id: int) -> None:
         self.group(chat_id).members[self.user(user_id).id] = "member"
@@ -377,10 +378,10 @@ class World:
         self._deliver_to_bots(
             old, self._new_message(old, sender, {"migrate_to_chat_id": new.id}), exclude=None
         )
-        self._deliver_to_bots(
+        delivered = self._deliver_to_bots(
             new, self._new_message(new, sender, {"migrate_from_chat_id": old.id}), exclude=None
         )
-        return new.id
+        return {"chat_id": new.id, "update_ids": sorted(delivered.values())}
 
     def block_bot(self, bot_ref: str | int, user_id: int, blocked: bool = True) -> None:
         bot, user = self.bot(bot_ref), self.user(user_id)

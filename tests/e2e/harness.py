@@ -141,7 +141,9 @@ class World:
     async def group(self, title: str, members: list[Persona], *, unit: str | None = None) -> int:
         """A Telegram group with the bot in it; bound to a unit directly when `unit` is given."""
         chat = await self.client.create_group(title=title, member_ids=[m.user_id for m in members])
-        await self.client.add_bot_to_group(chat.id, self.bot_token, by_user_id=members[0].user_id)
+        added = await self.client.add_bot_to_group(chat.id, self.bot_token, by_user_id=members[0].user_id)
+        assert added.update_id is not None
+        await self.settle(added.update_id)
         if unit is not None:
             async with self.sessions() as session:
                 session.add(

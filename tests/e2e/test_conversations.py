@@ -1,0 +1,121 @@
+"""Conversation safety: stale and forged buttons, restarts, cancel, language, incident reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlmodel import select
+
+from bot.app import Application
+from storage.models import Draft, Report
+from tests.e2e.flows import publish_topic
+from tests.e2e.harness import Persona, World
+
+GROUP = "CTV Huyện Bình Minh"
+
+
+async def test_stale_and_forged_buttons_change_nothing(world: World, org: dict[str, Persona]) -> None:
+    await publish_topic(org["staff"])
+    ctv = org["ctv1"]
+    first = await ctv.press("📝 Gửi báo cáo", chat_id=world.groups[GROUP])
+    prompt_id = first.last["message_id"]
+    await ctv.press("Kinh tế – đời sống")
+    await ctv.press("✅ Xong")  # the prompt moved on: its old buttons are stale now
+    stale_data = first.last["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    stale = await ctv.press_data(stale_data, message_id=prompt_id)
+    assert stale.alerts == ["Nút này đã hết hiệu lực. Gõ /start để tiếp tục từ chỗ đang dừng."]
+    forged = await ctv.press_data("f:99999:0:c:0", message_id=prompt_id)
+    assert forged.alerts == stale.alerts
+    garbage = await ctv.press_data("<b>&</b>", message_id=prompt_id)
+    assert garbage.alerts == stale.alerts
+    # Someone else's draft: a forged button naming it, pressed in their own chat, does nothing.
+    async with world.sessions() as session:
+        draft = (await session.exec(select(Draft))).one()
+    help_message = (await org["ctv2"].send("/help")).last["message_id"]
+    intruder = await org["ctv2"].press_data(
+        f"f:{draft.id}:{draft.state['step']}:c:0", message_id=help_message
+    )
+    assert intruder.alerts == stale.alerts
+    async with world.sessions() as session:
+        after = (await session.exec(select(Draft))).one()
+    assert after.state == draft.state
+
+
+async def test_draft_survives_a_restart_and_resumes_with_start(
+    world: World, org: dict[str, Persona], tmp_path: Path
+) -> None:
+    await publish_topic(org["staff"])
+    ctv = org["ctv1"]
+    await ctv.press("📝 Gửi báo cáo", chat_id=world.groups[GROUP])
+    await ctv.press("Kinh tế – đời sống")
+    await ctv.press("✅ Xong")
+    await ctv.press("Bức xúc")
+    await world.app.stop()
+    world.app = Application(settings=world.app.settings, clock=world.clock)
+    await world.app.start()
+    reply = await ctv.send("/start")
+    assert "Tiếp tục từ chỗ đồng chí đang dừng" in reply.text
+    assert "Câu 3/10." in reply.text and "Xu hướng ý kiến đối với chủ đề" in reply.text
+    reply = await ctv.press("Đồng tình")
+    assert "Nội dung chính các luồng ý kiến" in reply.text
+    async with world.sessions() as session:
+        draft = (await session.exec(select(Draft))).one()
+    assert draft.state["answers"] == {
+        "linh_vuc": ["kinh_te_doi_song"],
+        "tam_trang": "buc_xuc",
+        "xu_huong": "dong_tinh",
+    }
+
+
+async def test_cancel_drops_the_draft(world: World, org: dict[str, Persona]) -> None:
+    ctv = org["ctv1"]
+    await ctv.send("/report")
+    reply = await ctv.press("❌ Hủy")
+    assert "Đã hủy. Không có gì được lưu." in reply.text
+    async with world.sessions() as session:
+        assert (await session.exec(select(Draft))).all() == []
+    reply = await ctv.send("/cancel")
+    assert "Không có nội dung nào để hủy" in reply.text
+
+
+async def test_incident_report_refuses_a_future_date(world: World, org: dict[str, Persona]) -> None:
+    ctv = org["ctv4"]
+    reply = await ctv.send("/report")
+    assert "Báo cáo đột xuất" in reply.text and "Sự việc" in reply.text
+    await ctv.send("Tranh chấp đất đai kéo dài tại thôn 3, nhiều hộ kiến nghị")
+    await ctv.send("Xã Hòa Bình")
+    reply = await ctv.send("11/11/2026")
+    assert "Ngày không được ở tương lai" in reply.text
+    await ctv.send("09/11/2026")
+    await ctv.press("Bức xúc")
+    await ctv.press("Huyện")
+    await ctv.press("Khẩn cấp")
+    await ctv.press("⏭ Bỏ qua")
+    await ctv.press("⏭ Bỏ qua")
+    reply = await ctv.press("✅ Gửi báo cáo")
+    assert "Đã nhận báo cáo số 1" in reply.text
+    [report] = await world.reports()
+    assert report.topic_id is None and report.period == "2026-11" and report.urgency == "khan_cap"
+    assert report.answers["thoi_gian"] == "2026-11-09"
+
+
+async def test_language_switch_to_english(world: World, org: dict[str, Persona]) -> None:
+    ctv = org["ctv1"]
+    await ctv.send("/lang")
+    reply = await ctv.press("🇬🇧 English")
+    assert reply.text == "Language set to English."
+    reply = await ctv.send("/report")
+    assert "Incident report" in reply.text and "What happened" in reply.text
+    assert "❌ Cancel" in reply.buttons()
+    await ctv.press("❌ Cancel")
+    await ctv.send("/lang")
+    reply = await ctv.press("🇻🇳 Tiếng Việt")
+    assert reply.text == "Đã chuyển sang tiếng Việt."
+
+
+async def test_unregistered_person_cannot_report(world: World) -> None:
+    stranger = await world.person_named("Khách")
+    reply = await stranger.send("/report")
+    assert "Đồng chí chưa đăng ký" in reply.text
+    async with world.sessions() as session:
+        assert (await session.exec(select(Report))).all() == []
