@@ -18,6 +18,7 @@ from aiogram.types import CallbackQuery, Message, TelegramObject, User
 from aiogram.utils.i18n import gettext as _
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.ui import acknowledge
 from storage import people
 from storage.models import Person, PersonStatus, Role, Unit
 
@@ -172,7 +173,7 @@ class AccessMiddleware(BaseMiddleware):
             return await handler(event, data)
         text = refusal_text(permission, actor)
         if isinstance(event, CallbackQuery):
-            await event.answer(text, show_alert=True)
+            await acknowledge(event, text)
         elif isinstance(event, Message):
             await event.reply(text)
         return None

@@ -12,7 +12,7 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyKeyboardRemove
 
 from bot.conversation import Outcome, Services
-from bot.ui import Screen
+from bot.ui import Screen, acknowledge
 
 log = logging.getLogger(__name__)
 REPLY_KEYBOARD_FLAG = "reply_keyboard"
@@ -35,9 +35,9 @@ async def answer_message(services: Services, message: Message, outcome: Outcome)
 async def answer_callback(services: Services, query: CallbackQuery, outcome: Outcome) -> None:
     """Render an outcome for a pressed button: the prompt message is edited in place."""
     if outcome.alert and outcome.screen is None:
-        await query.answer(outcome.alert, show_alert=True)
+        await acknowledge(query, outcome.alert)
         return
-    await query.answer()
+    await acknowledge(query)
     message = query.message
     if outcome.screen is not None:
         screen = outcome.screen

@@ -8,11 +8,14 @@ other than the sender wraps the call in `i18n.use_locale(...)`.
 from __future__ import annotations
 
 import html
+import logging
 from dataclasses import dataclass, field
 from datetime import date
 
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import (
+    CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
@@ -24,6 +27,8 @@ from aiogram.utils.i18n.context import get_i18n
 
 from bot.forms import FormDefinition, FormError, FormState, Question, text_for
 from bot.forms.engine import progress, visible_questions
+
+log = logging.getLogger(__name__)
 
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 
@@ -301,3 +306,12 @@ def language_keyboard() -> InlineKeyboardMarkup:
             ]
         ]
     )
+
+
+async def acknowledge(query: CallbackQuery, alert: str | None = None) -> None:
+    """Answer a callback query, best effort: a replayed update's query was already answered
+    (or is too old), which Telegram refuses; the rest of the handling must still happen."""
+    try:
+        await query.answer(alert, show_alert=alert is not None)
+    except TelegramBadRequest as error:
+        log.info("callback %s not answered: %s", query.id, error)

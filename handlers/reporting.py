@@ -14,7 +14,7 @@ from bot.conversation import Conversations, Outcome, Services
 from bot.forms.engine import Attachment
 from bot.people import help_text
 from bot.replies import answer_callback, answer_message
-from bot.ui import FormButton, ReplaceButton, expired_text, nav_texts
+from bot.ui import FormButton, ReplaceButton, acknowledge, expired_text, nav_texts
 from storage import reports
 
 
@@ -108,7 +108,7 @@ async def other_message(message: Message) -> None:
 
 async def stale_button(query: CallbackQuery) -> None:
     """Buttons we cannot read (old, forged or from another version): say so, change nothing."""
-    await query.answer(expired_text(), show_alert=True)
+    await acknowledge(query, expired_text())
 
 
 def create_router() -> Router:
