@@ -1,0 +1,94 @@
+"""The sandbox world without HTTP: Telegram's rules, limits and faults."""
+
+import pytest
+
+from bot.sandbox.world import ApiError, World, parse_html
+
+
+@pytest.mark.parametrize(
+    ("html", "plain"),
+    [
+        ("<b>Đậm</b> &amp; <i>nghiêng</i>", "Đậm & nghiêng"),
+        ("a &lt;b&gt;", "a <b>"),
+        ('<a href="https://x">x</a>', "x"),
+    ],
+)
+def test_valid_html_becomes_plain_text(html: str, plain: str) -> None:
+    assert parse_html(html) == plain
+
+
+@pytest.mark.parametrize("html", ["a & b", "<b>open", "<b><i>x</b></i>", "<script>x</script>", "<a>x</a>"])
+def test_invalid_html_is_refused_like_telegram(html: str) -> None:
+    with pytest.raises(ApiError) as error:
+        parse_html(html)
+    assert error.value.code == 400 and "can't parse entities" in error.value.description
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _world() -> tuple[World, Clock, object, int]:
+    clock = Clock()
+    world = World(clock=clock)
+    bot = world.create_bot()
+    user = world.create_user("An")
+    world.user_sends(bot.token, user.id, {"text": "/start"})
+    return world, clock, bot, user.id
+
+
+def test_per_chat_limit_answers_429_with_retry_after() -> None:
+    world, clock, bot, user_id = _world()
+    world.configure(per_chat_per_second=1)
+    world.call(bot, "sendMessage", {"chat_id": user_id, "text": "một"})  # type: ignore[arg-type]
+    with pytest.raises(ApiError) as error:
+        world.call(bot, "sendMessage", {"chat_id": user_id, "text": "hai"})  # type: ignore[arg-type]
+    assert error.value.code == 429 and error.value.parameters == {"retry_after": 1}
+    clock.now += 1.01
+    world.call(bot, "sendMessage", {"chat_id": user_id, "text": "ba"})  # type: ignore[arg-type]
+    assert world.stats.http_429 == 1
+
+
+def test_global_and_group_limits() -> None:
+    world, clock, bot, user_id = _world()
+    users = [world.create_user(f"U{i}") for i in range(5)]
+    for user in users:
+        world.user_sends(bot.token, user.id, {"text": "hi"})
+    world.configure(global_per_second=3)
+    for user in users[:3]:
+        world.call(bot, "sendMessage", {"chat_id": user.id, "text": "x"})  # type: ignore[arg-type]
+    with pytest.raises(ApiError):
+        world.call(bot, "sendMessage", {"chat_id": users[3].id, "text": "x"})  # type: ignore[arg-type]
+    world.configure(global_per_second=None, per_group_per_minute=2)
+    group = world.create_group("Nhóm", [user_id])
+    world.add_bot_to_group(group.id, bot.token, user_id)  # type: ignore[attr-defined]
+    for _ in range(2):
+        world.call(bot, "sendMessage", {"chat_id": group.id, "text": "x"})  # type: ignore[arg-type]
+        clock.now += 2
+    with pytest.raises(ApiError) as error:
+        world.call(bot, "sendMessage", {"chat_id": group.id, "text": "x"})  # type: ignore[arg-type]
+    assert error.value.code == 429 and error.value.parameters["retry_after"] == 56  # type: ignore[index]
+
+
+def test_faults_are_deterministic_with_a_seed() -> None:
+    def draw() -> list[str | None]:
+        world, _clock, _bot, _user = _world()
+        world.configure(error_rate=0.3, seed=42)
+        return [world.fault_for("sendMessage") for _ in range(200)]
+
+    first, second = draw(), draw()
+    assert first == second
+    assert 40 <= sum(kind is not None for kind in first) <= 80
+    world, *_ = _world()
+    world.configure(error_rate=1.0, seed=1)
+    assert world.fault_for("getMe") is None  # only sending methods fail by default
+
+
+def test_unknown_options_are_refused() -> None:
+    world, *_ = _world()
+    with pytest.raises(ApiError):
+        world.configure(errors=0.5)
