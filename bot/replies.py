@@ -10,6 +10,7 @@ import logging
 
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyKeyboardRemove
+from aiogram.utils.i18n import gettext as _
 
 from bot.conversation import Outcome, Services
 from bot.ui import Screen, acknowledge
@@ -79,7 +80,7 @@ async def _send_screen(services: Services, chat_id: int, outcome: Outcome) -> No
         if markup is None:
             markup = ReplyKeyboardRemove()
         else:
-            await services.bot.send_message(chat_id, "✓", reply_markup=ReplyKeyboardRemove())
+            await services.bot.send_message(chat_id, _("✓ Got it."), reply_markup=ReplyKeyboardRemove())
     sent = await services.bot.send_message(chat_id, _text(screen), reply_markup=markup)
     if draft is not None and not outcome.finished:
         draft.prompt_message_id = sent.message_id

@@ -1,0 +1,31 @@
+"""`make run` without a token: the sandbox demo month plays through and ends with the summary."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from bot.config import Settings
+from bot.demo import run_sandbox
+
+
+async def test_demo_month_plays_and_prints_a_transcript(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        sandbox_port=0,
+        sandbox_database_url=f"sqlite+aiosqlite:///{tmp_path / 'sandbox.db'}",
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}",
+    )
+    await asyncio.wait_for(run_sandbox(settings, until=asyncio.sleep(0)), timeout=120)
+    out = capsys.readouterr().out
+    assert "👤 Vũ Thị Hoa: [✅ Xác nhận]" in out and "Đăng ký thành công" in out
+    assert "Đã đăng chủ đề số 1" in out
+    assert out.count("Đã nhận báo cáo số") == 2
+    assert "thả cảm xúc 👍" in out
+    assert "Số báo cáo nhận được: 3" in out
+    assert "Tỷ lệ phản hồi: 60,0% (3/5 cộng tác viên đã báo cáo)" in out
+    assert "The bot keeps serving the sandbox" in out
