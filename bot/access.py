@@ -20,6 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.ui import acknowledge
 from storage import people
+from storage.db import flush
 from storage.models import Person, PersonStatus, Role, Unit
 
 ROOT_PATH = "/"
@@ -107,7 +108,7 @@ async def load_actor(*, session: AsyncSession, user: User, admin_ids: frozenset[
                 status=PersonStatus.ACTIVE,
             )
             session.add(person)
-            await session.flush()
+            await flush(session)
         elif person.status != PersonStatus.ACTIVE:
             person.status = PersonStatus.ACTIVE
             session.add(person)

@@ -25,6 +25,7 @@ from bot.forms import engine as form_engine
 from bot.forms.engine import Answer, Attachment, Back, Cancel, Choose, Done, Edit, Event, Skip, Submit, Toggle
 from bot.ui import FormButton, Screen, error_text, expired_text, render_question, render_review
 from storage import reports, topics
+from storage.db import flush
 from storage.models import Draft, Form
 
 
@@ -146,7 +147,7 @@ class Conversations:
         old = await reports.get_draft_by_slot(session=services.session, person_id=person_id, slot=slot)
         if old is not None:
             await reports.delete_draft(session=services.session, draft=old)
-            await services.session.flush()
+            await flush(services.session)
         draft = Draft(
             person_id=person_id,
             slot=slot,

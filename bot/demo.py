@@ -20,7 +20,7 @@ from bot.sandbox import SandboxClient, start_sandbox
 from bot.sandbox.client import ActionResult
 from bot.sandbox.server import SandboxServer
 from storage import inbox, people
-from storage.db import SessionFactory
+from storage.db import SessionFactory, flush
 from storage.models import ChatGroup, InboxStatus, Person, PersonStatus, Role
 
 GROUP_TITLE = "CTV DLXH Huyện Bình Minh"
@@ -150,7 +150,7 @@ async def seed_organisation(sessions: SessionFactory, users: dict[str, int]) -> 
                 status=PersonStatus.ACTIVE,
             )
             session.add(person)
-            await session.flush()
+            await flush(session)
             await people.grant_role(session=session, person=person, role=role, unit_id=unit.id)
         await session.commit()
         return {"TINH": province.id or 0, "HUYEN_A": district_a.id or 0}

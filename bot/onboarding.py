@@ -19,6 +19,7 @@ from bot.forms import FormDefinition
 from bot.i18n import N_, localized
 from bot.ui import Screen, deep_link, escape
 from storage import audit, people
+from storage.db import flush
 from storage.models import Draft, Invite, Person, PersonStatus, Role, Unit
 
 REGISTRATION_SLOT = "registration"
@@ -177,7 +178,7 @@ async def open_invite(
     if person is None:
         person = Person(telegram_id=user.id, telegram_username=user.username, status=PersonStatus.PENDING)
         services.session.add(person)
-        await services.session.flush()
+        await flush(services.session)
     person.telegram_username = user.username
     assert person.id is not None
     return await conversations.start(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,8 @@ from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import SessionTransaction
+from sqlmodel import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -55,8 +58,69 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+GATE_KEY = "write_gate"
+HELD_KEY = "write_gate_held"
+
+
+class WriteGate:
+    """SQLite has a single writer. Transactions that write queue here, in order, instead of
+    spinning in SQLite's busy handler (which sleeps 1, 2, 5 … 100 ms between tries and
+    collapses throughput under contention). Taken at a transaction's first write, released
+    when the transaction ends, whatever ends it."""
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+
+    async def enter(self, session: AsyncSession) -> None:
+        if session.info.get(HELD_KEY) is not None:
+            return
+        # Hold a pooled connection before queueing: a gate holder must never wait for the pool
+        # while the sessions queued behind it keep every connection.
+        await session.connection()
+        await self._lock.acquire()
+        session.info[HELD_KEY] = self
+
+    def release(self) -> None:
+        self._lock.release()
+
+
+class GatedSession(Session):
+    """A sync Session that gives the write gate back when its transaction ends."""
+
+
+@event.listens_for(GatedSession, "after_transaction_end")
+def _release_gate(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        gate = session.info.pop(HELD_KEY, None)
+        if gate is not None:
+            gate.release()
+
+
+async def begin_write(session: AsyncSession) -> None:
+    """Call before a transaction's first write (flush or UPDATE/DELETE/INSERT statement)."""
+    gate: WriteGate | None = session.info.get(GATE_KEY)
+    if gate is not None:
+        await gate.enter(session)
+
+
+async def flush(session: AsyncSession) -> None:
+    """Write pending changes now (to get ids), taking the write gate first."""
+    await begin_write(session)
+    await session.flush()
+
+
 def create_session_factory(engine: AsyncEngine) -> SessionFactory:
-    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+    """Sessions without autoflush (writes happen where the code says so, through
+    `begin_write`) and, on SQLite, sharing one write gate."""
+    info = {GATE_KEY: WriteGate()} if engine.dialect.name == "sqlite" else {}
+    return async_sessionmaker(
+        engine,
+        class_=AsyncSession,
+        sync_session_class=GatedSession,
+        expire_on_commit=False,
+        autoflush=False,
+        info=info,
+    )
 
 
 def alembic_config() -> Config:

@@ -9,6 +9,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.db import begin_write
 from storage.models import Inbox, InboxStatus
 
 
@@ -34,6 +35,7 @@ async def store_updates(
 
 
 async def mark_done(*, session: AsyncSession, update_id: int, now: datetime) -> None:
+    await begin_write(session)
     await session.exec(  # type: ignore[call-overload]
         update(Inbox)
         .where(col(Inbox.update_id) == update_id)
@@ -48,6 +50,7 @@ async def record_failure(
     values: dict[str, object] = {"attempts": col(Inbox.attempts) + 1, "error": error[:4000]}
     if park:
         values.update(status=InboxStatus.FAILED, processed_at=now)
+    await begin_write(session)
     await session.exec(  # type: ignore[call-overload]
         update(Inbox).where(col(Inbox.update_id) == update_id).values(**values)
     )
@@ -65,12 +68,14 @@ async def unfinished(*, session: AsyncSession) -> Sequence[Inbox]:
 async def count_attempt_for_pending(*, session: AsyncSession) -> None:
     """At start, count a try for every unfinished row: an update that kills the process
     on every attempt is parked after a bounded number of restarts instead of looping."""
+    await begin_write(session)
     await session.exec(  # type: ignore[call-overload]
         update(Inbox).where(Inbox.status == InboxStatus.PENDING).values(attempts=col(Inbox.attempts) + 1)
     )
 
 
 async def park_exhausted(*, session: AsyncSession, max_attempts: int, now: datetime) -> int:
+    await begin_write(session)
     result = await session.exec(  # type: ignore[call-overload]
         update(Inbox)
         .where(Inbox.status == InboxStatus.PENDING, col(Inbox.attempts) > max_attempts)

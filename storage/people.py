@@ -9,15 +9,16 @@ from sqlalchemy import func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.db import begin_write, flush
 from storage.models import ChatGroup, Invite, Person, PersonRole, PersonStatus, Role, Unit
 
 
 async def create_unit(*, session: AsyncSession, code: str, name: str, parent: Unit | None = None) -> Unit:
     unit = Unit(code=code, name=name, parent_id=parent.id if parent else None)
     session.add(unit)
-    await session.flush()
+    await flush(session)
     unit.path = f"{parent.path if parent else '/'}{unit.id}/"
-    await session.flush()
+    await flush(session)
     return unit
 
 
@@ -88,7 +89,7 @@ async def count_active_collaborators(*, session: AsyncSession, under_path: str) 
 
 async def add_invite(*, session: AsyncSession, invite: Invite) -> Invite:
     session.add(invite)
-    await session.flush()
+    await flush(session)
     return invite
 
 
@@ -98,6 +99,7 @@ async def get_invite_by_hash(*, session: AsyncSession, token_hash: str) -> Invit
 
 async def consume_invite(*, session: AsyncSession, invite_id: int, now: datetime) -> bool:
     """Count one use, atomically: two people racing for the last use cannot both win."""
+    await begin_write(session)
     result = await session.exec(  # type: ignore[call-overload]
         update(Invite)
         .where(

@@ -9,6 +9,7 @@ from sqlalchemy import delete, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.db import begin_write, flush
 from storage.models import (
     Draft,
     Person,
@@ -42,8 +43,11 @@ async def latest_draft(*, session: AsyncSession, person_id: int) -> Draft | None
 
 
 async def save_draft(*, session: AsyncSession, draft: Draft) -> Draft:
+    """Stage the draft; only a new one is flushed (for its id). Writing later, at commit,
+    keeps SQLite's single write lock out of the handler's Bot API calls."""
     session.add(draft)
-    await session.flush()
+    if draft.id is None:
+        await flush(session)
     return draft
 
 
@@ -76,12 +80,13 @@ async def save_report(
 ) -> Report:
     """Insert or replace a report together with its groupable answers."""
     session.add(report)
-    await session.flush()
+    await flush(session)
     assert report.id is not None
+    await begin_write(session)
     await session.exec(delete(ReportAnswer).where(col(ReportAnswer.report_id) == report.id))  # type: ignore[call-overload]
     for key, value in sorted(set(choice_values)):
         session.add(ReportAnswer(report_id=report.id, question_key=key, value=value))
-    await session.flush()
+    await flush(session)
     return report
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.db import flush
 from storage.models import Form, Topic, TopicPost, TopicStatus, TopicTarget
 
 
@@ -20,7 +21,7 @@ async def ensure_form(
         return existing
     form = Form(key=key, version=version, title=title, definition=definition)
     session.add(form)
-    await session.flush()
+    await flush(session)
     return form
 
 
@@ -36,11 +37,11 @@ async def latest_form(*, session: AsyncSession, key: str) -> Form | None:
 
 async def add_topic(*, session: AsyncSession, topic: Topic, target_unit_ids: Sequence[int]) -> Topic:
     session.add(topic)
-    await session.flush()
+    await flush(session)
     assert topic.id is not None
     for unit_id in sorted(set(target_unit_ids)):
         session.add(TopicTarget(topic_id=topic.id, unit_id=unit_id))
-    await session.flush()
+    await flush(session)
     return topic
 
 

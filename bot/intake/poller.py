@@ -18,7 +18,7 @@ from aiogram.types import Update
 from bot.clock import Clock
 from bot.intake.processor import InboxItem, InboxProcessor, chat_key
 from storage import inbox
-from storage.db import SessionFactory
+from storage.db import SessionFactory, begin_write
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ class Intake:
             for update in updates
         ]
         async with self.session_factory() as session:
+            await begin_write(session)
             new_ids = await inbox.store_updates(session=session, rows=rows, now=self.clock.now())
             await session.commit()
         for update, (_, key, _payload) in zip(updates, rows, strict=True):

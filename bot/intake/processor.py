@@ -22,7 +22,7 @@ from aiogram.types import Update
 
 from bot.clock import Clock
 from storage import inbox
-from storage.db import SessionFactory
+from storage.db import SessionFactory, begin_write
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,7 @@ class InboxProcessor:
         """Queue every unfinished row, oldest first (called once at start)."""
         now = self.clock.now()
         async with self.session_factory() as session:
+            await begin_write(session)
             await inbox.count_attempt_for_pending(session=session)
             parked = await inbox.park_exhausted(session=session, max_attempts=self.max_attempts, now=now)
             rows = await inbox.unfinished(session=session)
@@ -163,6 +164,7 @@ class InboxProcessor:
                 result = await self.dispatcher.feed_update(self.bot, update, session=session)
                 if isinstance(result, TelegramMethod):
                     await self.bot(result)
+                await begin_write(session)
                 await inbox.mark_done(session=session, update_id=update.update_id, now=self.clock.now())
                 await session.commit()
                 return None
@@ -175,6 +177,7 @@ class InboxProcessor:
 
     async def _record_failure(self, update_id: int, error: str, *, park: bool) -> None:
         async with self.session_factory() as session:
+            await begin_write(session)
             await inbox.record_failure(
                 session=session, update_id=update_id, error=error, park=park, now=self.clock.now()
             )

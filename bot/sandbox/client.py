@@ -43,6 +43,8 @@ class ActionResult:
     update_id: int | None
     message: dict[str, Any] | None = None
     callback_query_id: str | None = None
+    seq: int = 0  # the event log's position before the action: the bot's answer comes after it
+    seq: int = 0  # the event log's position before the action: the bot's answer comes after it
 
 
 class SandboxClient:
@@ -299,4 +301,5 @@ def _result(data: dict[str, Any]) -> ActionResult:
         update_id=data.get("update_id"),
         message=data.get("message"),
         callback_query_id=data.get("callback_query_id"),
+        seq=int(data.get("seq") or 0),
     )

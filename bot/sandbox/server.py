@@ -97,9 +97,13 @@ def create_sandbox_app(world: World) -> web.Application:
             return _answer({"ok": False, "description": f"unknown control action {action!r}"}, 404)
         try:
             body = await request.json() if request.body_exists else {}
+            position = world.last_seq
             result = handler(world, **body)
             if asyncio.iscoroutine(result):
                 result = await result
+            if isinstance(result, dict) and "update_id" in result:
+                # Where the event log stood before the action: the bot's answer comes after it.
+                result = {**result, "seq": position}
             return _answer({"ok": True, "result": result})
         except ApiError as error:
             return _answer({"ok": False, "description": error.description}, 400)

@@ -1,0 +1,269 @@
+"""Inbound throughput: N collaborators complete monthly_opinion at once through the sandbox.
+
+The sandbox and the simulated people run in this process; the bot runs as `python -m bot`
+in its own process (as in production), against a fresh SQLite file. In the same run a bare
+aiogram echo bot (aiogram's own polling, no database) gets the same number of updates from
+the same number of people: the floor of this stack on this machine.
+
+    python bench/inbound.py [--users 500] [--json PATH]
+
+Latency is measured from a person's action (the control call that creates the update) to
+the bot's answer appearing in that chat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bot.conversation import FormCatalog  # noqa: E402
+from bot.sandbox import SandboxClient, start_sandbox  # noqa: E402
+from bot.sandbox.client import ActionResult  # noqa: E402
+from storage import people  # noqa: E402
+from storage.db import create_engine, create_session_factory, upgrade_database  # noqa: E402
+from storage.models import Person, PersonRole, PersonStatus, Role, Topic, TopicStatus, TopicTarget  # noqa: E402
+
+CONTENT = "Người dân đồng tình với chủ trương, mong sớm có hướng dẫn thủ tục cụ thể."
+# (action, argument, event kinds that answer it): the monthly_opinion form, 15 updates.
+SCRIPT: list[tuple[str, str, list[str]]] = [
+    ("text", "/start report_1", ["send"]),
+    ("press", "Kinh tế – đời sống", ["edit"]),
+    ("press", "✅ Xong", ["edit"]),
+    ("press", "Ổn định, phấn khởi", ["edit"]),
+    ("press", "Đồng tình", ["edit"]),
+    ("text", CONTENT, ["send"]),
+    ("press", "Nông dân", ["edit"]),
+    ("press", "✅ Xong", ["edit"]),
+    ("press", "Xã, phường", ["edit"]),
+    ("press", "Trao đổi trực tiếp", ["edit"]),
+    ("press", "✅ Xong", ["edit"]),
+    ("press", "Bình thường", ["edit"]),
+    ("press", "⏭ Bỏ qua", ["edit"]),
+    ("press", "⏭ Bỏ qua", ["edit"]),
+    ("press", "✅ Gửi báo cáo", ["edit"]),
+]
+
+
+@dataclass
+class Run:
+    latencies_ms: list[float] = field(default_factory=list)
+    updates: int = 0
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.updates / self.seconds if self.seconds else 0.0
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def _seed(db_url: str, user_ids: list[int]) -> None:
+    engine = create_engine(db_url)
+    await upgrade_database(engine)
+    factory = create_session_factory(engine)
+    async with factory() as session:
+        forms = FormCatalog()
+        await forms.sync_builtin(session)
+        province = await people.create_unit(session=session, code="TINH", name="Tỉnh")
+        now = datetime.now(UTC)
+        persons = [
+            Person(telegram_id=uid, full_name=f"CTV {i}", status=PersonStatus.ACTIVE, unit_id=province.id)
+            for i, uid in enumerate(user_ids)
+        ]
+        session.add_all(persons)
+        await session.flush()
+        session.add_all(
+            [PersonRole(person_id=p.id or 0, role=Role.COLLABORATOR, unit_id=province.id) for p in persons]
+        )
+        topic = Topic(
+            title="Chủ đề thử tải",
+            guidance="Nắm bắt dư luận về chủ đề thử tải.",
+            form_id=forms.form_id("monthly_opinion"),
+            period=now.strftime("%Y-%m"),
+            due_at=now + timedelta(days=7),
+            status=TopicStatus.PUBLISHED,
+            published_at=now,
+        )
+        session.add(topic)
+        await session.flush()
+        session.add(TopicTarget(topic_id=topic.id or 0, unit_id=province.id or 0))
+        await session.commit()
+    await engine.dispose()
+
+
+async def _person(
+    client: SandboxClient, token: str, user_id: int, steps: list[tuple[str, str, list[str]]], run: Run
+) -> None:
+    message_id = 0
+    for kind, argument, answer_kinds in steps:
+        started = time.perf_counter()
+        try:
+            if kind == "text":
+                result: ActionResult = await client.send_message(token, user_id, argument)
+            else:
+                result = await client.press_button(token, user_id, user_id, message_id, argument)
+            events = await client.wait_events(
+                user_id, result.seq, count=1, wait_seconds=60, kinds=answer_kinds
+            )
+        except (TimeoutError, aiohttp.ClientError, RuntimeError) as error:
+            run.errors.append(f"user {user_id} at {argument!r}: {error}")
+            return
+        run.latencies_ms.append((time.perf_counter() - started) * 1000)
+        run.updates += 1
+        message_id = int(events[0]["message_id"])
+
+
+async def _drive(
+    client: SandboxClient, token: str, user_ids: list[int], steps: list[tuple[str, str, list[str]]]
+) -> Run:
+    run = Run()
+    started = time.perf_counter()
+    await asyncio.gather(*[_person(client, token, uid, steps, run) for uid in user_ids])
+    run.seconds = time.perf_counter() - started
+    return run
+
+
+async def _wait_ready(client: SandboxClient, token: str, user_id: int, text: str) -> None:
+    """Wait until the bot process answers (it is starting up: imports, migrations)."""
+    result = await client.send_message(token, user_id, text)
+    await client.wait_events(user_id, result.seq, count=1, wait_seconds=120, kinds=["send"])
+
+
+def _remove_database(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+
+
+def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    handle = log.open("wb")
+    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=handle, stderr=handle)
+
+
+async def measure(users: int, workdir: Path) -> dict[str, Any]:
+    server = await start_sandbox()
+    connector = aiohttp.TCPConnector(limit=0)
+    session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=180))
+    client = SandboxClient(server.base_url, session=session)
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        # Our bot.
+        info = await client.create_bot(username="bench_bot")
+        user_ids = [(await client.create_user(first_name=f"U{i}")).id for i in range(users + 1)]
+        db_path = workdir / "bench.db"
+        _remove_database(db_path)
+        db_url = f"sqlite+aiosqlite:///{db_path}"
+        await _seed(db_url, user_ids)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "DATABASE_", "TELEGRAM_"))}
+        env.update(
+            BOT_TOKEN=info.token,
+            TELEGRAM_API_URL=server.base_url,
+            DATABASE_URL=db_url,
+            LOG_LEVEL="WARNING",
+            POLLING_TIMEOUT="10",
+        )
+        processes.append(_spawn([sys.executable, "-m", "bot"], env, workdir / "bot.log"))
+        await _wait_ready(client, info.token, user_ids[-1], "/help")
+        ours = await _drive(client, info.token, user_ids[:users], SCRIPT)
+        processes[-1].terminate()
+
+        # The echo floor: the same number of people and updates.
+        echo = await client.create_bot(username="echo_bot")
+        echo_ids = [(await client.create_user(first_name=f"E{i}")).id for i in range(users + 1)]
+        processes.append(
+            _spawn(
+                [sys.executable, str(ROOT / "bench" / "echo_bot.py"), echo.token, server.base_url],
+                env,
+                workdir / "echo.log",
+            )
+        )
+        await _wait_ready(client, echo.token, echo_ids[-1], "ping")
+        echo_steps = [("text", f"tin nhắn {n}", ["send"]) for n in range(len(SCRIPT))]
+        floor = await _drive(client, echo.token, echo_ids[:users], echo_steps)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+        await client.close()
+        await session.close()
+        await server.close()
+
+    reports = await _count_reports(db_url)
+    return {
+        "users": users,
+        "updates": ours.updates,
+        "seconds": round(ours.seconds, 2),
+        "updates_per_s": round(ours.rate, 1),
+        "p50_ms": round(statistics.median(ours.latencies_ms), 1) if ours.latencies_ms else None,
+        "p99_ms": round(_percentile(ours.latencies_ms, 0.99), 1),
+        "echo_updates_per_s": round(floor.rate, 1),
+        "echo_p50_ms": round(statistics.median(floor.latencies_ms), 1) if floor.latencies_ms else None,
+        "echo_p99_ms": round(_percentile(floor.latencies_ms, 0.99), 1),
+        "ratio": round(ours.rate / floor.rate, 3) if floor.rate else None,
+        "reports_stored": reports,
+        "errors": ours.errors[:5] + floor.errors[:5],
+    }
+
+
+async def _count_reports(db_url: str) -> int:
+    from sqlalchemy import func
+    from sqlmodel import select
+
+    from storage.models import Report
+
+    engine = create_engine(db_url)
+    async with create_session_factory(engine)() as session:
+        count = (await session.exec(select(func.count()).select_from(Report))).one()
+    await engine.dispose()
+    return int(count)
+
+
+def main(
+    argv: list[str] | None = None, runner: Callable[..., Awaitable[dict[str, Any]]] = measure
+) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=500)
+    parser.add_argument("--json", type=Path, default=None, help="write the figures to this file")
+    parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args(argv)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    figures = asyncio.run(runner(args.users, args.workdir))
+    print(json.dumps(figures, ensure_ascii=False, indent=2))
+    print(
+        f"\nours: {figures['updates_per_s']} updates/s, p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms"
+        f"\necho: {figures['echo_updates_per_s']} updates/s  → ratio {figures['ratio']}"
+        f"\nreports stored: {figures['reports_stored']} of {args.users}"
+    )
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, ensure_ascii=False, indent=2))
+    return figures
+
+
+if __name__ == "__main__":
+    main()
