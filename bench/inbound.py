@@ -183,7 +183,10 @@ async def measure(users: int, workdir: Path) -> dict[str, Any]:
             LOG_LEVEL="WARNING",
             POLLING_TIMEOUT="10",
         )
-        processes.append(_spawn([sys.executable, "-m", "bot"], env, workdir / "bot.log"))
+        profile = (
+            ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]] if os.environ.get("BENCH_PROFILE") else []
+        )
+        processes.append(_spawn([sys.executable, *profile, "-m", "bot"], env, workdir / "bot.log"))
         await _wait_ready(client, info.token, user_ids[-1], "/help")
         ours = await _drive(client, info.token, user_ids[:users], SCRIPT)
         processes[-1].terminate()
