@@ -20,10 +20,18 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.access import Actor
 from bot.clock import Clock, local_today
 from bot.config import Settings
-from bot.forms import FormDefinition, FormState, load_builtin_forms
+from bot.forms import FormDefinition, FormState, load_builtin_forms, text_for
 from bot.forms import engine as form_engine
 from bot.forms.engine import Answer, Attachment, Back, Cancel, Choose, Done, Edit, Event, Skip, Submit, Toggle
-from bot.ui import FormButton, Screen, error_text, expired_text, render_question, render_review
+from bot.ui import (
+    FormButton,
+    Screen,
+    current_locale,
+    error_text,
+    expired_text,
+    render_question,
+    render_review,
+)
 from storage import reports, topics
 from storage.db import flush
 from storage.models import Draft, Form
@@ -231,7 +239,9 @@ class Conversations:
         today = local_today(services.clock, services.settings.tz)
         result = form_engine.apply(form, state, event, today=today)
         if result.error is not None:
-            return Outcome(alert=error_text(result.error), draft=draft)
+            return Outcome(
+                alert=error_text(result.error, _hint_for(form, state, result.error.code)), draft=draft
+            )
         new_state = result.state
         if new_state.status == "cancelled":
             await reports.delete_draft(session=services.session, draft=draft)
@@ -245,6 +255,14 @@ class Conversations:
         draft.updated_at = services.clock.now()
         await reports.save_draft(session=services.session, draft=draft)
         return Outcome(screen=self.screen(services, draft, form, new_state), draft=draft)
+
+
+def _hint_for(form: FormDefinition, state: FormState, code: str) -> str | None:
+    """A question's own explanation of its pattern says more than the generic message."""
+    if code != "pattern" or state.current is None:
+        return None
+    hint = form.question(state.current).pattern_hint
+    return text_for(hint, current_locale()) if hint else None
 
 
 def _button_event(form: FormDefinition, state: FormState, button: FormButton) -> Event | None:

@@ -115,8 +115,10 @@ def format_answer(question: Question, value: object) -> str:
     return escape(value)
 
 
-def error_text(error: FormError) -> str:
-    """The reason an answer was refused, in the person's language."""
+def error_text(error: FormError, hint: str | None = None) -> str:
+    """The reason an answer was refused, in the person's language (a question's own hint wins)."""
+    if hint:
+        return "⚠️ " + escape(hint)
     params = error.params
     messages = {
         "required": _("This question needs an answer."),
