@@ -98,7 +98,7 @@ class Actor:
 
 async def load_actor(*, session: AsyncSession, user: User, admin_ids: frozenset[int]) -> Actor:
     """Load the person and grants; people listed in ADMIN_IDS become admins on first contact."""
-    person = await people.get_person_by_telegram_id(session=session, telegram_id=user.id)
+    person, rows = await people.person_with_grants(session=session, telegram_id=user.id)
     if user.id in admin_ids:
         if person is None:
             person = Person(
@@ -114,11 +114,7 @@ async def load_actor(*, session: AsyncSession, user: User, admin_ids: frozenset[
             session.add(person)
     if person is None:
         return Actor(telegram_id=user.id, person=None)
-    assert person.id is not None
-    grants: list[Grant] = []
-    for row in await people.get_roles(session=session, person_id=person.id):
-        unit = await people.get_unit(session=session, unit_id=row.unit_id) if row.unit_id else None
-        grants.append(Grant(role=Role(row.role), unit_id=row.unit_id, path=unit.path if unit else ROOT_PATH))
+    grants = [Grant(role=Role(role), unit_id=unit_id, path=path or ROOT_PATH) for role, unit_id, path in rows]
     if user.id in admin_ids and not any(g.role is Role.ADMIN for g in grants):
         grants.append(Grant(role=Role.ADMIN, unit_id=None, path=ROOT_PATH))
     return Actor(telegram_id=user.id, person=person, grants=tuple(grants))

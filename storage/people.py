@@ -48,8 +48,22 @@ async def get_person_by_telegram_id(*, session: AsyncSession, telegram_id: int) 
     return (await session.exec(select(Person).where(Person.telegram_id == telegram_id))).first()
 
 
-async def get_roles(*, session: AsyncSession, person_id: int) -> Sequence[PersonRole]:
-    return (await session.exec(select(PersonRole).where(PersonRole.person_id == person_id))).all()
+async def person_with_grants(
+    *, session: AsyncSession, telegram_id: int
+) -> tuple[Person | None, list[tuple[str, int | None, str | None]]]:
+    """A person and their (role, unit id, unit path) grants, in one round trip: this runs
+    for every update."""
+    statement = (
+        select(Person, PersonRole.role, PersonRole.unit_id, Unit.path)
+        .outerjoin(PersonRole, col(PersonRole.person_id) == Person.id)
+        .outerjoin(Unit, col(Unit.id) == PersonRole.unit_id)
+        .where(Person.telegram_id == telegram_id)
+    )
+    rows = (await session.exec(statement)).all()
+    if not rows:
+        return None, []
+    grants = [(role, unit_id, path) for _person, role, unit_id, path in rows if role is not None]
+    return rows[0][0], grants
 
 
 async def grant_role(
