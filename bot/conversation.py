@@ -127,6 +127,15 @@ class Purpose(Protocol):
     ) -> Outcome: ...
 
 
+class WizardPurpose:
+    """Wizards build their questionnaire at run time (units in scope, the person's language)
+    and keep that snapshot in the draft, so a resumed wizard asks exactly what it asked."""
+
+    async def definition(self, services: Services, draft: Draft) -> FormDefinition:
+        assert draft.definition is not None
+        return FormDefinition.model_validate(draft.definition)
+
+
 def purpose_name(draft: Draft) -> str:
     return draft.slot.split(":", 1)[0]
 

@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.access import Actor, Permission
 from bot.clock import format_date
-from bot.conversation import Conversations, Outcome, Services
+from bot.conversation import Conversations, Outcome, Services, WizardPurpose
 from bot.forms import FormDefinition
 from bot.i18n import N_, localized
 from bot.ui import Screen, deep_link, escape
@@ -196,12 +196,8 @@ async def _unit_of(session: AsyncSession, person: Person | None) -> Unit | None:
     return await people.get_unit(session=session, unit_id=person.unit_id)
 
 
-class RegistrationPurpose:
+class RegistrationPurpose(WizardPurpose):
     name = REGISTRATION_SLOT
-
-    async def definition(self, services: Services, draft: Draft) -> FormDefinition:
-        assert draft.definition is not None
-        return FormDefinition.model_validate(draft.definition)
 
     def intro(self, services: Services, draft: Draft, form: FormDefinition) -> str | None:
         return _(
@@ -308,12 +304,8 @@ async def units_in_scope(session: AsyncSession, actor: Actor, permission: Permis
     return sorted(seen.values(), key=lambda unit: unit.path)
 
 
-class InvitePurpose:
+class InvitePurpose(WizardPurpose):
     name = INVITE_SLOT
-
-    async def definition(self, services: Services, draft: Draft) -> FormDefinition:
-        assert draft.definition is not None
-        return FormDefinition.model_validate(draft.definition)
 
     def intro(self, services: Services, draft: Draft, form: FormDefinition) -> str | None:
         return _("Let's create an invite link for new collaborators.")

@@ -12,7 +12,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.access import Actor, Permission
 from bot.clock import end_of_day, format_date
-from bot.conversation import Conversations, Outcome, Services
+from bot.conversation import Conversations, Outcome, Services, WizardPurpose
 from bot.forms import FormDefinition, text_for
 from bot.i18n import in_locale, localized
 from bot.onboarding import units_in_scope
@@ -152,12 +152,8 @@ def report_button_text() -> str:
     return _("📝 Send report")
 
 
-class TopicPurpose:
+class TopicPurpose(WizardPurpose):
     name = TOPIC_SLOT
-
-    async def definition(self, services: Services, draft: Draft) -> FormDefinition:
-        assert draft.definition is not None
-        return FormDefinition.model_validate(draft.definition)
 
     def intro(self, services: Services, draft: Draft, form: FormDefinition) -> str | None:
         return _("Let's prepare this month's topic. You will see a preview before anything is published.")
