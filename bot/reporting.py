@@ -10,8 +10,8 @@ from aiogram.utils.i18n import gettext as _
 from bot.access import Actor
 from bot.clock import format_date, format_datetime, period_of
 from bot.conversation import Conversations, Outcome, Services
-from bot.forms import FormDefinition
-from bot.ui import ReplaceButton, Screen, escape
+from bot.forms import FormDefinition, text_for
+from bot.ui import ReplaceButton, Screen, current_locale, escape
 from storage import people, reports, topics
 from storage.models import Draft, Report, ReportChannel, Topic, TopicStatus
 
@@ -140,9 +140,6 @@ class ReportPurpose:
         return await services.forms.get(services.session, draft.form_id)
 
     def intro(self, services: Services, draft: Draft, form: FormDefinition) -> str | None:
-        from bot.forms import text_for
-        from bot.ui import current_locale
-
         return f"📝 <b>{escape(text_for(form.title, current_locale()))}</b>"
 
     def review(self, services: Services, draft: Draft, form: FormDefinition) -> tuple[str, str, str | None]:
