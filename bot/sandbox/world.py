@@ -375,13 +375,13 @@ class World:
         sender = (
             self.users[actor].json() if actor in self.users else {"id": 0, "is_bot": False, "first_name": "?"}
         )
-        self._deliver_to_bots(
+        in_old = self._deliver_to_bots(
             old, self._new_message(old, sender, {"migrate_to_chat_id": new.id}), exclude=None
         )
-        delivered = self._deliver_to_bots(
+        in_new = self._deliver_to_bots(
             new, self._new_message(new, sender, {"migrate_from_chat_id": old.id}), exclude=None
         )
-        return {"chat_id": new.id, "update_ids": sorted(delivered.values())}
+        return {"chat_id": new.id, "update_ids": sorted([*in_old.values(), *in_new.values()])}
 
     def block_bot(self, bot_ref: str | int, user_id: int, blocked: bool = True) -> None:
         bot, user = self.bot(bot_ref), self.user(user_id)

@@ -78,7 +78,8 @@ async def test_unregistered_group_gets_one_explanation_and_nothing_is_stored(
 async def test_group_is_followed_when_it_becomes_a_supergroup(world: World, org: dict[str, Persona]) -> None:
     old_id = world.groups["CTV Huyện Bình Minh"]
     new_id, update_ids = await world.client.migrate_group(old_id)
-    await world.settle(max(update_ids))
+    for update_id in update_ids:  # one service message in each chat, processed concurrently
+        await world.settle(update_id)
     async with world.sessions() as session:
         group = (await session.exec(select(ChatGroup))).one()
     assert group.telegram_chat_id == new_id
