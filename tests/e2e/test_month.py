@@ -6,7 +6,7 @@ from sqlmodel import select
 
 from storage.models import ReportAnswer, ReportChannel, Topic, TopicPost, TopicStatus
 from tests.e2e.flows import GUIDANCE, fill_monthly, publish_topic
-from tests.e2e.harness import Persona, World
+from tests.e2e.harness import Persona, World, days
 
 GROUP = "CTV Huyện Bình Minh"
 
@@ -213,3 +213,33 @@ async def test_non_staff_cannot_publish(world: World, org: dict[str, Persona]) -
     assert "chỉ dành cho cán bộ Ban Tuyên giáo" in reply.text
     async with world.sessions() as session:
         assert (await session.exec(select(Topic))).all() == []
+
+
+async def test_after_the_due_time_a_report_cannot_be_replaced(world: World, org: dict[str, Persona]) -> None:
+    await publish_topic(org["staff"], due="25/11/2026")
+    ctv = org["ctv1"]
+    await ctv.press("📝 Gửi báo cáo", chat_id=world.groups[GROUP])
+    await fill_monthly(ctv, content="Người dân đồng tình với chủ trương sáp nhập xã.")
+    await ctv.press("✅ Gửi báo cáo")
+    world.clock.advance(days(16))  # 26/11/2026, after the due day
+    reply = await ctv.press("📝 Gửi báo cáo", chat_id=world.groups[GROUP])
+    assert "Đã hết hạn nên không thể thay thế" in reply.text
+    assert reply.buttons() == []  # no "replace" offer any more
+    [report] = await world.reports()
+    assert report.revision == 1
+
+
+async def test_a_refused_reaction_falls_back_to_a_short_reply(world: World, org: dict[str, Persona]) -> None:
+    await publish_topic(org["staff"])
+    group_id = world.groups[GROUP]
+    post_id = next(
+        m["message_id"]
+        for m in await world.client.chat_messages(group_id)
+        if m.get("text", "").startswith("📢")
+    )
+    await world.client.configure(
+        error_rate=1.0, error_kinds=["500"], fault_methods=["setMessageReaction"], seed=1
+    )
+    reply = await org["ctv2"].send("Bà con mong sớm có hướng dẫn", chat_id=group_id, reply_to=post_id)
+    assert reply.texts == ["👍"]
+    assert len(await world.reports()) == 1
