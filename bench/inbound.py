@@ -151,6 +151,12 @@ async def _wait_ready(client: SandboxClient, token: str, user_id: int, text: str
     await client.wait_events(user_id, result.seq, count=1, wait_seconds=120, kinds=["send"])
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (Linux): steadier than rates on a shared machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _remove_database(path: Path) -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(str(path) + suffix).unlink(missing_ok=True)
@@ -188,7 +194,9 @@ async def measure(users: int, workdir: Path) -> dict[str, Any]:
         )
         processes.append(_spawn([sys.executable, *profile, "-m", "bot"], env, workdir / "bot.log"))
         await _wait_ready(client, info.token, user_ids[-1], "/help")
+        cpu_before = _cpu_seconds(processes[-1].pid)
         ours = await _drive(client, info.token, user_ids[:users], SCRIPT)
+        bot_cpu = _cpu_seconds(processes[-1].pid) - cpu_before
         processes[-1].terminate()
 
         # The echo floor: the same number of people and updates.
@@ -228,6 +236,7 @@ async def measure(users: int, workdir: Path) -> dict[str, Any]:
         "echo_p50_ms": round(statistics.median(floor.latencies_ms), 1) if floor.latencies_ms else None,
         "echo_p99_ms": round(_percentile(floor.latencies_ms, 0.99), 1),
         "ratio": round(ours.rate / floor.rate, 3) if floor.rate else None,
+        "bot_cpu_ms_per_update": round(bot_cpu * 1000 / ours.updates, 2) if ours.updates else None,
         "reports_stored": reports,
         "errors": ours.errors[:5] + floor.errors[:5],
     }
@@ -260,6 +269,7 @@ def main(
     print(
         f"\nours: {figures['updates_per_s']} updates/s, p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms"
         f"\necho: {figures['echo_updates_per_s']} updates/s  → ratio {figures['ratio']}"
+        f"\nbot CPU per update: {figures['bot_cpu_ms_per_update']} ms"
         f"\nreports stored: {figures['reports_stored']} of {args.users}"
     )
     if args.json:
