@@ -31,6 +31,10 @@ from bot.access import AccessMiddleware, ActorMiddleware
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.conversation import Conversations, FormCatalog
+from bot.delivery.limits import Pacer, RateLimitMiddleware
+from bot.delivery.progress import ProgressReporter
+from bot.delivery.sender import Sender
+from bot.delivery.service import Delivery
 from bot.i18n import create_i18n, in_locale
 from bot.intake.poller import Intake, Poller
 from bot.intake.processor import InboxProcessor, chat_key
@@ -109,6 +113,7 @@ def create_dispatcher(
     i18n: I18n,
     conversations: Conversations,
     bot_username: str,
+    delivery: Delivery,
 ) -> Dispatcher:
     # Conversation state lives in the `draft` table (it must survive restarts), so aiogram's
     # in-memory FSM is switched off rather than run for nothing on every update.
@@ -120,6 +125,7 @@ def create_dispatcher(
         i18n=i18n,
         conversations=conversations,
         bot_username=bot_username,
+        delivery=delivery,
     )
     # Outer middlewares run in this order for every update: who, which language, services.
     dispatcher.update.outer_middleware(ActorMiddleware(frozenset(settings.admin_ids)))
@@ -160,7 +166,11 @@ class Application:
     poller: Poller | None = None
     i18n: I18n | None = None
     bot_username: str = ""
+    sender: Sender | None = None
+    progress: ProgressReporter | None = None
+    delivery: Delivery | None = None
     _poll_task: asyncio.Task[None] | None = None
+    _delivery_tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _web_runner: web.AppRunner | None = None
 
     async def start(self, *, poll: bool = True) -> None:
@@ -175,8 +185,35 @@ class Application:
             await forms.sync_builtin(session)
             await session.commit()
         self.bot = create_bot(settings)
+        pacer = Pacer(
+            global_per_second=settings.global_rate_per_second,
+            per_chat_per_second=settings.per_chat_rate_per_second,
+            per_group_per_minute=settings.per_group_rate_per_minute,
+        )
+        self.bot.session.middleware(RateLimitMiddleware(pacer))
         me = await self.bot.me()
         self.bot_username = me.username or ""
+        self.progress = ProgressReporter(
+            bot=self.bot,
+            session_factory=self.session_factory,
+            i18n=self.i18n,
+            clock=self.clock,
+            interval=settings.progress_edit_seconds,
+        )
+        self.sender = Sender(
+            bot=self.bot,
+            session_factory=self.session_factory,
+            pacer=pacer,
+            clock=self.clock,
+            max_attempts=settings.delivery_max_attempts,
+            retry_base_seconds=settings.delivery_retry_seconds,
+            request_timeout=settings.delivery_request_timeout,
+            # Few sends wait for the global bucket at a time, so an immediate answer queues
+            # behind at most about a quarter of a second of bulk messages.
+            max_in_flight=max(4, int(settings.global_rate_per_second / 4)),
+            on_wake=self.progress.nudge,
+        )
+        self.delivery = Delivery(i18n=self.i18n, clock=self.clock, sender=self.sender)
         self.dispatcher = create_dispatcher(
             settings,
             clock=self.clock,
@@ -184,6 +221,7 @@ class Application:
             i18n=self.i18n,
             conversations=create_conversations(),
             bot_username=self.bot_username,
+            delivery=self.delivery,
         )
         self.processor = InboxProcessor(
             dispatcher=self.dispatcher,
@@ -201,6 +239,10 @@ class Application:
             await self.bot.set_my_commands(
                 default_commands(self.i18n, locale), language_code=None if locale == "vi" else locale
             )
+        self._delivery_tasks = [
+            asyncio.create_task(self.sender.run()),
+            asyncio.create_task(self.progress.run()),
+        ]
         replayed = await self.processor.replay()
         if replayed:
             log.info("replaying %d unfinished update(s) from the inbox", replayed)
@@ -256,6 +298,13 @@ class Application:
             await self._web_runner.cleanup()
         if self.processor is not None:
             await self.processor.close()
+        if self.sender is not None:
+            self.sender.stop()
+        if self.progress is not None:
+            self.progress.stop()
+        for task in self._delivery_tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if self.bot is not None:
             await self.bot.session.close()
         if self.engine is not None:

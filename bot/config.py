@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     global_rate_per_second: float = 30.0
     per_chat_rate_per_second: float = 1.0
     per_group_rate_per_minute: float = 20.0
+    # The sender: attempts before a message is given up as failed (network errors, 5xx),
+    # the first retry delay (doubled each time, with jitter), and how often the progress
+    # message of a broadcast may be edited.
+    delivery_max_attempts: int = Field(default=6, ge=1)
+    delivery_retry_seconds: float = Field(default=2.0, gt=0)
+    delivery_request_timeout: float = Field(default=15.0, gt=0)
+    progress_edit_seconds: float = Field(default=3.0, ge=0.5)
 
     # Onboarding defaults.
     invite_default_uses: int = 1

@@ -20,6 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.access import Actor
 from bot.clock import Clock, local_today
 from bot.config import Settings
+from bot.delivery.service import Delivery
 from bot.forms import FormDefinition, FormState, load_builtin_forms, text_for
 from bot.forms import engine as form_engine
 from bot.forms.engine import Answer, Attachment, Back, Cancel, Choose, Done, Edit, Event, Skip, Submit, Toggle
@@ -87,6 +88,7 @@ class Services:
     forms: FormCatalog
     i18n: I18n
     bot_username: str
+    delivery: Delivery
     update_id: int = 0
 
     @property

@@ -13,7 +13,7 @@ from bot.access import Actor, Permission
 from bot.conversation import Outcome, Services
 from bot.onboarding import units_in_scope
 from bot.ui import Screen, SetupButton, escape
-from storage import audit, people
+from storage import audit, outbox, people
 from storage.models import ChatGroup
 
 MAX_UNIT_BUTTONS = 40
@@ -71,12 +71,9 @@ async def bind_group(services: Services, *, actor: Actor, chat: Chat, unit_id: i
 
 
 async def migrate_group(services: Services, *, old_chat_id: int, new_chat_id: int) -> None:
-    """A group became a supergroup: follow it to its new id."""
-    group = await people.get_group(session=services.session, telegram_chat_id=old_chat_id)
-    if group is None or await people.get_group(session=services.session, telegram_chat_id=new_chat_id):
-        return
-    group.telegram_chat_id = new_chat_id
-    services.session.add(group)
+    """A group became a supergroup: follow it to its new id, with its queued messages."""
+    if await people.move_group(session=services.session, old_chat_id=old_chat_id, new_chat_id=new_chat_id):
+        await outbox.move_chat(session=services.session, old_chat_id=old_chat_id, new_chat_id=new_chat_id)
 
 
 class RegisteredGroup(BaseFilter):

@@ -44,6 +44,7 @@ class ServicesMiddleware(BaseMiddleware):
             forms=data["forms"],
             i18n=data["i18n"],
             bot_username=data["bot_username"],
+            delivery=data["delivery"],
             update_id=update.update_id if isinstance(update, Update) else 0,
         )
         return await handler(event, data)

@@ -58,6 +58,17 @@ class ReplaceButton(CallbackData, prefix="rp"):
     replace: bool
 
 
+class BroadcastButton(CallbackData, prefix="bc"):
+    broadcast: int
+    action: str  # x cancel · u who was not reached · s urgent matter status
+
+
+class AckButton(CallbackData, prefix="ak"):
+    """✅ under an urgent matter: the collaborator confirms they received it."""
+
+    topic: int
+
+
 @dataclass
 class Screen:
     text: str

@@ -85,6 +85,20 @@ class InboxStatus(StrEnum):
     FAILED = "failed"
 
 
+class BroadcastStatus(StrEnum):
+    RUNNING = "running"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"  # gave up after retries, or refused for good (the error is kept)
+    UNREACHABLE = "unreachable"  # blocked the bot or never opened it (403 / chat not found)
+    CANCELLED = "cancelled"
+
+
 class Unit(SQLModel, table=True):
     """A node of the organisation tree: province → district/ward → agency/commune."""
 
@@ -109,6 +123,9 @@ class Person(SQLModel, table=True):
     reachability: str = Field(default=Reachability.ACTIVE, max_length=16)
     locale: str | None = Field(default=None, max_length=8)
     invite_id: int | None = None  # the invite used to join (no FK: invite.created_by points back)
+    # The command menu last set for this person's chat (roles and language), so start-up
+    # and role changes only call setMyCommands when it would change.
+    menu_key: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     registered_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
@@ -181,6 +198,7 @@ class Topic(SQLModel, table=True):
     period: str = Field(max_length=7, index=True)  # YYYY-MM in the org time zone
     due_at: datetime = Field(sa_type=UtcDateTime)
     status: str = Field(default=TopicStatus.DRAFT, max_length=16, index=True)
+    photo_file_id: str | None = Field(default=None, max_length=255)  # urgent matters may carry a photo
     created_by: int | None = Field(default=None, foreign_key="person.id")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     published_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
@@ -293,6 +311,66 @@ class Inbox(SQLModel, table=True):
     error: str | None = Field(default=None, sa_type=Text)
     received_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     processed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class Acknowledgement(SQLModel, table=True):
+    """A collaborator confirmed they received an urgent matter (the ✅ button)."""
+
+    __table_args__ = (UniqueConstraint("topic_id", "person_id", name="uq_ack_topic_person"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    topic_id: int = Field(foreign_key="topic.id", index=True)
+    person_id: int = Field(foreign_key="person.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class Broadcast(SQLModel, table=True):
+    """One bulk delivery (a topic, an urgent matter, reminders): its outbox rows and the
+    progress message shown to whoever started it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)  # "topic", "urgent", "notice"
+    title: str = Field(default="", max_length=255)
+    topic_id: int | None = Field(default=None, foreign_key="topic.id", index=True)
+    created_by: int | None = Field(default=None, foreign_key="person.id", index=True)
+    status: str = Field(default=BroadcastStatus.RUNNING, max_length=16, index=True)
+    total: int = 0
+    progress_chat_id: int | None = Field(default=None, sa_type=BigInteger)
+    progress_message_id: int | None = Field(default=None, sa_type=BigInteger)
+    progress_locale: str = Field(default="vi", max_length=8)
+    progress_shown: str | None = Field(default=None, sa_type=Text)  # last text shown, to skip no-op edits
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class Outbox(SQLModel, table=True):
+    """One message to one chat, durable until sent (reliability rule 2).
+
+    Long texts are several rows for the same chat, sent in id order. `dedupe_key` makes
+    enqueueing idempotent: a retried handler or schedule never queues a message twice.
+    """
+
+    __table_args__ = (
+        Index("ix_outbox_status_id", "status", "id"),
+        Index("ix_outbox_broadcast_status", "broadcast_id", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    broadcast_id: int | None = Field(default=None, foreign_key="broadcast.id")
+    dedupe_key: str | None = Field(default=None, max_length=128, unique=True)
+    chat_id: int = Field(sa_type=BigInteger)
+    part: int = 0  # a long message is several rows; progress counts recipients by part 0
+    person_id: int | None = Field(default=None, foreign_key="person.id")
+    chat_group_id: int | None = Field(default=None, foreign_key="chat_group.id")
+    topic_id: int | None = Field(default=None, foreign_key="topic.id")  # a group post to remember
+    payload: dict[str, Any] = Field(sa_type=JSON)
+    status: str = Field(default=OutboxStatus.PENDING, max_length=16)
+    attempts: int = 0
+    not_before: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    error: str | None = Field(default=None, sa_type=Text)
+    message_id: int | None = Field(default=None, sa_type=BigInteger)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UtcDateTime, index=True)
 
 
 class Audit(SQLModel, table=True):

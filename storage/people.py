@@ -133,6 +133,17 @@ async def get_group(*, session: AsyncSession, telegram_chat_id: int) -> ChatGrou
     ).first()
 
 
+async def move_group(*, session: AsyncSession, old_chat_id: int, new_chat_id: int) -> bool:
+    """Follow a group to its new chat id (supergroup migration); False if nothing to move."""
+    group = await get_group(session=session, telegram_chat_id=old_chat_id)
+    if group is None or await get_group(session=session, telegram_chat_id=new_chat_id) is not None:
+        return False
+    await begin_write(session)
+    group.telegram_chat_id = new_chat_id
+    session.add(group)
+    return True
+
+
 async def groups_for_units(*, session: AsyncSession, unit_paths: Sequence[str]) -> Sequence[ChatGroup]:
     """Active groups bound to any unit inside the given subtrees."""
     if not unit_paths:

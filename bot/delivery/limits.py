@@ -1,0 +1,174 @@
+"""Telegram's rate limits as token buckets, shared by every call the bot makes.
+
+Telegram allows about 30 messages a second per bot, one a second per chat and 20 a
+minute per group, and answers 429 with `retry_after` above that. Buckets with a burst of
+one space messages evenly instead of sending bursts that then collect 429s.
+
+Immediate answers pay only the global bucket (a person pressing buttons is not made to
+wait a second per press); the sender's bulk messages also pay the chat's bucket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextvars import ContextVar
+from typing import Any
+
+from aiogram import Bot
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.exceptions import TelegramRetryAfter
+from aiogram.methods import Response, TelegramMethod
+from aiogram.methods.base import TelegramType
+
+# Methods that Telegram counts as messages (what the limits are about).
+PACED_METHODS = frozenset(
+    {
+        "sendMessage",
+        "sendPhoto",
+        "sendDocument",
+        "sendMediaGroup",
+        "copyMessage",
+        "forwardMessage",
+        "editMessageText",
+        "editMessageCaption",
+        "editMessageReplyMarkup",
+        "pinChatMessage",
+    }
+)
+
+_bulk: ContextVar[bool] = ContextVar("dlxh_bulk_call", default=False)
+
+
+@contextlib.contextmanager
+def bulk_call() -> Iterator[None]:
+    """Marks calls made by the sender: it handles 429s itself, so the middleware must not."""
+    token = _bulk.set(True)
+    try:
+        yield
+    finally:
+        _bulk.reset(token)
+
+
+class TokenBucket:
+    """A bucket of one token, handed out by reservation: each caller is told the moment its
+    token is ready, in arrival order, so waiting callers are served fairly and messages are
+    evenly spaced (Telegram punishes bursts, not averages)."""
+
+    __slots__ = ("interval", "next_free")
+
+    def __init__(self, rate: float) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.interval = 1.0 / rate
+        self.next_free = float("-inf")  # the earliest moment the next token may be used
+
+    def ready_at(self, now: float) -> float:
+        return max(self.next_free, now)
+
+    def reserve(self, now: float) -> float:
+        """Take the next token; returns the moment it may be used."""
+        moment = self.ready_at(now)
+        self.next_free = moment + self.interval
+        return moment
+
+    def block_until(self, moment: float) -> None:
+        self.next_free = max(self.next_free, moment)
+
+
+class Pacer:
+    """The global bucket plus one bucket per chat (groups: per-minute rate)."""
+
+    def __init__(
+        self,
+        *,
+        global_per_second: float,
+        per_chat_per_second: float,
+        per_group_per_minute: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ) -> None:
+        self.global_bucket = TokenBucket(global_per_second)
+        self.per_chat_per_second = per_chat_per_second
+        self.per_group_per_second = per_group_per_minute / 60.0
+        self.clock = clock
+        self.sleep = sleep
+        self._chats: dict[int, TokenBucket] = {}
+        self._calls = 0
+
+    def _chat_bucket(self, chat_id: int) -> TokenBucket:
+        bucket = self._chats.get(chat_id)
+        if bucket is None:
+            rate = self.per_group_per_second if chat_id < 0 else self.per_chat_per_second
+            bucket = self._chats[chat_id] = TokenBucket(rate)
+        return bucket
+
+    def ready_at(self, chat_id: int) -> float:
+        """When a bulk message to this chat could go (without reserving it)."""
+        now = self.clock()
+        bucket = self._chats.get(chat_id)
+        return bucket.ready_at(now) if bucket is not None else now
+
+    async def acquire_global(self) -> None:
+        now = self.clock()
+        delay = self.global_bucket.reserve(now) - now
+        if delay > 0:
+            await self.sleep(delay)
+
+    async def acquire_chat(self, chat_id: int) -> None:
+        now = self.clock()
+        delay = self._chat_bucket(chat_id).reserve(now) - now
+        self._prune(now)
+        if delay > 0:
+            await self.sleep(delay)
+
+    def penalize(self, retry_after: float, chat_id: int | None = None) -> None:
+        """A 429 names no scope, so both the chat and the whole bot pause for `retry_after`:
+        with correct pacing this is rare, and pausing too much is cheaper than a flood ban."""
+        until = self.clock() + retry_after
+        self.global_bucket.block_until(until)
+        if chat_id is not None:
+            self._chat_bucket(chat_id).block_until(until)
+
+    def _prune(self, now: float) -> None:
+        """Forget idle chats now and then, so ten thousand recipients leave no residue."""
+        self._calls += 1
+        if self._calls % 1024:
+            return
+        idle = [chat for chat, bucket in self._chats.items() if bucket.next_free < now - 60]
+        for chat in idle:
+            del self._chats[chat]
+
+    def tracked_chats(self) -> int:
+        return len(self._chats)
+
+
+class RateLimitMiddleware(BaseRequestMiddleware):
+    """Every message-sending call waits for the global bucket. An immediate answer that
+    still meets a 429 waits `retry_after` once and tries again, up to `max_wait` seconds."""
+
+    def __init__(self, pacer: Pacer, *, max_wait: float = 10.0) -> None:
+        self.pacer = pacer
+        self.max_wait = max_wait
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        if method.__api_method__ not in PACED_METHODS:
+            return await make_request(bot, method)
+        await self.pacer.acquire_global()
+        try:
+            return await make_request(bot, method)
+        except TelegramRetryAfter as error:
+            chat_id = getattr(method, "chat_id", None)
+            self.pacer.penalize(error.retry_after, chat_id if isinstance(chat_id, int) else None)
+            if _bulk.get() or error.retry_after > self.max_wait:
+                raise
+            await self.pacer.sleep(error.retry_after)
+            await self.pacer.acquire_global()
+            return await make_request(bot, method)

@@ -1,0 +1,256 @@
+"""The outbox and its broadcasts: messages waiting to go out, and what became of them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, or_, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.db import begin_write, flush
+from storage.models import (
+    Broadcast,
+    BroadcastStatus,
+    ChatGroup,
+    Outbox,
+    OutboxStatus,
+    Person,
+    Reachability,
+    Unit,
+)
+
+OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
+
+
+async def add_broadcast(*, session: AsyncSession, broadcast: Broadcast) -> Broadcast:
+    session.add(broadcast)
+    await flush(session)
+    return broadcast
+
+
+async def get_broadcast(*, session: AsyncSession, broadcast_id: int) -> Broadcast | None:
+    return await session.get(Broadcast, broadcast_id)
+
+
+async def add_rows(*, session: AsyncSession, rows: Sequence[Outbox]) -> int:
+    """Queue rows whose dedupe key is new; returns how many were queued."""
+    keys = [row.dedupe_key for row in rows if row.dedupe_key is not None]
+    known: set[str] = set()
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        known |= set(
+            (await session.exec(select(Outbox.dedupe_key).where(col(Outbox.dedupe_key).in_(chunk)))).all()
+        )
+    fresh = [row for row in rows if row.dedupe_key is None or row.dedupe_key not in known]
+    if fresh:
+        await begin_write(session)
+        session.add_all(fresh)
+        await session.flush()
+    return len(fresh)
+
+
+@dataclass(frozen=True)
+class PendingRow:
+    """An outbox row as the sender holds it: plain data, no session attached."""
+
+    id: int
+    broadcast_id: int | None
+    chat_id: int
+    person_id: int | None
+    chat_group_id: int | None
+    topic_id: int | None
+    payload: dict
+    attempts: int
+    not_before: datetime
+
+
+async def pending_rows(*, session: AsyncSession, after_id: int, limit: int) -> list[PendingRow]:
+    """Pending rows in id order (the order they must go out per chat)."""
+    rows = (
+        await session.exec(
+            select(Outbox)
+            .where(Outbox.status == OutboxStatus.PENDING, col(Outbox.id) > after_id)
+            .order_by(col(Outbox.id))
+            .limit(limit)
+        )
+    ).all()
+    return [
+        PendingRow(
+            id=row.id or 0,
+            broadcast_id=row.broadcast_id,
+            chat_id=row.chat_id,
+            person_id=row.person_id,
+            chat_group_id=row.chat_group_id,
+            topic_id=row.topic_id,
+            payload=row.payload,
+            attempts=row.attempts,
+            not_before=row.not_before,
+        )
+        for row in rows
+    ]
+
+
+async def set_row(*, session: AsyncSession, row_id: int, only_pending: bool = True, **values: object) -> bool:
+    """Change one row with a Core UPDATE; False when it was no longer pending (cancelled)."""
+    await begin_write(session)
+    statement = update(OUTBOX).where(OUTBOX.c.id == row_id)
+    if only_pending:
+        statement = statement.where(OUTBOX.c.status == OutboxStatus.PENDING)
+    result = await (await session.connection()).execute(statement.values(**values))
+    return bool(result.rowcount)
+
+
+async def move_chat(*, session: AsyncSession, old_chat_id: int, new_chat_id: int) -> None:
+    """A group became a supergroup: its pending messages follow it."""
+    await begin_write(session)
+    await (await session.connection()).execute(
+        update(OUTBOX)
+        .where(OUTBOX.c.chat_id == old_chat_id, OUTBOX.c.status == OutboxStatus.PENDING)
+        .values(chat_id=new_chat_id)
+    )
+
+
+async def set_reachability(*, session: AsyncSession, person_id: int, reachability: Reachability) -> None:
+    await begin_write(session)
+    await session.exec(  # type: ignore[call-overload]
+        update(Person).where(col(Person.id) == person_id).values(reachability=reachability)
+    )
+
+
+async def status_counts(*, session: AsyncSession, broadcast_id: int) -> dict[str, int]:
+    rows = (
+        await session.exec(
+            select(Outbox.status, func.count())
+            .where(Outbox.broadcast_id == broadcast_id)
+            .group_by(col(Outbox.status))
+        )
+    ).all()
+    return {status: count for status, count in rows}
+
+
+async def recipient_counts(*, session: AsyncSession, broadcast_id: int) -> dict[str, int]:
+    """Recipients by status (of their message's first part)."""
+    rows = (
+        await session.exec(
+            select(Outbox.status, func.count())
+            .where(Outbox.broadcast_id == broadcast_id, Outbox.part == 0)
+            .group_by(col(Outbox.status))
+        )
+    ).all()
+    return {status: count for status, count in rows}
+
+
+async def sent_since(*, session: AsyncSession, broadcast_id: int, since: datetime) -> int:
+    return (
+        await session.exec(
+            select(func.count()).where(
+                Outbox.broadcast_id == broadcast_id,
+                Outbox.status == OutboxStatus.SENT,
+                Outbox.part == 0,
+                col(Outbox.sent_at) >= since,
+            )
+        )
+    ).one()
+
+
+async def running_broadcasts(*, session: AsyncSession) -> Sequence[Broadcast]:
+    return (
+        await session.exec(
+            select(Broadcast).where(Broadcast.status == BroadcastStatus.RUNNING).order_by(col(Broadcast.id))
+        )
+    ).all()
+
+
+async def unshown_finished(*, session: AsyncSession) -> Sequence[Broadcast]:
+    """Finished broadcasts whose final state has not reached the progress message yet
+    (finished by a cancel, or just before a restart)."""
+    return (
+        await session.exec(
+            select(Broadcast).where(
+                Broadcast.status != BroadcastStatus.RUNNING,
+                or_(
+                    col(Broadcast.progress_shown).is_(None), ~col(Broadcast.progress_shown).endswith("|True")
+                ),
+            )
+        )
+    ).all()
+
+
+async def set_progress(
+    *, session: AsyncSession, broadcast_id: int, message_id: int | None, shown: str
+) -> None:
+    await begin_write(session)
+    await session.exec(  # type: ignore[call-overload]
+        update(Broadcast)
+        .where(col(Broadcast.id) == broadcast_id)
+        .values(progress_message_id=message_id, progress_shown=shown)
+    )
+
+
+async def recent_broadcasts(
+    *, session: AsyncSession, created_by: int | None, limit: int = 10
+) -> Sequence[Broadcast]:
+    """The latest deliveries; `created_by` None means everyone's (for admins)."""
+    statement = select(Broadcast).order_by(col(Broadcast.id).desc()).limit(limit)
+    if created_by is not None:
+        statement = statement.where(Broadcast.created_by == created_by)
+    return (await session.exec(statement)).all()
+
+
+async def cancel_pending(*, session: AsyncSession, broadcast_id: int) -> int:
+    """Drop what has not gone out yet; what was sent stays sent."""
+    await begin_write(session)
+    result = await (await session.connection()).execute(
+        update(OUTBOX)
+        .where(OUTBOX.c.broadcast_id == broadcast_id, OUTBOX.c.status == OutboxStatus.PENDING)
+        .values(status=OutboxStatus.CANCELLED)
+    )
+    return int(result.rowcount or 0)
+
+
+@dataclass(frozen=True)
+class Undelivered:
+    name: str
+    unit: str
+    status: str
+    error: str | None
+
+
+async def undelivered(*, session: AsyncSession, broadcast_id: int, limit: int = 500) -> list[Undelivered]:
+    """Who could not be reached, by unit then name (people and groups alike)."""
+    statement = (
+        select(Outbox.status, Outbox.error, Person.full_name, ChatGroup.title, Unit.name)
+        .outerjoin(Person, col(Person.id) == Outbox.person_id)
+        .outerjoin(ChatGroup, col(ChatGroup.id) == Outbox.chat_group_id)
+        .outerjoin(Unit, col(Unit.id) == func.coalesce(Person.unit_id, ChatGroup.unit_id))
+        .where(
+            Outbox.broadcast_id == broadcast_id,
+            Outbox.part == 0,
+            col(Outbox.status).in_([OutboxStatus.FAILED, OutboxStatus.UNREACHABLE]),
+        )
+        .order_by(Unit.name, Person.full_name, ChatGroup.title)
+        .limit(limit)
+    )
+    seen: set[tuple[str, str]] = set()
+    result: list[Undelivered] = []
+    for status, error, person_name, group_title, unit_name in (await session.exec(statement)).all():
+        name = person_name or group_title or "?"
+        if (name, unit_name or "") in seen:  # a long text is several rows for one person
+            continue
+        seen.add((name, unit_name or ""))
+        result.append(Undelivered(name=name, unit=unit_name or "", status=status, error=error))
+    return result
+
+
+async def finish_broadcast(
+    *, session: AsyncSession, broadcast_id: int, status: BroadcastStatus, now: datetime
+) -> None:
+    await begin_write(session)
+    await session.exec(  # type: ignore[call-overload]
+        update(Broadcast)
+        .where(col(Broadcast.id) == broadcast_id, Broadcast.status == BroadcastStatus.RUNNING)
+        .values(status=status, finished_at=now)
+    )
