@@ -19,7 +19,7 @@ from bot.config import Settings
 from bot.sandbox import SandboxClient, start_sandbox
 from bot.sandbox.client import ActionResult
 from bot.sandbox.server import SandboxServer
-from storage import inbox, people
+from storage import inbox, outbox, people
 from storage.db import SessionFactory, flush
 from storage.models import ChatGroup, InboxStatus, Person, PersonStatus, Role
 
@@ -77,6 +77,21 @@ class Actor:
             ),
             chat,
         )
+
+    async def waits_for_delivery(self) -> None:
+        """Bulk messages go out through the outbox: wait for them, then show the progress
+        message as it ended."""
+        for _ in range(3000):
+            async with self.sessions() as session:
+                if await outbox.settled(session=session):
+                    break
+            await asyncio.sleep(0.02)
+        else:
+            raise TimeoutError("the delivery did not finish in time")
+        messages = await self.client.chat_messages(self.user_id)
+        if messages:
+            print(f"\n📤 ({self.name} xem tiến độ gửi)")
+            _print_event({"kind": "send", **messages[-1]})
 
     async def presses(self, text: str, *, chat_id: int | None = None) -> list[dict[str, Any]]:
         chat = chat_id or self.user_id
@@ -258,6 +273,7 @@ async def play_demo_month(
     await staff.presses("Tất cả đơn vị trong phạm vi phụ trách")
     await staff.says(due.strftime("%d/%m/%Y"))
     await staff.presses("📢 Đăng")
+    await staff.waits_for_delivery()
 
     answers = {
         "ctv1": (

@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from aiogram.exceptions import TelegramAPIError
 from aiogram.utils.i18n import gettext as _
 
 from bot.access import Actor, Permission
 from bot.clock import end_of_day, format_date
 from bot.conversation import Conversations, Outcome, Services, WizardPurpose
+from bot.delivery.service import Outgoing, ProgressTarget, Recipient
 from bot.forms import FormDefinition, text_for
-from bot.i18n import in_locale, localized
+from bot.i18n import localized, normalize_locale
 from bot.onboarding import units_in_scope
-from bot.ui import Screen, current_locale, deep_link, escape, fit, url_keyboard
+from bot.ui import Screen, current_locale, deep_link, escape, url_keyboard
 from storage import audit, people, topics
-from storage.models import Draft, Topic, TopicKind, TopicPost, TopicStatus, Unit
+from storage.models import Draft, Topic, TopicKind, TopicStatus, Unit
 
 log = logging.getLogger(__name__)
 
@@ -134,17 +135,15 @@ def _top_units(units: list[Unit]) -> list[Unit]:
 def post_text(services: Services, topic: Topic) -> str:
     """The topic as posted into groups (in the locale of the current context)."""
     period = f"{topic.period[5:7]}/{topic.period[:4]}"
-    return fit(
-        _(
-            "📢 <b>Guidance topic {period}</b>\n<b>{title}</b>\n\n{guidance}\n\n"
-            "⏰ Reports due by {due}.\n"
-            "Reply to this message to share opinions quickly, or press the button for the full report."
-        ).format(
-            period=period,
-            title=escape(topic.title),
-            guidance=escape(topic.guidance),
-            due=format_date(topic.due_at, services.tz),
-        )
+    return _(
+        "📢 <b>Guidance topic {period}</b>\n<b>{title}</b>\n\n{guidance}\n\n"
+        "⏰ Reports due by {due}.\n"
+        "Reply to this message to share opinions quickly, or press the button for the full report."
+    ).format(
+        period=period,
+        title=escape(topic.title),
+        guidance=escape(topic.guidance),
+        due=format_date(topic.due_at, services.tz),
     )
 
 
@@ -190,22 +189,32 @@ class TopicPurpose(WizardPurpose):
             published_at=now,
         )
         await topics.add_topic(session=session, topic=topic, target_unit_ids=plan.unit_ids)
-        posted, failed = await publish_to_groups(services, topic, plan.unit_ids)
+        button_url = deep_link(services.bot_username, report_payload(topic.id or 0))
+
+        def render(recipient: Recipient) -> Outgoing:
+            text = post_text(services, topic) if recipient.is_group else direct_text(services, topic)
+            return Outgoing(text=text, reply_markup=url_keyboard(report_button_text(), button_url))
+
+        delivery = await deliver_topic(services, actor, topic, plan.unit_ids, kind="topic", render=render)
         await audit.record(
             session=session,
             action="topic.publish",
             actor_id=actor.person.id,
-            details={"topic_id": topic.id, "units": plan.unit_ids, "groups": posted, "failed": failed},
+            details={
+                "topic_id": topic.id,
+                "units": plan.unit_ids,
+                "groups": delivery.groups,
+                "people": delivery.people,
+                "broadcast_id": delivery.broadcast_id,
+            },
         )
         lines = [
             _("📢 Topic No. {number} “{title}” is published.").format(
                 number=topic.id, title=escape(topic.title)
             ),
-            _("Posted in {count} group(s).").format(count=len(posted)),
+            delivery_summary(delivery),
         ]
-        if failed:
-            lines.append(_("Could not post in: {groups}").format(groups=escape(", ".join(failed))))
-        if not posted:
+        if not delivery.groups:
             lines.append(
                 _(
                     "No registered group in the target units yet: add the bot to a group and send /setup there."
@@ -214,43 +223,83 @@ class TopicPurpose(WizardPurpose):
         return Outcome(screen=Screen(text="\n".join(lines)), finished=True)
 
 
-async def publish_to_groups(
-    services: Services, topic: Topic, unit_ids: list[int]
-) -> tuple[list[str], list[str]]:
-    """Post the topic into every active group of the target subtrees; returns (posted, failed) titles."""
+@dataclass(frozen=True)
+class TopicDelivery:
+    broadcast_id: int
+    groups: int
+    people: int
+
+
+def delivery_summary(delivery: TopicDelivery) -> str:
+    return _(
+        "Delivering to {groups} group(s) and {people} collaborator(s); the progress is shown below."
+    ).format(groups=delivery.groups, people=delivery.people)
+
+
+async def deliver_topic(
+    services: Services,
+    actor: Actor,
+    topic: Topic,
+    unit_ids: list[int],
+    *,
+    kind: str,
+    render: Callable[[Recipient], Outgoing],
+) -> TopicDelivery:
+    """Queue the topic for every active group and collaborator of the target subtrees, as
+    one broadcast whose progress the publisher sees."""
     session = services.session
     paths = []
     for unit_id in unit_ids:
         unit = await people.get_unit(session=session, unit_id=unit_id)
         if unit is not None:
             paths.append(unit.path)
-    assert topic.id is not None
-    posted: list[str] = []
-    failed: list[str] = []
-    with in_locale(services.i18n, services.settings.default_locale):
-        text = post_text(services, topic)
-        markup = url_keyboard(
-            report_button_text(), deep_link(services.bot_username, report_payload(topic.id))
+    default_locale = services.settings.default_locale
+    groups = await people.groups_for_units(session=session, unit_paths=paths)
+    members = await people.active_collaborators(session=session, unit_paths=paths)
+    recipients = [
+        Recipient(chat_id=group.telegram_chat_id, locale=default_locale, chat_group_id=group.id)
+        for group in groups
+    ] + [
+        Recipient(
+            chat_id=member.telegram_id,
+            locale=normalize_locale(member.locale, default_locale),
+            person_id=member.person_id,
         )
-    for group in await people.groups_for_units(session=session, unit_paths=paths):
-        assert group.id is not None
-        try:
-            message = await services.bot.send_message(group.telegram_chat_id, text, reply_markup=markup)
-        except TelegramAPIError as error:
-            log.warning("could not post topic %s in chat %s: %s", topic.id, group.telegram_chat_id, error)
-            failed.append(group.title)
-            continue
-        await topics.add_post(
-            session=session,
-            post=TopicPost(
-                topic_id=topic.id,
-                chat_group_id=group.id,
-                telegram_chat_id=group.telegram_chat_id,
-                message_id=message.message_id,
-            ),
-        )
-        posted.append(group.title)
-    return posted, failed
+        for member in members
+    ]
+    assert actor.person is not None and topic.id is not None
+    broadcast = await services.delivery.start_broadcast(
+        session,
+        kind=kind,
+        title=topic.title,
+        created_by=actor.person.id,
+        progress=ProgressTarget(chat_id=actor.telegram_id, locale=current_locale()),
+        topic_id=topic.id,
+    )
+    await services.delivery.deliver(
+        session,
+        key=f"topic:{topic.id}",
+        recipients=recipients,
+        render=render,
+        broadcast=broadcast,
+        topic_id=topic.id,
+    )
+    assert broadcast.id is not None
+    return TopicDelivery(broadcast_id=broadcast.id, groups=len(groups), people=len(members))
+
+
+def direct_text(services: Services, topic: Topic) -> str:
+    """The topic as sent to each collaborator in private."""
+    period = f"{topic.period[5:7]}/{topic.period[:4]}"
+    return _(
+        "📢 <b>Guidance topic {period}</b>\n<b>{title}</b>\n\n{guidance}\n\n"
+        "⏰ Reports due by {due}.\nPress the button below to send your report."
+    ).format(
+        period=period,
+        title=escape(topic.title),
+        guidance=escape(topic.guidance),
+        due=format_date(topic.due_at, services.tz),
+    )
 
 
 def describe_topic(topic: Topic, form: FormDefinition) -> str:

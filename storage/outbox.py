@@ -254,3 +254,15 @@ async def finish_broadcast(
         .where(col(Broadcast.id) == broadcast_id, Broadcast.status == BroadcastStatus.RUNNING)
         .values(status=status, finished_at=now)
     )
+
+
+async def settled(*, session: AsyncSession) -> bool:
+    """Nothing left to send and every broadcast's final state shown (tests, the demo)."""
+    pending = (
+        await session.exec(
+            select(func.count()).select_from(Outbox).where(Outbox.status == OutboxStatus.PENDING)
+        )
+    ).one()
+    if pending:
+        return False
+    return not await running_broadcasts(session=session) and not await unshown_finished(session=session)

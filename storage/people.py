@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, or_, update
@@ -131,6 +132,35 @@ async def get_group(*, session: AsyncSession, telegram_chat_id: int) -> ChatGrou
     return (
         await session.exec(select(ChatGroup).where(ChatGroup.telegram_chat_id == telegram_chat_id))
     ).first()
+
+
+@dataclass(frozen=True)
+class Member:
+    person_id: int
+    telegram_id: int
+    full_name: str
+    locale: str | None
+    unit_id: int
+
+
+async def active_collaborators(*, session: AsyncSession, unit_paths: Sequence[str]) -> list[Member]:
+    """Active collaborators of the given subtrees, by unit then name (one row each)."""
+    if not unit_paths:
+        return []
+    statement = (
+        select(Person.id, Person.telegram_id, Person.full_name, Person.locale, Person.unit_id)
+        .join(Unit, col(Unit.id) == Person.unit_id)
+        .where(
+            Person.status == PersonStatus.ACTIVE,
+            or_(*[col(Unit.path).startswith(path) for path in unit_paths]),
+            col(Person.id).in_(select(PersonRole.person_id).where(PersonRole.role == Role.COLLABORATOR)),
+        )
+        .order_by(col(Unit.path), Person.full_name)
+    )
+    return [
+        Member(person_id=pid, telegram_id=tid, full_name=name, locale=locale, unit_id=unit_id)
+        for pid, tid, name, locale, unit_id in (await session.exec(statement)).all()
+    ]
 
 
 async def move_group(*, session: AsyncSession, old_chat_id: int, new_chat_id: int) -> bool:

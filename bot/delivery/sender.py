@@ -83,6 +83,9 @@ class Sender:
         self.rescan_seconds = rescan_seconds
         self.on_wake = on_wake
         self._queue: dict[int, PendingRow] = {}
+        # When each queued row may go, on the event loop's monotonic clock: backoff must
+        # not depend on wall-clock jumps (or on a frozen clock in tests).
+        self._due: dict[int, float] = {}
         self._in_flight: dict[int, asyncio.Task[None]] = {}  # chat id → its one send
         self._in_flight_ids: set[int] = set()
         self._last_id = 0
@@ -101,6 +104,7 @@ class Sender:
         """A broadcast was cancelled: drop its queued rows (those in flight finish)."""
         for row_id in [key for key, row in self._queue.items() if row.broadcast_id == broadcast_id]:
             del self._queue[row_id]
+            self._due.pop(row_id, None)
 
     def idle(self) -> bool:
         return not self._queue and not self._in_flight
@@ -145,6 +149,7 @@ class Sender:
             if len(self._queue) >= self.batch_size * 2:
                 break
             self._queue[row.id] = row
+            self._due[row.id] = now + max(0.0, (row.not_before - self.clock.now()).total_seconds())
             self._last_id = max(self._last_id, row.id)
             added = True
         if added and rescan:
@@ -152,7 +157,6 @@ class Sender:
 
     def _dispatch(self) -> float | None:
         """Start sends for rows that may go now; returns seconds until the next one may."""
-        now_wall = self.clock.now()
         now = asyncio.get_running_loop().time()
         blocked: set[int] = set(self._in_flight)
         next_due: float | None = None
@@ -162,11 +166,12 @@ class Sender:
             if row.chat_id in blocked:
                 continue
             blocked.add(row.chat_id)  # later rows for this chat wait for this one
-            wait = max((row.not_before - now_wall).total_seconds(), self.pacer.ready_at(row.chat_id) - now)
+            wait = max(self._due.get(row.id, now), self.pacer.ready_at(row.chat_id)) - now
             if wait > 0.02:
                 next_due = wait if next_due is None else min(next_due, wait)
                 continue
             del self._queue[row.id]
+            self._due.pop(row.id, None)
             self._in_flight_ids.add(row.id)
             self._in_flight[row.chat_id] = asyncio.create_task(self._send(row))
         return next_due
@@ -264,10 +269,16 @@ class Sender:
             )
             await session.commit()
         if still_pending and not self._stopping:
-            self._requeue(row, attempts=attempts, not_before=not_before)
+            self._requeue(row, attempts=attempts, not_before=not_before, delay=delay)
 
     def _requeue(
-        self, row: PendingRow, *, attempts: int, not_before: datetime, chat_id: int | None = None
+        self,
+        row: PendingRow,
+        *,
+        attempts: int,
+        not_before: datetime,
+        delay: float = 0.0,
+        chat_id: int | None = None,
     ) -> None:
         updated = PendingRow(
             id=row.id,
@@ -282,6 +293,7 @@ class Sender:
         )
         self._queue[row.id] = updated
         self._queue = dict(sorted(self._queue.items()))
+        self._due[row.id] = max(self._due.get(row.id, 0.0), asyncio.get_running_loop().time() + delay)
 
     async def _migrate(self, row: PendingRow, new_chat_id: int) -> None:
         """The group became a supergroup: rebind it and send there (this row and the queued ones)."""
@@ -314,6 +326,7 @@ class Sender:
         for key, queued in list(self._queue.items()):
             if queued.chat_id == row.chat_id and queued.broadcast_id == row.broadcast_id:
                 del self._queue[key]
+                self._due.pop(key, None)
                 async with self.session_factory() as session:
                     await outbox.set_row(
                         session=session, row_id=key, status=OutboxStatus.UNREACHABLE, error=error[:1000]

@@ -20,7 +20,9 @@ async def publish_topic(
     await staff.press("Tất cả đơn vị trong phạm vi phụ trách")
     preview = await staff.send(due)
     assert "Xem trước khi đăng" in preview.text, preview.text
-    return await staff.press("📢 Đăng")
+    published = await staff.press("📢 Đăng")
+    await staff.world.delivered()
+    return published
 
 
 async def fill_monthly(collaborator: Persona, *, content: str, urgency: str = "Bình thường") -> Reply:

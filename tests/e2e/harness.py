@@ -24,8 +24,16 @@ from bot.app import Application
 from bot.clock import FrozenClock
 from bot.config import Settings
 from bot.sandbox.client import SandboxClient
-from storage import inbox, people
-from storage.models import ChatGroup, InboxStatus, Person, PersonStatus, Report, Role, Unit
+from storage import inbox, outbox, people
+from storage.models import (
+    ChatGroup,
+    InboxStatus,
+    Person,
+    PersonStatus,
+    Report,
+    Role,
+    Unit,
+)
 
 SETTLE_TIMEOUT = 10.0
 
@@ -100,6 +108,17 @@ class World:
             if asyncio.get_running_loop().time() > deadline:
                 raise TimeoutError(f"update {update_id} was not processed in {SETTLE_TIMEOUT}s")
             await asyncio.sleep(0.01)
+
+    async def delivered(self, limit: float = 60.0) -> None:
+        """Wait until the outbox is drained and every broadcast's final progress is shown."""
+        deadline = asyncio.get_running_loop().time() + limit
+        while True:
+            async with self.sessions() as session:
+                if await outbox.settled(session=session):
+                    return
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"delivery not finished in {limit}s")
+            await asyncio.sleep(0.05)
 
     async def person_named(self, first_name: str, **kwargs: Any) -> Persona:
         user = await self.client.create_user(first_name=first_name, **kwargs)

@@ -13,7 +13,8 @@ GROUP = "CTV Huyện Bình Minh"
 
 async def test_staff_publishes_a_topic_into_the_target_groups(world: World, org: dict[str, Persona]) -> None:
     reply = await publish_topic(org["staff"])
-    assert "Đã đăng chủ đề số 1" in reply.text and "Đã đăng vào 1 nhóm" in reply.text
+    assert "Đã đăng chủ đề số 1" in reply.text
+    assert "Đang gửi tới 1 nhóm và 4 cộng tác viên" in reply.text
     group_id = world.groups[GROUP]
     messages = await world.client.chat_messages(group_id)
     post = messages[-1]
@@ -31,6 +32,17 @@ async def test_staff_publishes_a_topic_into_the_target_groups(world: World, org:
         "Sáp nhập đơn vị hành chính cấp xã",
     )
     assert [(p.telegram_chat_id, p.message_id) for p in posts] == [(group_id, post["message_id"])]
+    # Every collaborator of the target units also gets the topic in private, with the button.
+    for name in ("ctv1", "ctv2", "ctv3", "ctv4"):
+        dm = (await world.client.chat_messages(org[name].user_id))[-1]
+        assert dm["text"].startswith("📢 Chủ đề định hướng tháng 11/2026"), dm["text"]
+        assert "Bấm nút bên dưới để gửi báo cáo" in dm["text"]
+        assert dm["reply_markup"]["inline_keyboard"][0][0]["text"] == "📝 Gửi báo cáo"
+    # The staff member sees one progress message that ended with the counts.
+    progress = (await world.client.chat_messages(org["staff"].user_id))[-1]
+    assert progress["text"].startswith("📤 Đợt gửi số 1: Sáp nhập đơn vị hành chính cấp xã"), progress["text"]
+    assert "▓▓▓▓▓▓▓▓▓▓▓▓ 100%" in progress["text"]
+    assert "✅ Hoàn tất: 5/5 nơi đã nhận được." in progress["text"]
 
 
 async def test_topic_wizard_refuses_bad_dates_and_short_texts(world: World, org: dict[str, Persona]) -> None:
