@@ -248,7 +248,8 @@ class Conversations:
         event: Event,
     ) -> Outcome:
         today = local_today(services.clock, services.settings.tz)
-        result = form_engine.apply(form, state, event, today=today)
+        now = services.clock.now().astimezone(services.settings.tz)
+        result = form_engine.apply(form, state, event, today=today, now=now)
         if result.error is not None:
             return Outcome(
                 alert=error_text(result.error, _hint_for(form, state, result.error.code)), draft=draft

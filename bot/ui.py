@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import logging
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters.callback_data import CallbackData
@@ -26,6 +26,7 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n.context import get_i18n
 
 from bot.forms import FormDefinition, FormError, FormState, Question, text_for
+from bot.forms.deadlines import format_deadline
 from bot.forms.engine import progress, visible_questions
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,8 @@ def format_answer(question: Question, value: object) -> str:
         return escape(", ".join(labels.get(str(item), str(item)) for item in value))
     if question.type == "date" and isinstance(value, str):
         return escape(format_day(date.fromisoformat(value)))
+    if question.type == "deadline" and isinstance(value, str):
+        return escape(format_deadline(datetime.fromisoformat(value)))
     if question.type == "attachment" and isinstance(value, dict):
         if value.get("kind") == "photo":
             return _("📎 photo")
@@ -148,6 +151,15 @@ def error_text(error: FormError, hint: str | None = None) -> str:
         "date_in_future": _("The date cannot be in the future."),
         "date_in_past": _("The date cannot be in the past."),
         "date_today_not_allowed": _("The date must be after today."),
+        "deadline_in_past": _("The deadline {value} has already passed. Give a time in the future."),
+        "deadline_too_far": _("The deadline is too far away (at most {days} days ahead)."),
+        "deadline_invalid_date": _("“{value}” is not a valid date."),
+        "deadline_invalid_time": _("“{value}” is not a valid time."),
+        "deadline_empty_duration": _("The time from now must be more than zero."),
+        "deadline_unrecognised": _(
+            "Write the deadline as a time from now (2h, 24h, 90 phút), a time today (18:00), "
+            "a time and day (18:00 25/11) or a date (25/11/2026)."
+        ),
         "expected_text": _("Please type your answer as text."),
         "expected_attachment": _("Please send a photo or a file, or press ⏭ Skip."),
         "attachment_kind": _("This kind of file is not accepted here."),
@@ -251,6 +263,8 @@ def _hint(question: Question) -> str:
         hint = _("Choose one.")
     elif question.type == "date":
         hint = _("Type a date as dd/mm/yyyy.")
+    elif question.type == "deadline":
+        hint = _("For example: 2h, 24h, 18:00, 18:00 25/11 or 25/11/2026.")
     elif question.type == "number":
         hint = _("Type a number.")
     elif question.type == "attachment":

@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal
 
+from bot.forms.deadlines import DeadlineProblem, format_deadline, parse_deadline
 from bot.forms.schema import FormDefinition, Question
 from bot.forms.validators import normalize_text, normalize_vn_phone, parse_date, parse_number, text_length
 
@@ -194,7 +195,9 @@ def _index(form: FormDefinition, key: str) -> int:
     return form.questions.index(form.question(key))
 
 
-def validate_answers(form: FormDefinition, answers: dict[str, Any], *, today: date) -> list[FormError]:
+def validate_answers(
+    form: FormDefinition, answers: dict[str, Any], *, today: date, now: datetime | None = None
+) -> list[FormError]:
     """Re-check a stored answer set: each value valid, nothing hidden answered, nothing missing."""
     errors: list[FormError] = []
     visible = {item.key for item in visible_questions(form, answers)}
@@ -203,7 +206,7 @@ def validate_answers(form: FormDefinition, answers: dict[str, Any], *, today: da
             errors.append(FormError("unknown_option", {"option": key}))
             continue
         try:
-            _check_stored(form.question(key), value, today)
+            _check_stored(form.question(key), value, today, now)
         except _Refused as refused:
             errors.append(refused.error)
     missing = missing_required(form, answers)
@@ -222,16 +225,22 @@ def start(form: FormDefinition, *, answers: dict[str, Any] | None = None) -> For
     return FormState(status="asking", current=first.key, answers=kept, selection=_preselect(first, kept))
 
 
-def apply(form: FormDefinition, state: FormState, event: Event, *, today: date) -> Outcome:
-    """The next state; on a refusal the state is returned unchanged with the reason."""
+def apply(
+    form: FormDefinition, state: FormState, event: Event, *, today: date, now: datetime | None = None
+) -> Outcome:
+    """The next state; on a refusal the state is returned unchanged with the reason.
+
+    `now` (aware, in the organisation's time zone) is needed only by deadline questions."""
     try:
-        new = _transition(form, state, event, today)
+        new = _transition(form, state, event, today, now)
     except _Refused as refused:
         return Outcome(state=state, error=refused.error)
     return Outcome(state=replace(new, step=state.step + 1))
 
 
-def _transition(form: FormDefinition, state: FormState, event: Event, today: date) -> FormState:
+def _transition(
+    form: FormDefinition, state: FormState, event: Event, today: date, now: datetime | None
+) -> FormState:
     if state.status in ("submitted", "cancelled"):
         raise _Refused("wrong_state")
     if isinstance(event, Cancel):
@@ -249,7 +258,7 @@ def _transition(form: FormDefinition, state: FormState, event: Event, today: dat
         answers.pop(current.key, None)
         return _advance(form, state, answers)
     if isinstance(event, Answer):
-        value = _parse(current, event.value, today)
+        value = _parse(current, event.value, today, now)
         return _advance(form, state, {**state.answers, current.key: value})
     if isinstance(event, Choose):
         if current.type not in ("choice", "yes_no"):
@@ -377,7 +386,7 @@ def _preselect(item: Question, answers: dict[str, Any]) -> tuple[str, ...]:
 # Parsing and validating one answer ------------------------------------------------------
 
 
-def _parse(item: Question, raw: str | Attachment, today: date) -> JSONValue:
+def _parse(item: Question, raw: str | Attachment, today: date, now: datetime | None) -> JSONValue:
     if item.type == "attachment":
         if not isinstance(raw, Attachment):
             raise _Refused("expected_attachment")
@@ -407,7 +416,18 @@ def _parse(item: Question, raw: str | Attachment, today: date) -> JSONValue:
             raise _Refused("bad_date")
         _check_date(item, day, today)
         return day.isoformat()
+    if item.type == "deadline":
+        return _deadline(text, now).isoformat()
     return _check_text(item, text)
+
+
+def _deadline(text: str, now: datetime | None) -> datetime:
+    if now is None:
+        raise _Refused("deadline_unrecognised")
+    moment = parse_deadline(text, now)
+    if isinstance(moment, DeadlineProblem):
+        raise _Refused(f"deadline_{moment.code}", **moment.params)
+    return moment
 
 
 def _match_option(item: Question, text: str) -> str:
@@ -463,7 +483,7 @@ def _check_date(item: Question, day: date, today: date) -> None:
         raise _Refused("date_today_not_allowed")
 
 
-def _check_stored(item: Question, value: Any, today: date) -> None:
+def _check_stored(item: Question, value: Any, today: date, now: datetime | None = None) -> None:
     """A stored answer is valid for its question (used by validate_answers and tests)."""
     if item.type in ("choice", "yes_no"):
         if value not in {option.value for option in item.choices()}:
@@ -488,6 +508,15 @@ def _check_stored(item: Question, value: Any, today: date) -> None:
         if day is None:
             raise _Refused("bad_date")
         _check_date(item, day, today)
+    elif item.type == "deadline":
+        try:
+            moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+        except ValueError:
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            raise _Refused("deadline_unrecognised")
+        if now is not None and moment <= now:
+            raise _Refused("deadline_in_past", value=format_deadline(moment))
     else:
         if not isinstance(value, str) or not value:
             raise _Refused("required")

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 LocalizedText = dict[str, str]
-QuestionType = Literal["choice", "multi_choice", "text", "number", "date", "yes_no", "attachment"]
+QuestionType = Literal["choice", "multi_choice", "text", "number", "date", "deadline", "yes_no", "attachment"]
 CHOICE_TYPES = ("choice", "multi_choice", "yes_no")
 
 YES_NO_OPTIONS: tuple[tuple[str, LocalizedText], ...] = (

@@ -1,0 +1,141 @@
+"""Deadlines as staff type them for an urgent matter: "2h", "24h", "18:00", "18:00 25/11",
+"25/11/2026". Interpreted in the organisation's time zone (`now` carries it).
+
+"18h" is a duration like "2h" and "24h" (18 hours from now); a time of day is written
+with a colon, "18:00". The preview shows the computed moment, so a slip is seen before
+anything is sent. A time alone means today; if that time has passed, the answer is refused rather than
+silently moved to tomorrow: "18:00" typed at 19:00 is more likely a mistake than a
+deadline 23 hours away, and the staff member can say "18:00 25/11".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from bot.forms.validators import normalize_text
+
+MAX_AHEAD = timedelta(days=366)
+
+UNITS = {
+    "d": 1440, "ngày": 1440, "ngay": 1440, "day": 1440, "days": 1440,
+    "h": 60, "giờ": 60, "gio": 60, "tiếng": 60, "tieng": 60, "hour": 60, "hours": 60,
+    "m": 1, "p": 1, "phút": 1, "phut": 1, "min": 1, "mins": 1, "minute": 1, "minutes": 1,
+}  # fmt: skip
+DURATION_PART = re.compile(r"(\d{1,4})\s*(" + "|".join(sorted(UNITS, key=len, reverse=True)) + r")?")
+DURATION = re.compile(r"^(?:\d{1,4}\s*(?:" + "|".join(sorted(UNITS, key=len, reverse=True)) + r")\s*)+(?:\d{1,2})?$")
+TIME = r"(\d{1,2}):(\d{2})"
+DATE = r"(\d{1,2})\s*[/.\-]\s*(\d{1,2})(?:\s*[/.\-]\s*(\d{2,4}))?"
+TIME_ONLY = re.compile(rf"^{TIME}$")
+DATE_ONLY = re.compile(rf"^{DATE}$")
+TIME_DATE = re.compile(rf"^{TIME}\s*(?:,|ngày|ngay)?\s*{DATE}$")
+DATE_TIME = re.compile(rf"^{DATE}\s*(?:,|lúc|luc|at)?\s*{TIME}$")
+
+
+@dataclass(frozen=True)
+class DeadlineProblem:
+    """Why a typed deadline was refused: `in_past`, `too_far`, `invalid_date`,
+    `invalid_time`, `empty_duration` or `unrecognised`."""
+
+    code: str
+    params: dict[str, str] = field(default_factory=dict)
+
+
+def format_deadline(moment: datetime) -> str:
+    return moment.strftime("%H:%M %d/%m/%Y")
+
+
+def parse_deadline(text: str, now: datetime, *, max_ahead: timedelta = MAX_AHEAD) -> datetime | DeadlineProblem:
+    value = normalize_text(text).lower()
+    result = _parse(value, now)
+    if isinstance(result, DeadlineProblem):
+        return result
+    if result <= now:
+        return DeadlineProblem("in_past", {"value": format_deadline(result)})
+    if result - now > max_ahead:
+        return DeadlineProblem("too_far", {"days": str(max_ahead.days)})
+    return result
+
+
+def _parse(value: str, now: datetime) -> datetime | DeadlineProblem:
+    if DURATION.match(value):
+        return _duration(value, now)
+    if match := TIME_ONLY.match(value):
+        clock = _time(match.group(1), match.group(2))
+        return clock if isinstance(clock, DeadlineProblem) else _at(now.date(), clock, now)
+    if match := DATE_ONLY.match(value):
+        day = _date(match.group(1), match.group(2), match.group(3), now)
+        return day if isinstance(day, DeadlineProblem) else _at(day, time(23, 59), now)
+    if match := TIME_DATE.match(value):
+        hour, minute, day_, month, year = match.groups()
+    elif match := DATE_TIME.match(value):
+        day_, month, year, hour, minute = match.groups()
+    else:
+        return DeadlineProblem("unrecognised", {"value": value[:40]})
+    clock = _time(hour, minute)
+    if isinstance(clock, DeadlineProblem):
+        return clock
+    day = _date(day_, month, year, now, clock=clock)
+    return day if isinstance(day, DeadlineProblem) else _at(day, clock, now)
+
+
+def _duration(value: str, now: datetime) -> datetime | DeadlineProblem:
+    """"2h", "1h30", "90 phút", "1 ngày 2 giờ": a trailing bare number means minutes."""
+    minutes = 0
+    for amount, unit in DURATION_PART.findall(value):
+        minutes += int(amount) * (UNITS[unit] if unit else 1)
+    if minutes <= 0:
+        return DeadlineProblem("empty_duration")
+    moment = now + timedelta(minutes=minutes)
+    # Rounded up to a whole minute, so the deadline shown is exactly the one kept.
+    if moment.second or moment.microsecond:
+        moment = moment.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    return moment
+
+
+def _time(hour: str, minute: str | None) -> time | DeadlineProblem:
+    h, m = int(hour), int(minute or 0)
+    if not (0 <= h <= 23 and 0 <= m <= 59):
+        return DeadlineProblem("invalid_time", {"value": f"{hour}:{minute or '00'}"})
+    return time(h, m)
+
+
+def _date(
+    day: str, month: str, year: str | None, now: datetime, *, clock: time = time(23, 59)
+) -> date | DeadlineProblem:
+    shown = f"{day}/{month}" + (f"/{year}" if year else "")
+    if year is not None and len(year) != 4:
+        return DeadlineProblem("invalid_date", {"value": shown})
+    try:
+        if year is not None:
+            return date(int(year), int(month), int(day))
+        # No year: the next such day that has not passed (this year, else next year).
+        candidate = date(now.year, int(month), int(day))
+    except ValueError:
+        if year is None and int(month) == 2 and int(day) == 29:
+            return _next_leap_day(now)
+        return DeadlineProblem("invalid_date", {"value": shown})
+    if candidate < now.date():
+        try:
+            candidate = candidate.replace(year=now.year + 1)
+        except ValueError:
+            return DeadlineProblem("invalid_date", {"value": shown})
+    return candidate
+
+
+def _next_leap_day(now: datetime) -> date:
+    year = now.year
+    while True:
+        try:
+            candidate = date(year, 2, 29)
+        except ValueError:
+            year += 1
+            continue
+        if candidate >= now.date():
+            return candidate
+        year += 1
+
+
+def _at(day: date, clock: time, now: datetime) -> datetime:
+    return datetime.combine(day, clock, tzinfo=now.tzinfo)

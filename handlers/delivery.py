@@ -1,0 +1,44 @@
+"""Staff watching their deliveries: /broadcasts and the buttons of progress messages."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.enums import ChatType
+from aiogram.filters import Command
+from aiogram.types import CallbackQuery, Message
+
+from bot import broadcasts, urgent
+from bot.access import Actor, Permission
+from bot.conversation import Services
+from bot.replies import answer_callback, answer_message
+from bot.ui import BroadcastButton
+
+
+async def list_broadcasts(message: Message, services: Services, actor: Actor) -> None:
+    await answer_message(services, message, await broadcasts.list_broadcasts(services, actor))
+
+
+async def broadcast_button(
+    query: CallbackQuery, callback_data: BroadcastButton, services: Services, actor: Actor
+) -> None:
+    if callback_data.action == "x":
+        outcome = await broadcasts.cancel_broadcast(services, actor, callback_data.broadcast)
+    elif callback_data.action == "u":
+        outcome = await broadcasts.not_reached(services, actor, callback_data.broadcast)
+    else:
+        outcome = await urgent.status_for_broadcast(services, actor, callback_data.broadcast)
+    await answer_callback(services, query, outcome)
+
+
+def create_router() -> Router:
+    router = Router(name=__name__)
+    router.message.register(
+        list_broadcasts,
+        Command("broadcasts"),
+        F.chat.type == ChatType.PRIVATE,
+        flags={"permission": Permission.PUBLISH_TOPIC},
+    )
+    router.callback_query.register(
+        broadcast_button, BroadcastButton.filter(), flags={"permission": Permission.PUBLISH_TOPIC}
+    )
+    return router
