@@ -18,7 +18,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response
-from aiogram.types import BotCommand, InputFile, LinkPreviewOptions, Update
+from aiogram.types import InputFile, LinkPreviewOptions, Update
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiohttp import web
@@ -26,7 +26,7 @@ from aiohttp.payload import JsonPayload
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import handlers
-from bot import onboarding, reporting, topics
+from bot import menus, onboarding, reporting, topics, urgent
 from bot.access import AccessMiddleware, ActorMiddleware
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
@@ -100,6 +100,7 @@ def create_conversations() -> Conversations:
             onboarding.REGISTRATION_SLOT: onboarding.RegistrationPurpose(),
             onboarding.INVITE_SLOT: onboarding.InvitePurpose(),
             topics.TOPIC_SLOT: topics.TopicPurpose(),
+            urgent.URGENT_SLOT: urgent.UrgentPurpose(),
             reporting.ReportPurpose.name: reporting.ReportPurpose(),
         }
     )
@@ -135,20 +136,6 @@ def create_dispatcher(
     dispatcher.callback_query.middleware(AccessMiddleware())
     dispatcher.include_routers(*handlers.routers())
     return dispatcher
-
-
-def default_commands(i18n: I18n, locale: str) -> list[BotCommand]:
-    with in_locale(i18n, locale):
-        return [
-            BotCommand(command="start", description=_("Start or continue")),
-            BotCommand(command="report", description=_("Send an incident report")),
-            BotCommand(command="summary", description=_("Summary of the month (leaders)")),
-            BotCommand(command="topic", description=_("Publish a topic (staff)")),
-            BotCommand(command="invite", description=_("Create an invite link (staff)")),
-            BotCommand(command="lang", description=_("Change language")),
-            BotCommand(command="cancel", description=_("Cancel what you are filling in")),
-            BotCommand(command="help", description=_("Help")),
-        ]
 
 
 @dataclass
@@ -235,10 +222,10 @@ class Application:
         self.intake = Intake(session_factory=self.session_factory, processor=self.processor, clock=self.clock)
         if not settings.webhook_url:
             await self.bot.delete_webhook(drop_pending_updates=False)
-        for locale in ("vi", "en"):
-            await self.bot.set_my_commands(
-                default_commands(self.i18n, locale), language_code=None if locale == "vi" else locale
-            )
+        await menus.set_default_menus(self.bot, self.i18n)
+        changed = await menus.sync_all_menus(self.bot, self.i18n, self.session_factory)
+        if changed:
+            log.info("updated the command menu of %d person(s)", changed)
         self._delivery_tasks = [
             asyncio.create_task(self.sender.run()),
             asyncio.create_task(self.progress.run()),

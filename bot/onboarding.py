@@ -12,6 +12,7 @@ from aiogram.types import User
 from aiogram.utils.i18n import gettext as _
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import menus
 from bot.access import Actor, Permission
 from bot.clock import format_date
 from bot.conversation import Conversations, Outcome, Services, WizardPurpose
@@ -233,6 +234,8 @@ class RegistrationPurpose(WizardPurpose):
         person.invite_id = invite_id
         session.add(person)
         await people.grant_role(session=session, person=person, role=Role(invite.role), unit_id=unit.id)
+        roles = {grant.role for grant in actor.grants} | {Role(invite.role)}
+        await menus.sync_person_menu(services.bot, services.i18n, person, roles)
         await audit.record(
             session=session,
             action="person.register",

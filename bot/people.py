@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiogram.utils.i18n import gettext as _
 
+from bot import menus
 from bot.access import Actor
 from bot.conversation import Outcome, Services
 from bot.i18n import LOCALES, in_locale
@@ -40,6 +41,7 @@ async def set_locale(services: Services, *, actor: Actor, locale: str) -> Outcom
     if actor.person is None:
         return Outcome(alert=help_text(actor))
     actor.person.locale = locale
+    await menus.sync_person_menu(services.bot, services.i18n, actor.person, actor.roles)
     services.session.add(actor.person)
     with in_locale(services.i18n, locale):
         text = _("Language set to English.") if locale == "en" else _("Language set to Vietnamese.")

@@ -109,11 +109,15 @@ class TopicPlan:
     due: date
 
 
-def plan_from_answers(answers: dict[str, Any], scope_units: list[Unit]) -> TopicPlan:
+def plan_targets(answers: dict[str, Any], scope_units: list[Unit]) -> list[int]:
+    """The units a wizard's "all / let me choose" answers name."""
     if answers.get("target_mode") == "chosen":
-        unit_ids = [int(value) for value in answers.get("targets", [])]
-    else:
-        unit_ids = [unit.id for unit in _top_units(scope_units) if unit.id is not None]
+        return [int(value) for value in answers.get("targets", [])]
+    return [unit.id for unit in _top_units(scope_units) if unit.id is not None]
+
+
+def plan_from_answers(answers: dict[str, Any], scope_units: list[Unit]) -> TopicPlan:
+    unit_ids = plan_targets(answers, scope_units)
     return TopicPlan(
         title=str(answers["title"]),
         guidance=str(answers["guidance"]),

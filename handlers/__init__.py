@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import group, reporting, start, summary, topics
+from handlers import delivery, group, reporting, start, summary, topics, urgent
 
 
 def routers() -> list[Router]:
     return [
         start.create_router(),
         topics.create_router(),
+        urgent.create_router(),
+        delivery.create_router(),
         group.create_router(),
         summary.create_router(),
         reporting.create_router(),

@@ -185,3 +185,26 @@ async def groups_for_units(*, session: AsyncSession, unit_paths: Sequence[str]) 
         .order_by(ChatGroup.id)
     )
     return (await session.exec(statement)).all()
+
+
+async def people_with_roles(*, session: AsyncSession) -> list[tuple[Person, frozenset[Role]]]:
+    """Active people with their roles (for menus at start)."""
+    rows = (
+        await session.exec(
+            select(Person, PersonRole.role)
+            .join(PersonRole, col(PersonRole.person_id) == Person.id)
+            .where(Person.status == PersonStatus.ACTIVE)
+            .order_by(col(Person.id))
+        )
+    ).all()
+    grouped: dict[int, tuple[Person, set[Role]]] = {}
+    for person, role in rows:
+        grouped.setdefault(person.id or 0, (person, set()))[1].add(Role(role))
+    return [(person, frozenset(roles)) for person, roles in grouped.values()]
+
+
+async def set_menu_key(*, session: AsyncSession, person_id: int, key: str | None) -> None:
+    await begin_write(session)
+    await session.exec(  # type: ignore[call-overload]
+        update(Person).where(col(Person.id) == person_id).values(menu_key=key)
+    )

@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import case, func, literal, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import flush
-from storage.models import Form, Topic, TopicPost, TopicStatus, TopicTarget
+from storage.db import begin_write, flush
+from storage.models import (
+    Acknowledgement,
+    Form,
+    Person,
+    PersonRole,
+    PersonStatus,
+    Report,
+    Role,
+    Topic,
+    TopicKind,
+    TopicPost,
+    TopicStatus,
+    TopicTarget,
+    Unit,
+)
 
 
 async def ensure_form(
@@ -84,3 +101,124 @@ async def find_post(*, session: AsyncSession, telegram_chat_id: int, message_id:
             )
         )
     ).first()
+
+
+async def acknowledge(*, session: AsyncSession, topic_id: int, person_id: int, now: datetime) -> bool:
+    """Record that a collaborator received an urgent matter; False if already recorded."""
+    existing = (
+        await session.exec(
+            select(Acknowledgement.id).where(
+                Acknowledgement.topic_id == topic_id, Acknowledgement.person_id == person_id
+            )
+        )
+    ).first()
+    if existing is not None:
+        return False
+    await begin_write(session)
+    session.add(Acknowledgement(topic_id=topic_id, person_id=person_id, created_at=now))
+    return True
+
+
+@dataclass(frozen=True)
+class UnitResponse:
+    unit_name: str
+    members: int
+    acknowledged: int
+    reported: int
+    silent: int
+
+
+def _response_columns(topic_id: int) -> tuple[Any, Any]:
+    acked = (
+        select(Acknowledgement.id)
+        .where(Acknowledgement.topic_id == topic_id, Acknowledgement.person_id == Person.id)
+        .exists()
+    )
+    reported = select(Report.id).where(Report.topic_id == topic_id, Report.person_id == Person.id).exists()
+    return acked, reported
+
+
+def _members_under(unit_paths: Sequence[str]) -> list[Any]:
+    return [
+        Person.status == PersonStatus.ACTIVE,
+        or_(*[col(Unit.path).startswith(path) for path in unit_paths]),
+        col(Person.id).in_(select(PersonRole.person_id).where(PersonRole.role == Role.COLLABORATOR)),
+    ]
+
+
+async def urgent_responses(
+    *, session: AsyncSession, topic_id: int, unit_paths: Sequence[str]
+) -> list[UnitResponse]:
+    """Per unit of the given subtrees: collaborators, who acknowledged, who reported, who is silent."""
+    if not unit_paths:
+        return []
+    acked, reported = _response_columns(topic_id)
+    statement = (
+        select(
+            Unit.name,
+            func.count(col(Person.id)),
+            func.sum(case((acked, 1), else_=0)),
+            func.sum(case((reported, 1), else_=0)),
+            func.sum(case((or_(acked, reported), 0), else_=1)),
+        )
+        .select_from(Person)
+        .join(Unit, col(Unit.id) == Person.unit_id)
+        .where(*_members_under(unit_paths))
+        .group_by(col(Unit.id), col(Unit.name), col(Unit.path))
+        .order_by(col(Unit.path))
+    )
+    return [
+        UnitResponse(
+            unit_name=name,
+            members=int(members),
+            acknowledged=int(a or 0),
+            reported=int(r or 0),
+            silent=int(s or 0),
+        )
+        for name, members, a, r, s in (await session.exec(statement)).all()
+    ]
+
+
+async def silent_members(
+    *, session: AsyncSession, topic_id: int, unit_paths: Sequence[str], limit: int = 200
+) -> list[tuple[str, str]]:
+    """(unit name, full name) of collaborators who neither acknowledged nor reported."""
+    if not unit_paths:
+        return []
+    acked, reported = _response_columns(topic_id)
+    statement = (
+        select(Unit.name, Person.full_name)
+        .select_from(Person)
+        .join(Unit, col(Unit.id) == Person.unit_id)
+        .where(*_members_under(unit_paths), ~acked, ~reported)
+        .order_by(col(Unit.path), Person.full_name)
+        .limit(limit)
+    )
+    return [(unit_name, name) for unit_name, name in (await session.exec(statement)).all()]
+
+
+async def latest_urgent(*, session: AsyncSession, unit_paths: Sequence[str]) -> Topic | None:
+    """The newest urgent matter aimed at or above any of the given subtrees."""
+    if not unit_paths:
+        return None
+    overlaps = [
+        or_(col(Unit.path).startswith(path), literal(path).startswith(col(Unit.path))) for path in unit_paths
+    ]
+    statement = (
+        select(Topic)
+        .join(TopicTarget, col(TopicTarget.topic_id) == Topic.id)
+        .join(Unit, col(Unit.id) == TopicTarget.unit_id)
+        .where(Topic.kind == TopicKind.URGENT, or_(*overlaps))
+        .order_by(col(Topic.id).desc())
+        .limit(1)
+    )
+    return (await session.exec(statement)).first()
+
+
+async def target_paths(*, session: AsyncSession, topic_id: int) -> list[str]:
+    statement = (
+        select(Unit.path)
+        .join(TopicTarget, col(TopicTarget.unit_id) == Unit.id)
+        .where(TopicTarget.topic_id == topic_id)
+    )
+    return list((await session.exec(statement)).all())

@@ -24,7 +24,9 @@ UNITS = {
     "m": 1, "p": 1, "phút": 1, "phut": 1, "min": 1, "mins": 1, "minute": 1, "minutes": 1,
 }  # fmt: skip
 DURATION_PART = re.compile(r"(\d{1,4})\s*(" + "|".join(sorted(UNITS, key=len, reverse=True)) + r")?")
-DURATION = re.compile(r"^(?:\d{1,4}\s*(?:" + "|".join(sorted(UNITS, key=len, reverse=True)) + r")\s*)+(?:\d{1,2})?$")
+DURATION = re.compile(
+    r"^(?:\d{1,4}\s*(?:" + "|".join(sorted(UNITS, key=len, reverse=True)) + r")\s*)+(?:\d{1,2})?$"
+)
 TIME = r"(\d{1,2}):(\d{2})"
 DATE = r"(\d{1,2})\s*[/.\-]\s*(\d{1,2})(?:\s*[/.\-]\s*(\d{2,4}))?"
 TIME_ONLY = re.compile(rf"^{TIME}$")
@@ -46,7 +48,9 @@ def format_deadline(moment: datetime) -> str:
     return moment.strftime("%H:%M %d/%m/%Y")
 
 
-def parse_deadline(text: str, now: datetime, *, max_ahead: timedelta = MAX_AHEAD) -> datetime | DeadlineProblem:
+def parse_deadline(
+    text: str, now: datetime, *, max_ahead: timedelta = MAX_AHEAD
+) -> datetime | DeadlineProblem:
     value = normalize_text(text).lower()
     result = _parse(value, now)
     if isinstance(result, DeadlineProblem):
@@ -81,7 +85,7 @@ def _parse(value: str, now: datetime) -> datetime | DeadlineProblem:
 
 
 def _duration(value: str, now: datetime) -> datetime | DeadlineProblem:
-    """"2h", "1h30", "90 phút", "1 ngày 2 giờ": a trailing bare number means minutes."""
+    """ "2h", "1h30", "90 phút", "1 ngày 2 giờ": a trailing bare number means minutes."""
     minutes = 0
     for amount, unit in DURATION_PART.findall(value):
         minutes += int(amount) * (UNITS[unit] if unit else 1)

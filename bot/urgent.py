@@ -1,0 +1,272 @@
+"""Urgent matters (vấn đề đột xuất): the staff wizard, sending with pin and buttons,
+acknowledgements, and who in the staff member's scope has answered."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.utils.i18n import gettext as _
+
+from bot.access import Actor, Permission
+from bot.clock import period_of
+from bot.conversation import Conversations, Outcome, Services, WizardPurpose
+from bot.delivery.service import Outgoing, Recipient
+from bot.delivery.splitting import split_html
+from bot.forms import FormDefinition
+from bot.forms.deadlines import format_deadline
+from bot.i18n import localized
+from bot.onboarding import units_in_scope
+from bot.reporting import INCIDENT_FORM, topic_is_for
+from bot.topics import deliver_topic, delivery_summary, plan_targets, report_payload
+from bot.ui import AckButton, Screen, deep_link, escape
+from storage import outbox, topics
+from storage.models import Draft, Topic, TopicKind, TopicStatus, Unit
+
+URGENT_SLOT = "urgent"
+MATTER_MAX = 3000
+TITLE_MAX = 80
+
+
+def urgent_form(services: Services, units: list[Unit]) -> FormDefinition:
+    i18n = services.i18n
+    return FormDefinition.model_validate(
+        {
+            "key": "urgent_wizard",
+            "title": localized(i18n, "New urgent matter"),
+            "questions": [
+                {
+                    "key": "matter",
+                    "type": "text",
+                    "min_length": 10,
+                    "max_length": MATTER_MAX,
+                    "label": localized(i18n, "The matter to watch"),
+                    "help": localized(
+                        i18n, "What happened, and what should collaborators watch and report on?"
+                    ),
+                },
+                {
+                    "key": "photo",
+                    "type": "attachment",
+                    "accept": ["photo"],
+                    "required": False,
+                    "label": localized(i18n, "A photo to go with it (optional)"),
+                },
+                {
+                    "key": "target_mode",
+                    "type": "choice",
+                    "label": localized(i18n, "Which units receive it?"),
+                    "options": [
+                        {"value": "all", "label": localized(i18n, "All units in my scope")},
+                        {"value": "chosen", "label": localized(i18n, "Let me choose")},
+                    ],
+                },
+                {
+                    "key": "targets",
+                    "type": "multi_choice",
+                    "label": localized(i18n, "Choose the target units"),
+                    "show_if": {"question": "target_mode", "equals": "chosen"},
+                    "options": [{"value": str(unit.id), "label": {"vi": unit.name}} for unit in units],
+                },
+                {
+                    "key": "deadline",
+                    "type": "deadline",
+                    "label": localized(i18n, "Deadline for reports"),
+                },
+            ],
+        }
+    )
+
+
+async def open_urgent_wizard(services: Services, conversations: Conversations, *, actor: Actor) -> Outcome:
+    units = await units_in_scope(services.session, actor, Permission.PUBLISH_TOPIC)
+    if not units:
+        return Outcome(alert=_("There is no unit in your scope yet. Import units with `dlxh units import`."))
+    assert actor.person is not None and actor.person.id is not None
+    return await conversations.start(
+        services, person_id=actor.person.id, slot=URGENT_SLOT, definition=urgent_form(services, units)
+    )
+
+
+def urgent_text(topic: Topic, tz: ZoneInfo, *, in_group: bool) -> str:
+    deadline = format_deadline(topic.due_at.astimezone(tz))
+    heading = _("🚨 <b>URGENT MATTER</b> (No. {number})").format(number=topic.id)
+    how = (
+        _("Press ✅ Received to confirm. Reply to this message, or press 📝 Report, to send what you learn.")
+        if in_group
+        else _("Press ✅ Received to confirm, and 📝 Report to send what you learn.")
+    )
+    return _("{heading}\n\n{matter}\n\n⏰ Report by {deadline}.\n{how}").format(
+        heading=heading, matter=escape(topic.guidance), deadline=deadline, how=how
+    )
+
+
+def urgent_markup(services: Services, topic: Topic) -> InlineKeyboardMarkup:
+    assert topic.id is not None
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(text=_("✅ Received"), callback_data=AckButton(topic=topic.id).pack()),
+                InlineKeyboardButton(
+                    text=_("📝 Report"), url=deep_link(services.bot_username, report_payload(topic.id))
+                ),
+            ]
+        ]
+    )
+
+
+class UrgentPurpose(WizardPurpose):
+    name = URGENT_SLOT
+
+    def intro(self, services: Services, draft: Draft, form: FormDefinition) -> str | None:
+        return _("🚨 A new urgent matter. You will see a preview before anything is sent.")
+
+    def review(self, services: Services, draft: Draft, form: FormDefinition) -> tuple[str, str, str | None]:
+        return (
+            _("Preview before sending"),
+            _("🚨 Send"),
+            _("It will be posted and pinned in the groups, and sent to each collaborator in private."),
+        )
+
+    async def complete(
+        self, services: Services, actor: Actor, draft: Draft, answers: dict[str, Any]
+    ) -> Outcome:
+        session, now = services.session, services.clock.now()
+        scope = await units_in_scope(session, actor, Permission.PUBLISH_TOPIC)
+        unit_ids = plan_targets(answers, scope)
+        if not unit_ids or not set(unit_ids) <= {unit.id for unit in scope}:
+            return Outcome(alert=_("That unit is outside your scope."))
+        deadline = datetime.fromisoformat(str(answers["deadline"]))
+        if deadline <= now:
+            return Outcome(alert=_("The deadline has passed meanwhile. Press ✏️ to change it."))
+        assert actor.person is not None
+        matter = str(answers["matter"])
+        photo = answers.get("photo")
+        topic = Topic(
+            kind=TopicKind.URGENT,
+            title=_title(matter),
+            guidance=matter,
+            form_id=services.forms.form_id(INCIDENT_FORM),
+            period=period_of(deadline, services.tz),
+            due_at=deadline,
+            status=TopicStatus.PUBLISHED,
+            photo_file_id=photo.get("file_id") if isinstance(photo, dict) else None,
+            created_by=actor.person.id,
+            published_at=now,
+        )
+        await topics.add_topic(session=session, topic=topic, target_unit_ids=unit_ids)
+        markup = urgent_markup(services, topic)
+
+        def render(recipient: Recipient) -> Outgoing:
+            return Outgoing(
+                text=urgent_text(topic, services.tz, in_group=recipient.is_group),
+                photo=topic.photo_file_id,
+                reply_markup=markup,
+                pin=recipient.is_group,
+            )
+
+        delivery = await deliver_topic(services, actor, topic, unit_ids, kind="urgent", render=render)
+        lines = [
+            _("🚨 Urgent matter No. {number} is being sent.").format(number=topic.id),
+            delivery_summary(delivery),
+            _("/urgent_status shows who has received and answered it."),
+        ]
+        return Outcome(screen=Screen(text="\n".join(lines)), finished=True)
+
+
+def _title(matter: str) -> str:
+    first = matter.strip().splitlines()[0]
+    return first if len(first) <= TITLE_MAX else first[: TITLE_MAX - 1].rstrip() + "…"
+
+
+async def acknowledge(services: Services, actor: Actor, topic_id: int) -> Outcome:
+    """The ✅ button, in a group or in private: recorded once per collaborator."""
+    topic = await topics.get_topic(session=services.session, topic_id=topic_id)
+    if topic is None or topic.kind != TopicKind.URGENT:
+        return Outcome(alert=_("This button has expired."))
+    if not await topic_is_for(services, topic, actor):
+        return Outcome(alert=_("This matter is not addressed to your unit."))
+    assert actor.person is not None and actor.person.id is not None
+    new = await topics.acknowledge(
+        session=services.session, topic_id=topic_id, person_id=actor.person.id, now=services.clock.now()
+    )
+    if new:
+        return Outcome(alert=_("✅ Thank you, your receipt is recorded."))
+    return Outcome(alert=_("Your receipt was already recorded."))
+
+
+def _overlap(targets: list[str], scope: list[str]) -> list[str]:
+    """The part of the matter's targets that lies in the staff member's scope."""
+    paths = set()
+    for target in targets:
+        for own in scope:
+            if target.startswith(own):
+                paths.add(target)
+            elif own.startswith(target):
+                paths.add(own)
+    return sorted(paths)
+
+
+async def status(services: Services, actor: Actor, topic_id: int | None) -> Outcome:
+    """Acknowledged / reported / silent per unit, with the silent by name, within scope."""
+    session = services.session
+    scope = actor.scope_paths(Permission.PUBLISH_TOPIC)
+    if topic_id is None:
+        topic = await topics.latest_urgent(session=session, unit_paths=scope)
+        if topic is None:
+            return Outcome(alert=_("No urgent matter has been sent to your units yet."))
+    else:
+        topic = await topics.get_topic(session=session, topic_id=topic_id)
+        if topic is None or topic.kind != TopicKind.URGENT:
+            return Outcome(alert=_("There is no urgent matter No. {number}.").format(number=topic_id))
+    assert topic.id is not None
+    paths = _overlap(await topics.target_paths(session=session, topic_id=topic.id), scope)
+    if not paths:
+        return Outcome(
+            alert=_("Urgent matter No. {number} is not addressed to your units.").format(number=topic.id)
+        )
+    rows = await topics.urgent_responses(session=session, topic_id=topic.id, unit_paths=paths)
+    silent = await topics.silent_members(session=session, topic_id=topic.id, unit_paths=paths)
+    lines = [
+        _("📊 <b>Urgent matter No. {number}</b>: {title}").format(number=topic.id, title=escape(topic.title)),
+        _("⏰ Deadline: {deadline}").format(deadline=format_deadline(topic.due_at.astimezone(services.tz))),
+        "",
+    ]
+    totals = [0, 0, 0, 0]
+    for row in rows:
+        lines.append(
+            _(
+                "<b>{unit}</b>: {members} collaborator(s) · ✅ received {acknowledged} · "
+                "📝 reported {reported} · 🔕 silent {silent}"
+            ).format(
+                unit=escape(row.unit_name),
+                members=row.members,
+                acknowledged=row.acknowledged,
+                reported=row.reported,
+                silent=row.silent,
+            )
+        )
+        for index, value in enumerate((row.members, row.acknowledged, row.reported, row.silent)):
+            totals[index] += value
+    if not rows:
+        lines.append(_("No active collaborators in these units."))
+    elif len(rows) > 1:
+        lines.append(
+            _("<b>Total</b>: {members} · ✅ {acknowledged} · 📝 {reported} · 🔕 {silent}").format(
+                members=totals[0], acknowledged=totals[1], reported=totals[2], silent=totals[3]
+            )
+        )
+    if silent:
+        lines.append("")
+        lines.append(_("<b>Not answered yet:</b>"))
+        lines.extend(f"• {escape(name)} — {escape(unit)}" for unit, name in silent)
+    return Outcome(messages=[Screen(text=part) for part in split_html("\n".join(lines))])
+
+
+async def status_for_broadcast(services: Services, actor: Actor, broadcast_id: int) -> Outcome:
+    broadcast = await outbox.get_broadcast(session=services.session, broadcast_id=broadcast_id)
+    if broadcast is None or broadcast.topic_id is None or broadcast.kind != "urgent":
+        return Outcome(alert=_("This button has expired."))
+    return await status(services, actor, broadcast.topic_id)

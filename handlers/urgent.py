@@ -1,0 +1,47 @@
+"""Urgent matters: /urgent and /urgent_status for staff, the ✅ Received button for everyone."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.enums import ChatType
+from aiogram.filters import Command, CommandObject
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
+
+from bot import urgent
+from bot.access import Actor, Permission
+from bot.conversation import Conversations, Outcome, Services
+from bot.replies import answer_callback, answer_message
+from bot.ui import AckButton
+
+
+async def new_urgent(
+    message: Message, services: Services, actor: Actor, conversations: Conversations
+) -> None:
+    outcome = await urgent.open_urgent_wizard(services, conversations, actor=actor)
+    await answer_message(services, message, outcome)
+
+
+async def urgent_status(message: Message, command: CommandObject, services: Services, actor: Actor) -> None:
+    argument = (command.args or "").strip().lstrip("#")
+    if argument and not argument.isdigit():
+        outcome = Outcome(alert=_("Write the number of the urgent matter, for example /urgent_status 12."))
+    else:
+        outcome = await urgent.status(services, actor, int(argument) if argument else None)
+    await answer_message(services, message, outcome)
+
+
+async def acknowledge(
+    query: CallbackQuery, callback_data: AckButton, services: Services, actor: Actor
+) -> None:
+    await answer_callback(services, query, await urgent.acknowledge(services, actor, callback_data.topic))
+
+
+def create_router() -> Router:
+    router = Router(name=__name__)
+    private = F.chat.type == ChatType.PRIVATE
+    staff = {"permission": Permission.PUBLISH_TOPIC}
+    router.message.register(new_urgent, Command("urgent"), private, flags=staff)
+    router.message.register(urgent_status, Command("urgent_status"), private, flags=staff)
+    router.callback_query.register(acknowledge, AckButton.filter(), flags={"permission": Permission.REPORT})
+    return router
