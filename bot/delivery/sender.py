@@ -200,7 +200,12 @@ class Sender:
         except TelegramMigrateToChat as error:
             await self._migrate(row, error.migrate_to_chat_id)
         except TelegramForbiddenError as error:
-            await self._unreachable(row, error.message, Reachability.BLOCKED)
+            # "blocked by the user" is a choice; "can't initiate conversation" means they never
+            # opened the bot (RapidPro's blocked / stopped).
+            blocked = "blocked" in error.message.lower() or "kicked" in error.message.lower()
+            await self._unreachable(
+                row, error.message, Reachability.BLOCKED if blocked else Reachability.STOPPED
+            )
         except TelegramBadRequest as error:
             if any(hint in error.message.lower() for hint in UNREACHABLE_HINTS):
                 await self._unreachable(row, error.message, Reachability.STOPPED)

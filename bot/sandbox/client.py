@@ -88,6 +88,7 @@ class SandboxClient:
         username: str | None = None,
         language_code: str | None = "vi",
         user_id: int | None = None,
+        started: list[str | int] | None = None,
     ) -> SandboxUser:
         data = await self._call(
             "create_user",
@@ -96,6 +97,7 @@ class SandboxClient:
             username=username,
             language_code=language_code,
             user_id=user_id,
+            started=started,
         )
         return SandboxUser(**data)
 

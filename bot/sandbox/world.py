@@ -274,7 +274,10 @@ class World:
         username: str | None = None,
         language_code: str | None = "vi",
         user_id: int | None = None,
+        started: list[str | int] | None = None,
     ) -> User:
+        """`started` names bots this user has already opened (as if they had pressed Start
+        earlier), so bulk tests can have thousands of reachable people without updates."""
         user = User(
             id=user_id or next(self.ids),
             first_name=first_name,
@@ -285,6 +288,10 @@ class World:
         if user.id in self.users:
             raise bad_request("user exists")
         self.users[user.id] = user
+        for ref in started or []:
+            bot = self.bot(ref)
+            self.private_chat(bot, user.id, create=True)
+            user.started.add(bot.id)
         return user
 
     def user(self, user_id: int) -> User:

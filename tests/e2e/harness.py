@@ -248,6 +248,22 @@ class Persona:
         )
         return await self._collect(result, chat, after)
 
+    async def wait_for_text(
+        self, prefix: str, *, chat_id: int | None = None, limit: float = 15.0
+    ) -> dict[str, Any]:
+        """A message the bot sends on its own (a progress message, a notification)."""
+        deadline = asyncio.get_running_loop().time() + limit
+        while True:
+            for message in reversed(await self.client.chat_messages(chat_id or self.user_id)):
+                if str(message.get("text", "")).startswith(prefix):
+                    return dict(message)
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"no message starting with {prefix!r} in {limit}s")
+            await asyncio.sleep(0.05)
+
+    async def last_message_id(self, chat_id: int | None = None) -> int:
+        return int((await self.client.chat_messages(chat_id or self.user_id))[-1]["message_id"])
+
     async def latest_message_with_button(self, text: str, chat_id: int | None = None) -> int:
         messages = await self.client.chat_messages(chat_id or self.user_id)
         for message in reversed([_event_dict(m) for m in messages]):
@@ -285,6 +301,7 @@ async def make_world(
     *,
     admin_ids: list[int] | None = None,
     now: datetime | None = None,
+    **overrides: Any,
 ) -> World:
     info = await client.create_bot(username="dlxh_test_bot", first_name="DLXH")
     clock = FrozenClock(now or datetime(2026, 11, 10, 3, 0, tzinfo=UTC))
@@ -295,6 +312,7 @@ async def make_world(
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
         admin_ids=admin_ids or [],
         polling_timeout=1,
+        **overrides,
     )
     app = Application(settings=settings, clock=clock)
     await app.start()
