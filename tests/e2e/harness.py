@@ -114,8 +114,10 @@ class World:
         deadline = asyncio.get_running_loop().time() + limit
         while True:
             async with self.sessions() as session:
-                if await outbox.settled(session=session):
-                    return
+                settled = await outbox.settled(session=session)
+            # The sender may still be finishing a sent row (pinning it, say).
+            if settled and self.app.sender is not None and self.app.sender.idle():
+                return
             if asyncio.get_running_loop().time() > deadline:
                 raise TimeoutError(f"delivery not finished in {limit}s")
             await asyncio.sleep(0.05)

@@ -1,0 +1,162 @@
+"""Urgent matters: the wizard and its deadline, pinned group posts and DMs with ✅/📝,
+acknowledgements, incident reports linked to the matter, and status by unit within scope."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from storage.models import Acknowledgement, Report, ReportChannel, Topic, TopicKind
+from tests.e2e.harness import Persona, World
+
+GROUP = "CTV Huyện Bình Minh"
+MATTER = (
+    "Xuất hiện thông tin trên mạng xã hội về việc thu hồi đất mở rộng khu công nghiệp xã Tân An, "
+    "đề nghị nắm bắt tâm trạng người dân."
+)
+
+
+async def send_urgent(staff: Persona, *, deadline: str = "18:00 11/11", choose: str | None = None) -> str:
+    """Staff walk through /urgent; returns the text of the preview."""
+    await staff.send("/urgent")
+    await staff.send(MATTER)
+    await staff.press("⏭ Bỏ qua")  # no photo
+    if choose is None:
+        await staff.press("Tất cả đơn vị trong phạm vi phụ trách")
+    else:
+        await staff.press("Tôi tự chọn")
+        await staff.press(choose)
+        await staff.press("✅ Xong")
+    preview = await staff.send(deadline)
+    return preview.text
+
+
+async def test_deadline_answers_are_checked_with_a_reason(world: World, org: dict[str, Persona]) -> None:
+    staff = org["staff"]
+    await staff.send("/urgent")
+    await staff.send(MATTER)
+    await staff.press("⏭ Bỏ qua")
+    reply = await staff.press("Tất cả đơn vị trong phạm vi phụ trách")
+    assert "Hạn phản ánh" in reply.text and "Ví dụ: 2h, 24h, 18:00" in reply.text
+    # The world's clock is 10:00 on 10/11/2026 in Hà Nội time.
+    refused = {
+        "08:00": "Thời điểm 08:00 10/11/2026 đã qua",
+        "25:00": "“25:00” không phải là giờ hợp lệ",
+        "31/02": "“31/02” không phải là ngày hợp lệ",
+        "0h": "Khoảng thời gian phải lớn hơn 0",
+        "ngày mai": "Xin nhập hạn theo một trong các dạng",
+        "01/01/2030": "Hạn phản ánh quá xa",
+    }
+    for typed, reason in refused.items():
+        reply = await staff.send(typed)
+        assert reason in reply.text, (typed, reply.text)
+    reply = await staff.send("2h")
+    assert "Xem trước khi gửi" in reply.text and "12:00 10/11/2026" in reply.text
+    async with world.sessions() as session:
+        assert (await session.exec(select(Topic))).all() == []
+
+
+async def test_urgent_matter_is_pinned_sent_acknowledged_and_reported(
+    world: World, org: dict[str, Persona]
+) -> None:
+    staff, ctv1, ctv2 = org["staff"], org["ctv1"], org["ctv2"]
+    preview = await send_urgent(staff)
+    assert "Xem trước khi gửi" in preview and "18:00 11/11/2026" in preview
+    sent = await staff.press("🚨 Gửi")
+    assert "Đang gửi vấn đề đột xuất số 1" in sent.text
+    assert "Đang gửi tới 1 nhóm và 4 cộng tác viên" in sent.text
+    await world.delivered()
+
+    group_id = world.groups[GROUP]
+    post = (await world.client.chat_messages(group_id))[-1]
+    assert post["text"].startswith("🚨 VẤN ĐỀ ĐỘT XUẤT (số 1)")
+    assert MATTER in post["text"] and "⏰ Hạn phản ánh: 18:00 11/11/2026." in post["text"]
+    assert [b["text"] for b in post["reply_markup"]["inline_keyboard"][0]] == ["✅ Đã nhận", "📝 Báo cáo"]
+    events = await world.client.events(chat_id=group_id)
+    pins = [e for e in events if e["kind"] == "pin"]
+    assert [p["message_id"] for p in pins] == [post["message_id"]]
+    dm = (await world.client.chat_messages(ctv2.user_id))[-1]
+    assert dm["text"].startswith("🚨 VẤN ĐỀ ĐỘT XUẤT (số 1)") and "Bấm ✅ Đã nhận để xác nhận" in dm["text"]
+    progress = (await world.client.chat_messages(staff.user_id))[-1]
+    assert "📊 Tình hình tiếp nhận" in str(progress["reply_markup"])
+
+    # ✅ in the group, twice: recorded once.
+    first = await ctv1.press("✅ Đã nhận", chat_id=group_id)
+    assert first.alerts == ["✅ Cảm ơn bạn, đã ghi nhận bạn nhận được thông tin."]
+    again = await ctv1.press("✅ Đã nhận", chat_id=group_id)
+    assert again.alerts == ["Đã ghi nhận bạn nhận được từ trước."]
+    # A non-member in the group cannot acknowledge.
+    outsider = await world.person_named("Khách")
+    await world.client.add_member(group_id, outsider.user_id)
+    refused = await outsider.press("✅ Đã nhận", chat_id=group_id)
+    assert "chưa đăng ký" in refused.alerts[0]
+    # 📝 in private opens the incident form linked to the matter.
+    form = await ctv2.press("📝 Báo cáo")
+    assert "Báo cáo đột xuất" in form.text
+    await ctv2.answer_steps(
+        "Người dân xã Tân An lo lắng về giá đền bù, nhiều ý kiến trên Facebook.",
+        "Xã Tân An",
+        "10/11/2026",
+        "press:Bức xúc",
+        "press:Xã, phường",
+        "press:Cần quan tâm",
+        "press:⏭ Bỏ qua",
+        "press:⏭ Bỏ qua",
+    )
+    done = await ctv2.press("✅ Gửi báo cáo")
+    assert "Đã nhận báo cáo số 1" in done.text
+    # A reply to the group post is captured for the matter too.
+    await ctv1.send(
+        "Bà con xóm 3 đang bàn tán nhiều về việc này.", chat_id=group_id, reply_to=post["message_id"]
+    )
+
+    async with world.sessions() as session:
+        topic = (await session.exec(select(Topic))).one()
+        acks = (await session.exec(select(Acknowledgement))).all()
+        reports = (await session.exec(select(Report).where(Report.topic_id == topic.id))).all()
+    assert topic.kind == TopicKind.URGENT and topic.due_at.isoformat() == "2026-11-11T11:00:00+00:00"
+    assert len(acks) == 1
+    assert sorted(r.channel for r in reports) == [ReportChannel.GROUP_REPLY, ReportChannel.PRIVATE]
+
+    status = await staff.send("/urgent_status")
+    assert "Vấn đề đột xuất số 1" in status.text
+    assert "Huyện Bình Minh</b>" not in status.text  # markup is rendered, not shown
+    assert (
+        "Huyện Bình Minh: 3 cộng tác viên · ✅ đã nhận 1 · 📝 đã báo cáo 2 · 🔕 chưa phản hồi 1"
+        in status.text
+    )
+    assert (
+        "Huyện Hòa Thuận: 1 cộng tác viên · ✅ đã nhận 0 · 📝 đã báo cáo 0 · 🔕 chưa phản hồi 1"
+        in status.text
+    )
+    assert "Chưa phản hồi:" in status.text
+    assert "Cộng tác viên 3 — Huyện Bình Minh" in status.text
+    assert "Cộng tác viên 4 — Huyện Hòa Thuận" in status.text
+    assert "Cộng tác viên 1 —" not in status.text
+
+    # District staff see only their district.
+    district = await org["district_staff"].send("/urgent_status 1")
+    assert "Huyện Hòa Thuận: 1 cộng tác viên" in district.text
+    assert "Huyện Bình Minh" not in district.text
+    # The button on the progress message shows the same figures.
+    button = await staff.press("📊 Tình hình tiếp nhận")
+    assert "Huyện Bình Minh: 3 cộng tác viên" in button.text
+
+
+async def test_urgent_is_for_staff_and_status_refuses_bad_numbers(
+    world: World, org: dict[str, Persona]
+) -> None:
+    reply = await org["ctv1"].send("/urgent")
+    assert "chỉ dành cho cán bộ Ban Tuyên giáo" in reply.text
+    reply = await org["staff"].send("/urgent_status")
+    assert "Chưa có vấn đề đột xuất nào" in reply.text
+    reply = await org["staff"].send("/urgent_status abc")
+    assert "Xin ghi số của vấn đề đột xuất" in reply.text
+    reply = await org["staff"].send("/urgent_status 99")
+    assert "Không có vấn đề đột xuất số 99" in reply.text
+    # A matter for one district is not the other district's business.
+    await send_urgent(org["staff"], choose="Huyện Bình Minh")
+    await org["staff"].press("🚨 Gửi")
+    await world.delivered()
+    reply = await org["district_staff"].send("/urgent_status 1")
+    assert "không gửi tới các đơn vị đồng chí phụ trách" in reply.text
+    assert (await world.client.chat_messages(org["ctv4"].user_id))[-1]["text"].startswith("🚨") is False
