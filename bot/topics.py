@@ -63,22 +63,7 @@ def topic_form(services: Services, units: list[Unit]) -> FormDefinition:
                         {"value": key, "label": forms[key].title} for key in REPORT_FORMS if key in forms
                     ],
                 },
-                {
-                    "key": "target_mode",
-                    "type": "choice",
-                    "label": localized(i18n, "Which units receive the topic?"),
-                    "options": [
-                        {"value": "all", "label": localized(i18n, "All units in my scope")},
-                        {"value": "chosen", "label": localized(i18n, "Let me choose")},
-                    ],
-                },
-                {
-                    "key": "targets",
-                    "type": "multi_choice",
-                    "label": localized(i18n, "Choose the target units"),
-                    "show_if": {"question": "target_mode", "equals": "chosen"},
-                    "options": [{"value": str(unit.id), "label": {"vi": unit.name}} for unit in units],
-                },
+                *target_questions(services, units),
                 {
                     "key": "due",
                     "type": "date",
@@ -88,6 +73,31 @@ def topic_form(services: Services, units: list[Unit]) -> FormDefinition:
             ],
         }
     )
+
+
+def target_questions(services: Services, units: list[Unit]) -> list[dict[str, Any]]:
+    """ "All units / let me choose" and the choice itself; nothing to ask with one unit."""
+    if len(units) < 2:
+        return []
+    i18n = services.i18n
+    return [
+        {
+            "key": "target_mode",
+            "type": "choice",
+            "label": localized(i18n, "Which units receive it?"),
+            "options": [
+                {"value": "all", "label": localized(i18n, "All units in my scope")},
+                {"value": "chosen", "label": localized(i18n, "Let me choose")},
+            ],
+        },
+        {
+            "key": "targets",
+            "type": "multi_choice",
+            "label": localized(i18n, "Choose the target units"),
+            "show_if": {"question": "target_mode", "equals": "chosen"},
+            "options": [{"value": str(unit.id), "label": {"vi": unit.name}} for unit in units],
+        },
+    ]
 
 
 async def open_topic_wizard(services: Services, conversations: Conversations, *, actor: Actor) -> Outcome:

@@ -20,7 +20,7 @@ from bot.forms.deadlines import format_deadline
 from bot.i18n import localized
 from bot.onboarding import units_in_scope
 from bot.reporting import INCIDENT_FORM, topic_is_for
-from bot.topics import deliver_topic, delivery_summary, plan_targets, report_payload
+from bot.topics import deliver_topic, delivery_summary, plan_targets, report_payload, target_questions
 from bot.ui import AckButton, Screen, deep_link, escape
 from storage import outbox, topics
 from storage.models import Draft, Topic, TopicKind, TopicStatus, Unit
@@ -54,22 +54,7 @@ def urgent_form(services: Services, units: list[Unit]) -> FormDefinition:
                     "required": False,
                     "label": localized(i18n, "A photo to go with it (optional)"),
                 },
-                {
-                    "key": "target_mode",
-                    "type": "choice",
-                    "label": localized(i18n, "Which units receive it?"),
-                    "options": [
-                        {"value": "all", "label": localized(i18n, "All units in my scope")},
-                        {"value": "chosen", "label": localized(i18n, "Let me choose")},
-                    ],
-                },
-                {
-                    "key": "targets",
-                    "type": "multi_choice",
-                    "label": localized(i18n, "Choose the target units"),
-                    "show_if": {"question": "target_mode", "equals": "chosen"},
-                    "options": [{"value": str(unit.id), "label": {"vi": unit.name}} for unit in units],
-                },
+                *target_questions(services, units),
                 {
                     "key": "deadline",
                     "type": "deadline",
