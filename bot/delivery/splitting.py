@@ -120,6 +120,13 @@ def _cut(atoms: list[_Atom], start: int, limit: int) -> int:
         index += 1
     else:
         return len(atoms)
+    # The atom that did not fit may itself be the boundary (a text exactly at the limit).
+    stop = atoms[index].raw
+    if stop == "\n":
+        paragraph = index + 1 < len(atoms) and atoms[index + 1].raw == "\n"
+        best[PARAGRAPH if paragraph else LINE] = index
+    elif stop in (" ", "\t"):
+        best[SPACE] = index
     for kind in (PARAGRAPH, LINE, SPACE):
         if kind in best:
             return best[kind]

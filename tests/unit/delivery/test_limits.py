@@ -1,0 +1,114 @@
+"""Token buckets and the pacer, on a fake clock: the limits hold over every window."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+
+import pytest
+
+from bot.delivery.limits import SAFETY, Pacer, TokenBucket
+
+
+class FakeTime:
+    """A clock that sleeping advances, so pacing is checked without waiting."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += max(0.0, seconds)
+
+
+def test_bucket_spaces_reservations_evenly() -> None:
+    bucket = TokenBucket(rate=10)
+    moments = [bucket.reserve(5.0) for _ in range(5)]
+    assert moments == pytest.approx([5.0, 5.1, 5.2, 5.3, 5.4])
+    bucket.block_until(20.0)
+    assert bucket.reserve(6.0) == 20.0
+
+
+def test_bucket_does_not_save_up_a_burst() -> None:
+    bucket = TokenBucket(rate=1)
+    bucket.reserve(0.0)
+    # After a long idle spell the next token is available now, but only one.
+    assert bucket.reserve(100.0) == 100.0
+    assert bucket.reserve(100.0) == 101.0
+
+
+def count_max_in_window(times: list[float], window: float) -> int:
+    times = sorted(times)
+    best, start = 0, 0
+    for end, moment in enumerate(times):
+        while moment - times[start] >= window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+async def test_bulk_sends_respect_every_limit_and_reach_the_global_rate() -> None:
+    clock = FakeTime()
+    pacer = Pacer(
+        global_per_second=30, per_chat_per_second=1, per_group_per_minute=20, clock=clock, sleep=clock.sleep
+    )
+    sent: dict[int, list[float]] = defaultdict(list)
+    everything: list[float] = []
+    chats = [*range(1, 301), -1, -2, -3]
+    order = [chats[n % len(chats)] for n in range(1000)]
+    start = clock()
+
+    async def send(chat: int) -> None:
+        await pacer.acquire_chat(chat)
+        await pacer.acquire_global()
+        sent[chat].append(clock())
+        everything.append(clock())
+
+    for chat in order:  # one at a time, as the fake clock is shared
+        await send(chat)
+    assert count_max_in_window(everything, 1.0) <= 30
+    for chat, times in sent.items():
+        if chat < 0:
+            assert count_max_in_window(times, 60.0) <= 20
+        else:
+            assert count_max_in_window(times, 1.0) <= 1
+    rate = len(everything) / (clock() - start)
+    assert rate >= 0.95 * 30 * SAFETY
+
+
+async def test_penalty_pauses_the_chat_and_the_bot() -> None:
+    clock = FakeTime()
+    pacer = Pacer(
+        global_per_second=30, per_chat_per_second=1, per_group_per_minute=20, clock=clock, sleep=clock.sleep
+    )
+    pacer.penalize(5, chat_id=42)
+    before = clock()
+    await pacer.acquire_global()
+    assert clock() - before == pytest.approx(5)
+    assert pacer.ready_at(42) >= before + 5
+    assert pacer.ready_at(43) == clock()
+
+
+async def test_idle_chats_are_forgotten() -> None:
+    clock = FakeTime()
+    pacer = Pacer(
+        global_per_second=1000, per_chat_per_second=1, per_group_per_minute=20, clock=clock, sleep=clock.sleep
+    )
+    for chat in range(5000):
+        await pacer.acquire_chat(chat)
+        clock.now += 0.05
+    assert pacer.tracked_chats() < 2500
+
+
+async def test_limiter_serves_concurrent_callers_in_order() -> None:
+    pacer = Pacer(global_per_second=200, per_chat_per_second=1, per_group_per_minute=20)
+    order: list[int] = []
+
+    async def call(n: int) -> None:
+        await pacer.acquire_global()
+        order.append(n)
+
+    await asyncio.gather(*(call(n) for n in range(20)))
+    assert order == list(range(20))
