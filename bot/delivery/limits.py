@@ -102,6 +102,7 @@ class Pacer:
         self.sleep = sleep
         self._chats: dict[int, TokenBucket] = {}
         self._calls = 0
+        self._global_lock = asyncio.Lock()
 
     def _chat_bucket(self, chat_id: int) -> TokenBucket:
         bucket = self._chats.get(chat_id)
@@ -117,10 +118,16 @@ class Pacer:
         return bucket.ready_at(now) if bucket is not None else now
 
     async def acquire_global(self) -> None:
-        now = self.clock()
-        delay = self.global_bucket.reserve(now) - now
-        if delay > 0:
-            await self.sleep(delay)
+        """Callers queue on a lock (in order); each token is spaced from the moment the
+        previous one was actually taken, so a stalled event loop resumes at the same pace
+        instead of firing the backlog as a burst."""
+        async with self._global_lock:
+            now = self.clock()
+            moment = self.global_bucket.ready_at(now)
+            if moment > now:
+                await self.sleep(moment - now)
+            bucket = self.global_bucket
+            bucket.next_free = max(bucket.next_free, self.clock()) + bucket.interval
 
     async def acquire_chat(self, chat_id: int) -> None:
         now = self.clock()

@@ -88,6 +88,7 @@ class Sender:
         self._due: dict[int, float] = {}
         self._in_flight: dict[int, asyncio.Task[None]] = {}  # chat id → its one send
         self._in_flight_ids: set[int] = set()
+        self._finished_meanwhile: set[int] | None = None
         self._last_id = 0
         self._last_rescan = 0.0
         self._wake = asyncio.Event()
@@ -138,13 +139,20 @@ class Sender:
         if len(self._queue) >= self.batch_size // 2 and not rescan:
             return
         after_id = 0 if rescan else self._last_id
-        async with self.session_factory() as session:
-            rows = await outbox.pending_rows(session=session, after_id=after_id, limit=self.batch_size)
+        # Sends that finish while the query runs were read as pending: they must not be
+        # queued again (that would send them twice).
+        self._finished_meanwhile = set()
+        try:
+            async with self.session_factory() as session:
+                rows = await outbox.pending_rows(session=session, after_id=after_id, limit=self.batch_size)
+            finished = self._finished_meanwhile
+        finally:
+            self._finished_meanwhile = None
         if rescan:
             self._last_rescan = now
         added = False
         for row in rows:
-            if row.id in self._queue or row.id in self._in_flight_ids:
+            if row.id in self._queue or row.id in self._in_flight_ids or row.id in finished:
                 continue
             if len(self._queue) >= self.batch_size * 2:
                 break
@@ -187,6 +195,8 @@ class Sender:
         finally:
             self._in_flight.pop(row.chat_id, None)
             self._in_flight_ids.discard(row.id)
+            if self._finished_meanwhile is not None:
+                self._finished_meanwhile.add(row.id)
             self._wake.set()
 
     async def _attempt(self, row: PendingRow) -> None:

@@ -1,0 +1,279 @@
+"""Broadcast: 10,000 recipients through a sandbox that enforces Telegram's limits.
+
+Ours: a staff member publishes a topic through the bot (`python -m bot`, SQLite), which
+sends a DM to every collaborator through the outbox. The peer: aiogram-broadcaster from
+PyPI (a benchmark-only extra: `pip install -e .[bench]`) sends the same text to the same
+people from another bot in the same sandbox. `--speedup K` multiplies every limit (the
+sandbox's and the bot's) by K so a run fits in a minute; rates are reported relative to the
+configured limit. `--faults R` injects 5xx answers and timeouts into R of the sends.
+
+    python bench/broadcast.py [--recipients 10000] [--speedup 10] [--faults 0.05] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.inbound import _remove_database, _spawn  # noqa: E402
+from bot.conversation import FormCatalog  # noqa: E402
+from bot.sandbox import SandboxClient, start_sandbox  # noqa: E402
+from storage import people  # noqa: E402
+from storage.db import create_engine, create_session_factory, upgrade_database  # noqa: E402
+from storage.models import Outbox, OutboxStatus, Person, PersonRole, PersonStatus, Role  # noqa: E402
+
+TELEGRAM = {"global_per_second": 30.0, "per_chat_per_second": 1.0, "per_group_per_minute": 20.0}
+TITLE = "Chủ đề thử gửi hàng loạt"
+GUIDANCE = "Nắm bắt dư luận về việc điều chỉnh giá điện sinh hoạt; báo cáo trước hạn."
+
+
+async def _seed(db_url: str, staff_id: int, user_ids: list[int]) -> None:
+    engine = create_engine(db_url)
+    await upgrade_database(engine)
+    factory = create_session_factory(engine)
+    async with factory() as session:
+        await FormCatalog().sync_builtin(session)
+        province = await people.create_unit(session=session, code="TINH", name="Tỉnh")
+        staff = Person(
+            telegram_id=staff_id, full_name="Cán bộ", status=PersonStatus.ACTIVE, unit_id=province.id
+        )
+        persons = [
+            Person(telegram_id=uid, full_name=f"CTV {i}", status=PersonStatus.ACTIVE, unit_id=province.id)
+            for i, uid in enumerate(user_ids)
+        ]
+        session.add_all([staff, *persons])
+        await session.flush()
+        session.add(PersonRole(person_id=staff.id or 0, role=Role.STAFF, unit_id=province.id))
+        session.add_all(
+            [PersonRole(person_id=p.id or 0, role=Role.COLLABORATOR, unit_id=province.id) for p in persons]
+        )
+        await session.commit()
+    await engine.dispose()
+
+
+async def _button(client: SandboxClient, chat_id: int, text: str) -> int:
+    """The message carrying this button (waiting for it: answers may come in two steps)."""
+    for _ in range(300):
+        for message in reversed(await client.chat_messages(chat_id)):
+            rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
+            if any(button["text"] == text for row in rows for button in row):
+                return int(message["message_id"])
+        await asyncio.sleep(0.1)
+    raise LookupError(f"no button {text!r}")
+
+
+async def _answered(client: SandboxClient, chat_id: int, result: Any) -> None:
+    await client.wait_events(chat_id, result.seq, count=1, wait_seconds=60, kinds=["send", "edit"])
+
+
+async def _publish(client: SandboxClient, token: str, staff_id: int) -> None:
+    """The staff member's /topic wizard, as typed and pressed in Telegram."""
+    due = (datetime.now(UTC) + timedelta(days=20)).strftime("%d/%m/%Y")
+    for kind, value in [
+        ("text", "/topic"),
+        ("text", TITLE),
+        ("text", GUIDANCE),
+        ("press", "Báo cáo tình hình dư luận xã hội định kỳ"),
+        ("text", due),
+        ("press", "📢 Đăng"),
+    ]:
+        if kind == "text":
+            result = await client.send_message(token, staff_id, value)
+        else:
+            message_id = await _button(client, staff_id, value)
+            result = await client.press_button(token, staff_id, staff_id, message_id, value)
+        await _answered(client, staff_id, result)
+
+
+async def _outbox_done(db_url: str, total: int, limit: float) -> tuple[float, int]:
+    """Wait until every row is settled; (seconds between first and last send, rows sent)."""
+    engine = create_engine(db_url)
+    factory = create_session_factory(engine)
+    from sqlalchemy import func
+    from sqlmodel import select
+
+    deadline = time.monotonic() + limit
+    try:
+        while True:
+            async with factory() as session:
+                settled = (
+                    await session.exec(select(func.count()).where(Outbox.status != OutboxStatus.PENDING))
+                ).one()
+                if settled >= total:
+                    first, last = (
+                        await session.exec(select(func.min(Outbox.sent_at), func.max(Outbox.sent_at)))
+                    ).one()
+                    sent = (
+                        await session.exec(select(func.count()).where(Outbox.status == OutboxStatus.SENT))
+                    ).one()
+                    return (last - first).total_seconds(), int(sent)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"only {settled} of {total} settled")
+            await asyncio.sleep(0.2)
+    finally:
+        await engine.dispose()
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _deliveries(world: Any, bot_id: int, user_ids: list[int], marker: str) -> tuple[int, int]:
+    """(lost, duplicated) recipients, from what the sandbox delivered."""
+    received: Counter[int] = Counter()
+    wanted = set(user_ids)
+    for event in world.events:
+        mine = (
+            event.get("kind") == "send" and event.get("bot_id") == bot_id and event.get("chat_id") in wanted
+        )
+        if mine and marker in str(event.get("text", "")):
+            received[event["chat_id"]] += 1
+    lost = sum(1 for uid in user_ids if received[uid] == 0)
+    duplicated = sum(1 for uid in user_ids if received[uid] > 1)
+    return lost, duplicated
+
+
+async def measure(recipients: int, speedup: float, faults: float, workdir: Path) -> dict[str, Any]:
+    limits = {key: value * speedup for key, value in TELEGRAM.items()}
+    limit = limits["global_per_second"]
+    server = await start_sandbox()
+    world = server.world
+    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=180))
+    client = SandboxClient(server.base_url, session=session)
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        ours_bot = await client.create_bot(username="dlxh_bench_bot")
+        peer_bot = await client.create_bot(username="peer_bench_bot")
+        staff = world.create_user("Cán bộ", started=[ours_bot.token])
+        user_ids = [
+            world.create_user(f"CTV {n}", started=[ours_bot.token, peer_bot.token]).id
+            for n in range(recipients)
+        ]
+        db_path = workdir / "broadcast.db"
+        _remove_database(db_path)
+        db_url = f"sqlite+aiosqlite:///{db_path}"
+        await _seed(db_url, staff.id, user_ids)
+        world.configure(
+            **limits, error_rate=faults, error_kinds=("500", "502", "timeout"), timeout_seconds=1.0
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "DATABASE_", "TELEGRAM_"))}
+        env.update(
+            BOT_TOKEN=ours_bot.token,
+            TELEGRAM_API_URL=server.base_url,
+            DATABASE_URL=db_url,
+            LOG_LEVEL="WARNING",
+            GLOBAL_RATE_PER_SECOND=str(limits["global_per_second"]),
+            PER_CHAT_RATE_PER_SECOND=str(limits["per_chat_per_second"]),
+            PER_GROUP_RATE_PER_MINUTE=str(limits["per_group_per_minute"]),
+            DELIVERY_RETRY_SECONDS=str(2.0 / speedup),
+        )
+        bot = _spawn([sys.executable, "-m", "bot"], env, workdir / "broadcast-bot.log")
+        processes.append(bot)
+        result = await client.send_message(ours_bot.token, staff.id, "/help")
+        await client.wait_events(staff.id, result.seq, count=1, wait_seconds=120, kinds=["send"])
+
+        world.stats.http_429 = 0
+        await _publish(client, ours_bot.token, staff.id)
+        seconds, sent = await _outbox_done(db_url, recipients, limit=recipients / limit * 5 + 60)
+        ours_429 = world.stats.http_429
+        ours_rate = (sent - 1) / seconds if seconds else 0.0
+        lost, duplicated = _deliveries(world, ours_bot.id, user_ids, TITLE)
+        ours_rss = _peak_rss_mb(bot.pid)
+        bot.terminate()
+
+        # The peer, same people, same limits, same faults.
+        chats_file = workdir / "broadcast-chats.txt"
+        chats_file.write_text("\n".join(str(uid) for uid in user_ids))
+        world.stats.http_429 = 0
+        peer_text = f"{TITLE} (peer)"
+        peer = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(ROOT / "bench" / "peer_broadcaster.py"),
+            peer_bot.token,
+            server.base_url,
+            str(chats_file),
+            str(limit),
+            peer_text,
+            stdout=asyncio.subprocess.PIPE,
+            cwd=ROOT,
+        )
+        out, _err = await peer.communicate()
+        peer_figures = json.loads(out.decode().strip().splitlines()[-1])
+        peer_429 = world.stats.http_429
+        peer_lost, peer_duplicated = _deliveries(world, peer_bot.id, user_ids, peer_text)
+        peer_rate = (recipients - peer_lost) / peer_figures["seconds"]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+        await client.close()
+        await session.close()
+        await server.close()
+    return {
+        "recipients": recipients,
+        "speedup": speedup,
+        "faults": faults,
+        "limit_per_s": limit,
+        "rate_per_s": round(ours_rate, 1),
+        "rate_ratio": round(ours_rate / limit, 3),
+        "http_429": ours_429,
+        "lost": lost,
+        "duplicated": duplicated,
+        "peak_rss_mb": round(ours_rss, 1),
+        "peer_rate_per_s": round(peer_rate, 1),
+        "peer_rate_ratio": round(peer_rate / limit, 3),
+        "peer_http_429": peer_429,
+        "peer_lost": peer_lost,
+        "peer_duplicated": peer_duplicated,
+        "peer_peak_rss_mb": round(peer_figures["peak_rss_mb"], 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipients", type=int, default=10_000)
+    parser.add_argument("--speedup", type=float, default=10.0, help="multiply every Telegram limit by K")
+    parser.add_argument("--faults", type=float, default=0.0, help="share of sends answered 5xx or timing out")
+    parser.add_argument("--json", type=Path, default=None, help="write the figures to this file")
+    parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args(argv)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    figures = asyncio.run(measure(args.recipients, args.speedup, args.faults, args.workdir))
+    print(json.dumps(figures, ensure_ascii=False, indent=2))
+    print(
+        f"\nours: {figures['rate_per_s']}/s = {figures['rate_ratio']} of the limit, "
+        f"{figures['http_429']} × 429, lost {figures['lost']}, duplicated {figures['duplicated']}, "
+        f"peak RSS {figures['peak_rss_mb']} MB"
+        f"\npeer: {figures['peer_rate_per_s']}/s = {figures['peer_rate_ratio']} of the limit, "
+        f"{figures['peer_http_429']} × 429, lost {figures['peer_lost']}, duplicated {figures['peer_duplicated']}, "
+        f"peak RSS {figures['peer_peak_rss_mb']} MB"
+    )
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, ensure_ascii=False, indent=2))
+    return figures
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""The sender against the sandbox, without the dispatcher: supergroup migration, 429s and
+failures that never end, each checked in what was delivered and what is stored."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from aiogram import Bot
+from sqlmodel import select
+
+from bot.app import create_bot
+from bot.clock import FrozenClock
+from bot.config import Settings
+from bot.delivery.limits import Pacer, RateLimitMiddleware
+from bot.delivery.sender import Sender
+from bot.delivery.service import Delivery, Outgoing, Recipient
+from bot.i18n import create_i18n
+from bot.sandbox import SandboxClient, SandboxServer
+from storage import people
+from storage.db import SessionFactory, create_engine, create_session_factory, upgrade_database
+from storage.models import ChatGroup, Outbox, OutboxStatus
+
+
+@dataclass
+class Rig:
+    client: SandboxClient
+    bot: Bot
+    token: str
+    sessions: SessionFactory
+    delivery: Delivery
+    pacer: Pacer
+    clock: FrozenClock
+
+    def sender(self, **options: float) -> Sender:
+        return Sender(
+            bot=self.bot,
+            session_factory=self.sessions,
+            pacer=self.pacer,
+            clock=self.clock,
+            **options,  # type: ignore[arg-type]
+        )
+
+    async def queue(self, key: str, recipients: list[Recipient], text: str) -> None:
+        async with self.sessions() as session:
+            await self.delivery.deliver(
+                session, key=key, recipients=recipients, render=lambda _r: Outgoing(text=text)
+            )
+            await session.commit()
+
+    async def rows(self) -> list[Outbox]:
+        async with self.sessions() as session:
+            return list((await session.exec(select(Outbox).order_by(Outbox.id))).all())
+
+    async def drain(self, sender: Sender, limit: float = 20.0) -> None:
+        task = asyncio.create_task(sender.run())
+        deadline = asyncio.get_running_loop().time() + limit
+        try:
+            while any(row.status == OutboxStatus.PENDING for row in await self.rows()) or not sender.idle():
+                assert asyncio.get_running_loop().time() < deadline, "the sender did not finish"
+                await asyncio.sleep(0.05)
+        finally:
+            sender.stop()
+            await task
+
+
+@pytest.fixture
+async def rig(sandbox: SandboxServer, sandbox_client: SandboxClient, tmp_path: Path) -> AsyncIterator[Rig]:
+    info = await sandbox_client.create_bot(username="sender_test_bot")
+    settings = Settings(_env_file=None, bot_token=info.token, telegram_api_url=sandbox.base_url)  # type: ignore[call-arg]
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'sender.db'}")
+    await upgrade_database(engine)
+    bot = create_bot(settings)
+    pacer = Pacer(global_per_second=200, per_chat_per_second=50, per_group_per_minute=600)
+    bot.session.middleware(RateLimitMiddleware(pacer))
+    clock = FrozenClock(datetime(2026, 11, 10, 3, 0, tzinfo=UTC))
+    sessions = create_session_factory(engine)
+    yield Rig(
+        client=sandbox_client,
+        bot=bot,
+        token=info.token,
+        sessions=sessions,
+        delivery=Delivery(i18n=create_i18n("vi"), clock=clock),
+        pacer=pacer,
+        clock=clock,
+    )
+    await bot.session.close()
+    await engine.dispose()
+
+
+async def test_a_migrated_group_is_followed_and_rebound(rig: Rig) -> None:
+    member = await rig.client.create_user(first_name="Thành viên")
+    chat = await rig.client.create_group("Nhóm cũ", [member.id])
+    await rig.client.add_bot_to_group(chat.id, rig.token, member.id)
+    async with rig.sessions() as session:
+        unit = await people.create_unit(session=session, code="X", name="Xã")
+        group = ChatGroup(telegram_chat_id=chat.id, title="Nhóm cũ", unit_id=unit.id or 0)
+        session.add(group)
+        await session.commit()
+    new_id, _updates = await rig.client.migrate_group(chat.id)  # the bot has not seen it yet
+    await rig.queue(
+        "notice:1", [Recipient(chat_id=chat.id, locale="vi", chat_group_id=group.id)], "Thông báo"
+    )
+    await rig.drain(rig.sender())
+
+    [row] = await rig.rows()
+    assert (row.status, row.chat_id) == (OutboxStatus.SENT, new_id)
+    assert [m.get("text") for m in await rig.client.chat_messages(new_id)][-1] == "Thông báo"
+    async with rig.sessions() as session:
+        rebound = (await session.exec(select(ChatGroup))).one()
+    assert rebound.telegram_chat_id == new_id
+
+
+async def test_429_waits_retry_after_and_loses_nothing(rig: Rig) -> None:
+    user = await rig.client.create_user(first_name="Người nhận", started=[rig.token])
+    # The sandbox allows one message a second to a chat; our pacer (wrongly) allows 50.
+    await rig.client.configure(per_chat_per_second=1)
+    for n in range(3):
+        await rig.queue(f"notice:{n}", [Recipient(chat_id=user.id, locale="vi")], f"Tin số {n}")
+    await rig.client.reset_stats()
+    await rig.drain(rig.sender())
+
+    assert (await rig.client.stats())["http_429"] >= 1
+    assert [m["text"] for m in await rig.client.chat_messages(user.id)] == [
+        "Tin số 0",
+        "Tin số 1",
+        "Tin số 2",
+    ]
+    assert {row.status for row in await rig.rows()} == {OutboxStatus.SENT}
+
+
+async def test_endless_server_errors_end_as_failed_with_the_error(rig: Rig) -> None:
+    user = await rig.client.create_user(first_name="Người nhận", started=[rig.token])
+    await rig.client.configure(error_rate=1.0, error_kinds=["502"], seed=1)
+    await rig.queue("notice:x", [Recipient(chat_id=user.id, locale="vi")], "Không tới được")
+    await rig.drain(rig.sender(max_attempts=3, retry_base_seconds=0.01))
+
+    [row] = await rig.rows()
+    assert (row.status, row.attempts) == (OutboxStatus.FAILED, 3)
+    assert "Bad Gateway" in (row.error or "")
+
+
+async def test_a_long_text_goes_out_in_order_in_parts(rig: Rig) -> None:
+    user = await rig.client.create_user(first_name="Người đọc", started=[rig.token])
+    paragraphs = [f"<b>Mục {n}</b>\n" + ("nội dung dài " * 60).strip() for n in range(12)]
+    await rig.queue("long:1", [Recipient(chat_id=user.id, locale="vi")], "\n\n".join(paragraphs))
+    await rig.drain(rig.sender())
+
+    texts = [m["text"] for m in await rig.client.chat_messages(user.id)]
+    assert len(texts) == 3 and all(len(text) <= 4096 for text in texts)
+    assert "\n\n".join(texts) == "\n\n".join(p.replace("<b>", "").replace("</b>", "") for p in paragraphs)
