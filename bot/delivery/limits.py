@@ -79,8 +79,9 @@ class TokenBucket:
 
 
 # Pace a little under each limit: requests leave evenly spaced but arrive with jitter, and
-# Telegram counts arrivals. 2 % below the limit keeps arrivals inside every window.
-SAFETY = 0.98
+# Telegram counts arrivals. 1 % below the limit keeps arrivals inside every window.
+SAFETY = 0.99
+STALL_SECONDS = 0.05
 
 
 class Pacer:
@@ -122,12 +123,17 @@ class Pacer:
         previous one was actually taken, so a stalled event loop resumes at the same pace
         instead of firing the backlog as a burst."""
         async with self._global_lock:
+            bucket = self.global_bucket
             now = self.clock()
-            moment = self.global_bucket.ready_at(now)
+            moment = bucket.ready_at(now)
             if moment > now:
                 await self.sleep(moment - now)
-            bucket = self.global_bucket
-            bucket.next_free = max(bucket.next_free, self.clock()) + bucket.interval
+            woke = self.clock()
+            # Waking a little late is normal (timer granularity) and must not slow the
+            # pace; being late by more than a few tokens' worth is a stall, and the pace
+            # restarts from now instead of catching up in a burst.
+            stalled = woke - moment > max(STALL_SECONDS, 3 * bucket.interval)
+            bucket.next_free = (woke if stalled else max(moment, bucket.next_free)) + bucket.interval
 
     async def acquire_chat(self, chat_id: int) -> None:
         now = self.clock()

@@ -160,3 +160,43 @@ async def test_urgent_is_for_staff_and_status_refuses_bad_numbers(
     reply = await org["district_staff"].send("/urgent_status 1")
     assert "không gửi tới các đơn vị đồng chí phụ trách" in reply.text
     assert (await world.client.chat_messages(org["ctv4"].user_id))[-1]["text"].startswith("🚨") is False
+
+
+async def test_a_long_matter_with_a_photo_is_split_under_the_caption_limit(
+    world: World, org: dict[str, Persona]
+) -> None:
+    staff = org["staff"]
+    paragraphs = [
+        f"Đoạn {n}: " + "người dân phản ánh về việc chậm chi trả tiền bồi thường. " * 8 for n in range(5)
+    ]
+    long_matter = "\n\n".join(paragraphs)
+    assert 2000 < len(long_matter) <= 3000
+    await staff.send("/urgent")
+    await staff.send(long_matter)
+    await staff.send_photo()
+    await staff.press("Tất cả đơn vị trong phạm vi phụ trách")
+    await staff.send("24h")
+    await staff.press("🚨 Gửi")
+    await world.delivered()
+
+    messages = (await world.client.chat_messages(world.groups[GROUP]))[-2:]
+    photo, rest = messages
+    assert photo.get("photo") and len(photo["caption"]) <= 1024
+    assert photo["caption"].startswith("🚨 VẤN ĐỀ ĐỘT XUẤT (số 1)")
+    assert (
+        "Bấm ✅ Đã nhận" in rest["text"]
+        and rest["reply_markup"]["inline_keyboard"][0][0]["text"] == "✅ Đã nhận"
+    )
+    assert photo["caption"] + "\n\n" + rest["text"] == photo["caption"] + "\n\n" + rest["text"].lstrip()
+    for paragraph in paragraphs:
+        assert paragraph.strip() in photo["caption"] + "\n\n" + rest["text"]
+    pins = [e for e in await world.client.events(chat_id=world.groups[GROUP]) if e["kind"] == "pin"]
+    assert [p["message_id"] for p in pins] == [photo["message_id"]]
+    # A reply to either part is captured for the matter.
+    await org["ctv1"].send(
+        "Đúng vậy, xóm tôi cũng thế.", chat_id=world.groups[GROUP], reply_to=rest["message_id"]
+    )
+    async with world.sessions() as session:
+        topic = (await session.exec(select(Topic))).one()
+        reports = (await session.exec(select(Report).where(Report.topic_id == topic.id))).all()
+    assert topic.photo_file_id and [r.channel for r in reports] == [ReportChannel.GROUP_REPLY]
