@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -243,6 +244,11 @@ class Application:
                 allowed_updates=self.dispatcher.resolve_used_update_types(),
             )
             self._poll_task = asyncio.create_task(self.poller.run())
+        # What start-up built (modules, models, catalogs) lives as long as the process: keep
+        # it out of the collector's full passes, which otherwise pause the loop for longer
+        # and longer (and bunch up paced sends).
+        gc.collect()
+        gc.freeze()
         log.info("bot @%s is running", self.bot_username)
 
     async def _start_webhook(self) -> None:

@@ -204,6 +204,7 @@ class Faults:
 class Stats:
     calls: Counter[str] = field(default_factory=Counter)
     http_429: int = 0
+    http_429_by_scope: Counter[str] = field(default_factory=Counter)  # global / chat / group
     faults: int = 0
     sent_per_chat: Counter[int] = field(default_factory=Counter)
 
@@ -211,6 +212,7 @@ class Stats:
         return {
             "calls": dict(self.calls),
             "http_429": self.http_429,
+            "http_429_by_scope": dict(self.http_429_by_scope),
             "faults": self.faults,
             "sent_per_chat": {str(k): v for k, v in self.sent_per_chat.items()},
         }
@@ -585,13 +587,15 @@ class World:
     def _check_limits(self, bot: Bot, params: dict[str, Any]) -> None:
         now = self.clock()
         chat_id = _int(params.get("chat_id"), "chat_id")
-        checks: list[tuple[dict[Any, deque[float]], Any, float | None, float]] = [
-            (self._global, bot.id, self.limits.global_per_second, 1.0),
-            (self._per_chat, (bot.id, chat_id), self.limits.per_chat_per_second, 1.0),
+        checks: list[tuple[str, dict[Any, deque[float]], Any, float | None, float]] = [
+            ("global", self._global, bot.id, self.limits.global_per_second, 1.0),
+            ("chat", self._per_chat, (bot.id, chat_id), self.limits.per_chat_per_second, 1.0),
         ]
         if chat_id < 0:
-            checks.append((self._per_group, (bot.id, chat_id), self.limits.per_group_per_minute, 60.0))
-        for store, key, limit, window in checks:
+            checks.append(
+                ("group", self._per_group, (bot.id, chat_id), self.limits.per_group_per_minute, 60.0)
+            )
+        for scope, store, key, limit, window in checks:
             if not limit:
                 continue
             times = store.setdefault(key, deque())
@@ -600,9 +604,10 @@ class World:
             capacity = max(1, int(limit * window)) if window == 1.0 else max(1, int(limit))
             if len(times) >= capacity:
                 self.stats.http_429 += 1
+                self.stats.http_429_by_scope[scope] += 1
                 retry = max(1, math.ceil(times[0] + window - now))
                 raise ApiError(429, f"Too Many Requests: retry after {retry}", {"retry_after": retry})
-        for store, key, limit, _window in checks:
+        for _scope, store, key, limit, _window in checks:
             if limit:
                 store[key].append(now)
 
