@@ -24,6 +24,9 @@ async def test_demo_month_plays_and_prints_a_transcript(
     out = capsys.readouterr().out
     assert "👤 Vũ Thị Hoa: [✅ Xác nhận]" in out and "Đăng ký thành công" in out
     assert "Đã đăng chủ đề số 1" in out
+    # The publisher's progress message, as it ended: every collaborator and the group reached.
+    assert "Đã gửi: 6 · Lỗi: 0 · Không liên lạc được: 0 · Còn lại: 0" in out
+    assert "✅ Hoàn tất: 6/6 nơi đã nhận được." in out
     assert out.count("Đã nhận báo cáo số") == 2
     assert "thả cảm xúc 👍" in out
     assert "Số báo cáo nhận được: 3" in out
