@@ -197,10 +197,14 @@ async def measure(recipients: int, speedup: float, faults: float, workdir: Path)
 
         world.stats.http_429 = 0
         world.stats.http_429_by_scope.clear()
+        world.stats.http_429_at.clear()
+        published = world.clock()
         await _publish(client, ours_bot.token, staff.id)
         seconds, sent = await _outbox_done(db_url, recipients, limit=recipients / limit * 5 + 60)
         ours_429 = world.stats.http_429
         ours_429_scopes = dict(world.stats.http_429_by_scope)
+        # When the 429s came, in seconds after the publish button (sending takes ~35 s).
+        ours_429_at = [round(moment - published, 2) for moment in world.stats.http_429_at]
         ours_rate = (sent - 1) / seconds if seconds else 0.0
         lost, duplicated = _deliveries(world, ours_bot.id, user_ids, TITLE)
         ours_rss = _peak_rss_mb(bot.pid)
@@ -247,6 +251,7 @@ async def measure(recipients: int, speedup: float, faults: float, workdir: Path)
         "rate_ratio": round(ours_rate / limit, 3),
         "http_429": ours_429,
         "http_429_by_scope": ours_429_scopes,
+        "http_429_seconds_after_publish": ours_429_at,
         "lost": lost,
         "duplicated": duplicated,
         "peak_rss_mb": round(ours_rss, 1),

@@ -205,6 +205,7 @@ class Stats:
     calls: Counter[str] = field(default_factory=Counter)
     http_429: int = 0
     http_429_by_scope: Counter[str] = field(default_factory=Counter)  # global / chat / group
+    http_429_at: list[float] = field(default_factory=list)  # the world's clock at each 429
     faults: int = 0
     sent_per_chat: Counter[int] = field(default_factory=Counter)
 
@@ -605,6 +606,7 @@ class World:
             if len(times) >= capacity:
                 self.stats.http_429 += 1
                 self.stats.http_429_by_scope[scope] += 1
+                self.stats.http_429_at.append(now)
                 retry = max(1, math.ceil(times[0] + window - now))
                 raise ApiError(429, f"Too Many Requests: retry after {retry}", {"retry_after": retry})
         for _scope, store, key, limit, _window in checks:
