@@ -10,20 +10,12 @@ import contextlib
 import gc
 import logging
 from dataclasses import dataclass, field
-from typing import Any
 
 from aiogram import Bot, Dispatcher
-from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
-from aiogram.enums import ParseMode
-from aiogram.methods import TelegramMethod
-from aiogram.methods.base import Response
-from aiogram.types import InputFile, LinkPreviewOptions, Update
+from aiogram.types import Update
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiohttp import web
-from aiohttp.payload import JsonPayload
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import handlers
@@ -41,58 +33,10 @@ from bot.intake.poller import Intake, Poller
 from bot.intake.processor import InboxProcessor, chat_key
 from bot.intake.webhook import create_webhook_app
 from bot.middlewares import LocaleMiddleware, ServicesMiddleware
+from bot.telegram import create_bot
 from storage.db import SessionFactory, create_engine, create_session_factory, upgrade_database
 
 log = logging.getLogger(__name__)
-
-
-class JsonAiohttpSession(AiohttpSession):
-    """Sends requests without files as a JSON body, which every Bot API server accepts.
-
-    aiogram encodes every request as multipart form data; for the short JSON-shaped calls a
-    chat bot makes thousands of times an hour, a JSON body is cheaper to build and to parse.
-    Requests that upload files keep aiogram's multipart encoding.
-    """
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._response_types: dict[Any, Any] = {}
-
-    def check_response(  # type: ignore[override]
-        self, bot: Bot, method: TelegramMethod[Any], status_code: int, content: str
-    ) -> Response[Any]:
-        """Keeps a strong reference to each `Response[T]` aiogram parametrises per call.
-
-        pydantic caches parametrised generic models only weakly, so every garbage collection
-        dropped them and the next call rebuilt the model class (about 3 ms each time).
-        """
-        returning = method.__returning__
-        if returning not in self._response_types:
-            self._response_types[returning] = Response[returning]
-        return super().check_response(bot, method, status_code, content)
-
-    def build_form_data(self, bot: Bot, method: TelegramMethod[Any]) -> Any:  # type: ignore[override]
-        files: dict[str, InputFile] = {}
-        body: dict[str, Any] = {}
-        for key, value in method.model_dump(warnings=False).items():
-            prepared = self.prepare_value(value, bot=bot, files=files, _dumps_json=False)
-            if prepared is not None:
-                body[key] = prepared
-        if files:
-            return super().build_form_data(bot=bot, method=method)
-        return JsonPayload(body, dumps=self.json_dumps)
-
-
-def create_bot(settings: Settings, token: str | None = None) -> Bot:
-    """A Bot for whichever Bot API server TELEGRAM_API_URL names (Telegram, self-hosted, sandbox)."""
-    session = JsonAiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
-    return Bot(
-        token or settings.bot_token.get_secret_value(),
-        session=session,
-        default=DefaultBotProperties(
-            parse_mode=ParseMode.HTML, link_preview=LinkPreviewOptions(is_disabled=True)
-        ),
-    )
 
 
 def create_conversations() -> Conversations:

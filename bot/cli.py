@@ -159,7 +159,7 @@ def invite(
 async def _bot_username(settings: Settings) -> str | None:
     if settings.sandbox_mode:
         return None
-    from bot.app import create_bot
+    from bot.telegram import create_bot
 
     bot = create_bot(settings)
     try:

@@ -13,6 +13,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyKey
 from aiogram.utils.i18n import gettext as _
 
 from bot.conversation import Outcome, Services
+from bot.telegram import result_unused
 from bot.ui import Screen, acknowledge
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ async def _send_screen(services: Services, chat_id: int, outcome: Outcome) -> No
     markup = screen.markup
     if draft is not None and draft.prompt_message_id and not screen.uses_reply_keyboard:
         # The previous prompt's buttons would now be stale: take them away.
-        with contextlib.suppress(TelegramBadRequest):
+        with contextlib.suppress(TelegramBadRequest), result_unused():
             await services.bot.edit_message_reply_markup(
                 chat_id=chat_id, message_id=draft.prompt_message_id, reply_markup=None
             )
@@ -92,12 +93,13 @@ async def _send_screen(services: Services, chat_id: int, outcome: Outcome) -> No
 
 async def _edit(message: Message, text: str, markup: InlineKeyboardMarkup | None) -> None:
     try:
-        await message.edit_text(text, reply_markup=markup)
+        with result_unused():
+            await message.edit_text(text, reply_markup=markup)
     except TelegramBadRequest as error:
         if "not modified" not in str(error):
             raise
 
 
 async def _drop_keyboard(message: Message) -> None:
-    with contextlib.suppress(TelegramBadRequest):
+    with contextlib.suppress(TelegramBadRequest), result_unused():
         await message.edit_reply_markup(reply_markup=None)

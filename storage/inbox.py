@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -37,14 +37,19 @@ async def store_updates(
 INBOX = Inbox.__table__  # type: ignore[attr-defined]
 
 
+_MARK_DONE = (
+    update(INBOX)
+    .where(INBOX.c.update_id == bindparam("done_update_id"))
+    .values(status=InboxStatus.DONE, processed_at=bindparam("done_at"))
+)
+
+
 async def mark_done(*, session: AsyncSession, update_id: int, now: datetime) -> None:
-    """A Core statement on the session's connection: this runs once per update, and the
-    ORM's bulk-update bookkeeping (matching loaded objects) cost more than the write."""
+    """A Core statement, built once, on the session's connection: this runs once per update,
+    and the ORM's bulk-update bookkeeping (matching loaded objects) cost more than the write."""
     await begin_write(session)
     connection = await session.connection()
-    await connection.execute(
-        update(INBOX).where(INBOX.c.update_id == update_id).values(status=InboxStatus.DONE, processed_at=now)
-    )
+    await connection.execute(_MARK_DONE, {"done_update_id": update_id, "done_at": now})
 
 
 async def record_failure(

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import bindparam, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -49,18 +49,21 @@ async def get_person_by_telegram_id(*, session: AsyncSession, telegram_id: int) 
     return (await session.exec(select(Person).where(Person.telegram_id == telegram_id))).first()
 
 
+# Built once: this runs for every update, and building the statement cost more than the query.
+_PERSON_WITH_GRANTS = (
+    select(Person, PersonRole.role, PersonRole.unit_id, Unit.path)
+    .outerjoin(PersonRole, col(PersonRole.person_id) == Person.id)
+    .outerjoin(Unit, col(Unit.id) == PersonRole.unit_id)
+    .where(Person.telegram_id == bindparam("telegram_id"))
+)
+
+
 async def person_with_grants(
     *, session: AsyncSession, telegram_id: int
 ) -> tuple[Person | None, list[tuple[str, int | None, str | None]]]:
     """A person and their (role, unit id, unit path) grants, in one round trip: this runs
     for every update."""
-    statement = (
-        select(Person, PersonRole.role, PersonRole.unit_id, Unit.path)
-        .outerjoin(PersonRole, col(PersonRole.person_id) == Person.id)
-        .outerjoin(Unit, col(Unit.id) == PersonRole.unit_id)
-        .where(Person.telegram_id == telegram_id)
-    )
-    rows = (await session.exec(statement)).all()
+    rows = (await session.exec(_PERSON_WITH_GRANTS, params={"telegram_id": telegram_id})).all()
     if not rows:
         return None, []
     grants = [(role, unit_id, path) for _person, role, unit_id, path in rows if role is not None]

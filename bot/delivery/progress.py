@@ -17,6 +17,7 @@ from babel.numbers import format_decimal
 
 from bot.clock import Clock
 from bot.i18n import in_locale
+from bot.telegram import result_unused
 from bot.ui import BroadcastButton, escape
 from storage import outbox
 from storage.db import SessionFactory
@@ -228,9 +229,13 @@ class ProgressReporter:
                 message = await self.bot.send_message(broadcast.progress_chat_id, text, reply_markup=markup)
                 message_id = message.message_id
             else:
-                await self.bot.edit_message_text(
-                    text=text, chat_id=broadcast.progress_chat_id, message_id=message_id, reply_markup=markup
-                )
+                with result_unused():
+                    await self.bot.edit_message_text(
+                        text=text,
+                        chat_id=broadcast.progress_chat_id,
+                        message_id=message_id,
+                        reply_markup=markup,
+                    )
         except TelegramBadRequest as error:
             if "not modified" not in error.message:
                 log.warning("progress message of broadcast %s: %s", broadcast.id, error.message)

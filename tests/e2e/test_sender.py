@@ -13,7 +13,6 @@ import pytest
 from aiogram import Bot
 from sqlmodel import select
 
-from bot.app import create_bot
 from bot.clock import FrozenClock
 from bot.config import Settings
 from bot.delivery.limits import Pacer, RateLimitMiddleware
@@ -21,6 +20,7 @@ from bot.delivery.sender import Sender
 from bot.delivery.service import Delivery, Outgoing, Recipient
 from bot.i18n import create_i18n
 from bot.sandbox import SandboxClient, SandboxServer
+from bot.telegram import create_bot
 from storage import people
 from storage.db import SessionFactory, create_engine, create_session_factory, upgrade_database
 from storage.models import ChatGroup, Outbox, OutboxStatus
