@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -157,6 +158,16 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _start_sampler(pid: int, workdir: Path) -> subprocess.Popen[bytes] | None:
+    """With BENCH_PYSPY=FILE, py-spy samples the bot (GIL holder only, without pausing it)
+    while the people drive it, and writes its raw stacks to FILE (`pip install py-spy`)."""
+    output = os.environ.get("BENCH_PYSPY")
+    if not output:
+        return None
+    command = ["py-spy", "record", "--pid", str(pid), "--rate", "100", "--gil", "--nonblocking"]
+    return _spawn([*command, "--format", "raw", "--output", output], dict(os.environ), workdir / "py-spy.log")
+
+
 def _remove_database(path: Path) -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(str(path) + suffix).unlink(missing_ok=True)
@@ -197,9 +208,13 @@ async def measure(users: int, workdir: Path) -> dict[str, Any]:
         )
         processes.append(_spawn([sys.executable, *profile, "-m", "bot"], env, workdir / "bot.log"))
         await _wait_ready(client, info.token, user_ids[-1], "/help")
+        sampler = _start_sampler(processes[-1].pid, workdir)
         cpu_before = _cpu_seconds(processes[-1].pid)
         ours = await _drive(client, info.token, user_ids[:users], SCRIPT)
         bot_cpu = _cpu_seconds(processes[-1].pid) - cpu_before
+        if sampler is not None:
+            sampler.send_signal(signal.SIGINT)
+            sampler.wait(30)
         processes[-1].terminate()
 
         # The echo floor: the same number of people and updates.

@@ -34,7 +34,13 @@ from bot.intake.processor import InboxProcessor, chat_key
 from bot.intake.webhook import create_webhook_app
 from bot.middlewares import LocaleMiddleware, ServicesMiddleware
 from bot.telegram import create_bot
-from storage.db import SessionFactory, create_engine, create_session_factory, upgrade_database
+from storage.db import (
+    SessionFactory,
+    checkpoint_periodically,
+    create_engine,
+    create_session_factory,
+    upgrade_database,
+)
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +110,7 @@ class Application:
     _poll_task: asyncio.Task[None] | None = None
     _delivery_tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _web_runner: web.AppRunner | None = None
+    _checkpoint_task: asyncio.Task[None] | None = None
 
     async def start(self, *, poll: bool = True) -> None:
         settings = self.settings
@@ -175,6 +182,7 @@ class Application:
             asyncio.create_task(self.sender.run()),
             asyncio.create_task(self.progress.run()),
         ]
+        self._checkpoint_task = asyncio.create_task(checkpoint_periodically(self.engine))
         replayed = await self.processor.replay()
         if replayed:
             log.info("replaying %d unfinished update(s) from the inbox", replayed)
@@ -244,5 +252,9 @@ class Application:
                 await task
         if self.bot is not None:
             await self.bot.session.close()
+        if self._checkpoint_task is not None:
+            self._checkpoint_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpoint_task
         if self.engine is not None:
             await self.engine.dispose()

@@ -12,6 +12,7 @@ from bot.delivery.progress import Counts, broadcast_counts, progress_bar
 from bot.delivery.splitting import split_html
 from bot.ui import BroadcastButton, Screen, escape
 from storage import outbox
+from storage.db import offloaded
 from storage.models import Broadcast, BroadcastStatus, OutboxStatus
 
 
@@ -105,7 +106,8 @@ async def not_reached(services: Services, actor: Actor, broadcast_id: int) -> Ou
     broadcast = await _managed(services, actor, broadcast_id)
     if broadcast is None:
         return Outcome(alert=_("This delivery is not yours to manage."))
-    missed = await outbox.undelivered(session=services.session, broadcast_id=broadcast_id)
+    with offloaded():  # every recipient of the broadcast who was not reached
+        missed = await outbox.undelivered(session=services.session, broadcast_id=broadcast_id)
     if not missed:
         return Outcome(alert=_("Everyone was reached."))
     lines = [

@@ -19,6 +19,7 @@ from bot.i18n import localized, normalize_locale
 from bot.onboarding import units_in_scope
 from bot.ui import Screen, current_locale, deep_link, escape, url_keyboard
 from storage import audit, people, topics
+from storage.db import offloaded
 from storage.models import Draft, Topic, TopicKind, TopicStatus, Unit
 
 log = logging.getLogger(__name__)
@@ -262,42 +263,44 @@ async def deliver_topic(
     """Queue the topic for every active group and collaborator of the target subtrees, as
     one broadcast whose progress the publisher sees."""
     session = services.session
-    paths = []
-    for unit_id in unit_ids:
-        unit = await people.get_unit(session=session, unit_id=unit_id)
-        if unit is not None:
-            paths.append(unit.path)
-    default_locale = services.settings.default_locale
-    groups = await people.groups_for_units(session=session, unit_paths=paths)
-    members = await people.active_collaborators(session=session, unit_paths=paths)
-    recipients = [
-        Recipient(chat_id=group.telegram_chat_id, locale=default_locale, chat_group_id=group.id)
-        for group in groups
-    ] + [
-        Recipient(
-            chat_id=member.telegram_id,
-            locale=normalize_locale(member.locale, default_locale),
-            person_id=member.person_id,
+    # Scans and inserts that grow with the number of recipients (thousands of rows).
+    with offloaded():
+        paths = []
+        for unit_id in unit_ids:
+            unit = await people.get_unit(session=session, unit_id=unit_id)
+            if unit is not None:
+                paths.append(unit.path)
+        default_locale = services.settings.default_locale
+        groups = await people.groups_for_units(session=session, unit_paths=paths)
+        members = await people.active_collaborators(session=session, unit_paths=paths)
+        recipients = [
+            Recipient(chat_id=group.telegram_chat_id, locale=default_locale, chat_group_id=group.id)
+            for group in groups
+        ] + [
+            Recipient(
+                chat_id=member.telegram_id,
+                locale=normalize_locale(member.locale, default_locale),
+                person_id=member.person_id,
+            )
+            for member in members
+        ]
+        assert actor.person is not None and topic.id is not None
+        broadcast = await services.delivery.start_broadcast(
+            session,
+            kind=kind,
+            title=topic.title,
+            created_by=actor.person.id,
+            progress=ProgressTarget(chat_id=actor.telegram_id, locale=current_locale()),
+            topic_id=topic.id,
         )
-        for member in members
-    ]
-    assert actor.person is not None and topic.id is not None
-    broadcast = await services.delivery.start_broadcast(
-        session,
-        kind=kind,
-        title=topic.title,
-        created_by=actor.person.id,
-        progress=ProgressTarget(chat_id=actor.telegram_id, locale=current_locale()),
-        topic_id=topic.id,
-    )
-    await services.delivery.deliver(
-        session,
-        key=f"topic:{topic.id}",
-        recipients=recipients,
-        render=render,
-        broadcast=broadcast,
-        topic_id=topic.id,
-    )
+        await services.delivery.deliver(
+            session,
+            key=f"topic:{topic.id}",
+            recipients=recipients,
+            render=render,
+            broadcast=broadcast,
+            topic_id=topic.id,
+        )
     assert broadcast.id is not None
     return TopicDelivery(broadcast_id=broadcast.id, groups=len(groups), people=len(members))
 

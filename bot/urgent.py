@@ -23,6 +23,7 @@ from bot.reporting import INCIDENT_FORM, topic_is_for
 from bot.topics import deliver_topic, delivery_summary, plan_targets, report_payload, target_questions
 from bot.ui import AckButton, Screen, deep_link, escape
 from storage import outbox, topics
+from storage.db import offloaded
 from storage.models import Draft, Topic, TopicKind, TopicStatus, Unit
 
 URGENT_SLOT = "urgent"
@@ -212,8 +213,9 @@ async def status(services: Services, actor: Actor, topic_id: int | None) -> Outc
         return Outcome(
             alert=_("Urgent matter No. {number} is not addressed to your units.").format(number=topic.id)
         )
-    rows = await topics.urgent_responses(session=session, topic_id=topic.id, unit_paths=paths)
-    silent = await topics.silent_members(session=session, topic_id=topic.id, unit_paths=paths)
+    with offloaded():  # counts and names over every member of the units
+        rows = await topics.urgent_responses(session=session, topic_id=topic.id, unit_paths=paths)
+        silent = await topics.silent_members(session=session, topic_id=topic.id, unit_paths=paths)
     lines = [
         _("📊 <b>Urgent matter No. {number}</b>: {title}").format(number=topic.id, title=escape(topic.title)),
         _("⏰ Deadline: {deadline}").format(deadline=format_deadline(topic.due_at.astimezone(services.tz))),

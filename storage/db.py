@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,15 @@ from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage import sqlite_inline
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+log = logging.getLogger(__name__)
+
+# Queries whose cost grows with the data (analytics, exports) run inside this, so on SQLite
+# they go to a worker thread instead of the event loop's (a no-op for PostgreSQL).
+offloaded = sqlite_inline.offloaded
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
@@ -28,15 +37,21 @@ def _sqlite_file(url: str) -> Path | None:
 
 
 def create_engine(url: str, *, echo: bool = False, pool_size: int = 20) -> AsyncEngine:
-    """Build the async engine; creates the SQLite file's folder if needed."""
+    """Build the async engine; creates the SQLite file's folder if needed.
+
+    A SQLite file is opened through `storage.sqlite_inline`: short statements run on the
+    event loop's thread instead of a hand-off to a worker thread per call."""
     kwargs: dict[str, Any] = {"echo": echo}
     sqlite_file = _sqlite_file(url)
     if url.startswith("sqlite"):
-        if sqlite_file is not None:
-            sqlite_file.parent.mkdir(parents=True, exist_ok=True)
         kwargs["pool_size"] = pool_size
         kwargs["max_overflow"] = 0
-        kwargs["connect_args"] = {"timeout": 30}
+        if sqlite_file is not None:
+            sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+            path = str(sqlite_file)
+            kwargs["async_creator"] = lambda: sqlite_inline.connect(path)
+        else:
+            kwargs["connect_args"] = {"timeout": 30}
     else:
         kwargs["pool_size"] = pool_size
         kwargs["max_overflow"] = 10
@@ -47,15 +62,49 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 20) -> Async
     return engine
 
 
+# SQLite checkpoints the WAL inside whichever commit crosses this many pages (4 KiB each).
+# The bot checkpoints on a worker thread every few seconds (`checkpoint_wal`), so in the bot
+# this is only a safety net; short-lived tools checkpoint when they close.
+AUTOCHECKPOINT_PAGES = 10_000
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers run beside the single writer; NORMAL sync is durable in WAL mode
     # against process crashes (only an OS crash can lose the last transactions).
+    inline = isinstance(dbapi_connection.driver_connection, sqlite_inline.InlineConnection)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    if inline:
+        # Never wait inside a call on the event loop: a locked database is waited for on
+        # the connection's worker thread (see storage.sqlite_inline).
+        cursor.execute("PRAGMA busy_timeout=0")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
+    else:
+        cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+async def checkpoint_wal(engine: AsyncEngine) -> None:
+    """Copy committed WAL pages into the database file, on a worker thread (it writes and
+    fsyncs): the bot runs this periodically instead of inside a commit on the event loop."""
+    if engine.dialect.name != "sqlite":
+        return
+    with sqlite_inline.offloaded():
+        async with engine.connect() as connection:
+            await connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+
+async def checkpoint_periodically(engine: AsyncEngine, interval: float = 2.0) -> None:
+    """Run until cancelled. A passive checkpoint waits for nobody: pages still needed by an
+    open read are left for the next round."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await checkpoint_wal(engine)
+        except Exception:  # a missed round only leaves the WAL longer until the next
+            log.exception("WAL checkpoint failed")
 
 
 GATE_KEY = "write_gate"

@@ -1,0 +1,259 @@
+"""A SQLite driver connection for SQLAlchemy's aiosqlite dialect that runs short statements
+on the event loop's own thread, and hands to a worker thread only what may wait.
+
+Why: aiosqlite sends every call (open a cursor, execute, fetch, close, commit) to a worker
+thread and back. On this project's machines one such hand-off costs 60–150 µs of CPU (queue,
+thread wake-up, GIL hand-over, self-pipe), while the statements the bot runs per update
+(a person by Telegram id, a draft by primary key, one-row updates, a WAL commit with
+`synchronous=NORMAL`, which does not fsync) take 1–20 µs inside SQLite. A button press made
+about 25 hand-offs: most of the database's cost was the hand-offs, not the database.
+
+What still runs on a worker thread, so the event loop never waits:
+
+- waiting for a lock: connections run with `busy_timeout=0`; a statement that finds the
+  database locked by another connection (another process, or an engine without the write
+  gate) is retried on the thread with SQLite's busy handler, which is what SQLite would
+  have done inside the call;
+- anything inside `offloaded()`: scans whose cost grows with the data (analytics, exports);
+- closing the connection (the last close checkpoints the WAL) and WAL checkpoints, which
+  the application runs periodically (`checkpoint_wal`) instead of SQLite's automatic
+  checkpoint inside some commit.
+
+The class implements the part of aiosqlite's API that SQLAlchemy's dialect uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+BUSY_WAIT_MS = 30_000
+
+_offloaded: ContextVar[bool] = ContextVar("sqlite_offloaded", default=False)
+
+
+@contextlib.contextmanager
+def offloaded() -> Iterator[None]:
+    """SQLite statements run inside go to a worker thread: for queries whose cost grows
+    with the data (analytics, exports), which must not hold up the event loop."""
+    token = _offloaded.set(True)
+    try:
+        yield
+    finally:
+        _offloaded.reset(token)
+
+
+def _is_busy(error: sqlite3.OperationalError) -> bool:
+    message = str(error)
+    return "database is locked" in message or "database table is locked" in message
+
+
+class InlineCursor:
+    """aiosqlite's Cursor API over a sqlite3 cursor."""
+
+    def __init__(self, connection: InlineConnection, cursor: sqlite3.Cursor) -> None:
+        self._owner = connection
+        self._cursor = cursor
+
+    async def __aenter__(self) -> InlineCursor:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+    def __aiter__(self) -> InlineCursor:
+        return self
+
+    async def __anext__(self) -> Any:
+        row = await self.fetchone()
+        if row is None:
+            raise StopAsyncIteration
+        return row
+
+    async def execute(self, sql: str, parameters: Iterable[Any] | None = None) -> InlineCursor:
+        await self._owner._call(self._cursor.execute, sql, parameters if parameters is not None else ())
+        return self
+
+    async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]]) -> InlineCursor:
+        await self._owner._call(self._cursor.executemany, sql, parameters)
+        return self
+
+    async def executescript(self, script: str) -> InlineCursor:
+        await self._owner._call(self._cursor.executescript, script)
+        return self
+
+    async def fetchone(self) -> Any:
+        return await self._owner._call(self._cursor.fetchone)
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        if size is None:
+            return await self._owner._call(self._cursor.fetchmany)
+        return await self._owner._call(self._cursor.fetchmany, size)
+
+    async def fetchall(self) -> list[Any]:
+        return await self._owner._call(self._cursor.fetchall)
+
+    async def close(self) -> None:
+        self._cursor.close()
+
+    async def setinputsizes(self, *_sizes: Any) -> None:
+        return None
+
+    @property
+    def description(self) -> Any:
+        return self._cursor.description
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    @property
+    def lastrowid(self) -> int | None:
+        return self._cursor.lastrowid
+
+    @property
+    def arraysize(self) -> int:
+        return self._cursor.arraysize
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        self._cursor.arraysize = value
+
+
+class _CursorOpening:
+    """What `connection.cursor()` returns in aiosqlite: awaitable and an async context."""
+
+    def __init__(self, connection: InlineConnection) -> None:
+        self._connection = connection
+
+    def __await__(self) -> Any:
+        return self._open().__await__()
+
+    async def __aenter__(self) -> InlineCursor:
+        return await self._open()
+
+    async def __aexit__(self, *_exc: object) -> None:
+        return None
+
+    async def _open(self) -> InlineCursor:
+        return InlineCursor(self._connection, self._connection._sqlite().cursor())
+
+
+class _InlineQueue:
+    """SQLAlchemy's dialect sets `isolation_level` by posting (future, function) to
+    aiosqlite's private queue; here the function runs at once."""
+
+    def put_nowait(self, item: tuple[asyncio.Future[Any] | None, Callable[[], Any]]) -> None:
+        future, function = item
+        try:
+            result = function()
+        except BaseException as error:  # handed to the awaiting caller, as aiosqlite does
+            if future is not None:
+                future.set_exception(error)
+            return
+        if future is not None:
+            future.set_result(result)
+
+
+class InlineConnection:
+    """aiosqlite's Connection API over a sqlite3 connection (see the module docstring)."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._conn: sqlite3.Connection | None = connection
+        self._tx = _InlineQueue()
+        self._executor: ThreadPoolExecutor | None = None
+
+    # SQLAlchemy's adapter checks `_connection` before commit and rollback.
+    @property
+    def _connection(self) -> sqlite3.Connection | None:
+        return self._conn
+
+    def _sqlite(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise ValueError("no active connection")  # the text SQLAlchemy's dialect recognises
+        return self._conn
+
+    async def _call(self, function: Callable[..., T], *args: Any) -> T:
+        if _offloaded.get():
+            return await self._in_thread(function, *args)
+        try:
+            return function(*args)
+        except sqlite3.OperationalError as error:
+            if not _is_busy(error):
+                raise
+        return await self._in_thread(self._waiting_for_lock, function, *args)
+
+    def _waiting_for_lock(self, function: Callable[..., T], *args: Any) -> T:
+        """On the worker thread: the call again, with SQLite's busy handler waiting."""
+        connection = self._sqlite()
+        connection.execute(f"PRAGMA busy_timeout={BUSY_WAIT_MS}")
+        try:
+            return function(*args)
+        finally:
+            connection.execute("PRAGMA busy_timeout=0")
+
+    async def _in_thread(self, function: Callable[..., T], *args: Any) -> T:
+        # One thread per connection, created when first needed: sqlite3 objects are used by
+        # one thread at a time, and the caller waits for the result before the next call.
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, lambda: function(*args))
+
+    def cursor(self) -> _CursorOpening:
+        return _CursorOpening(self)
+
+    async def execute(self, sql: str, parameters: Iterable[Any] | None = None) -> InlineCursor:
+        cursor = await self.cursor()
+        return await cursor.execute(sql, parameters)
+
+    async def commit(self) -> None:
+        await self._call(self._sqlite().commit)
+
+    async def rollback(self) -> None:
+        await self._call(self._sqlite().rollback)
+
+    async def create_function(
+        self, name: str, num_params: int, func: Any, deterministic: bool = False
+    ) -> None:
+        self._sqlite().create_function(name, num_params, func, deterministic=deterministic)
+
+    @property
+    def isolation_level(self) -> str | None:
+        return self._sqlite().isolation_level
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._sqlite().in_transaction
+
+    async def close(self) -> None:
+        connection, self._conn = self._conn, None
+        if connection is None:
+            return
+        try:
+            # The last connection to close checkpoints the WAL (disk writes and fsync).
+            await self._in_thread(connection.close)
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        """Release the worker thread (SQLAlchemy's hard terminate also lands here)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+
+
+async def connect(path: str) -> InlineConnection:
+    """Open the file the way SQLAlchemy's pysqlite dialect does, with no busy wait."""
+    loop = asyncio.get_running_loop()
+    # Opening may run WAL recovery after a crash: off the loop.
+    connection = await loop.run_in_executor(
+        None, lambda: sqlite3.connect(path, check_same_thread=False, timeout=0)
+    )
+    return InlineConnection(connection)
