@@ -168,6 +168,13 @@ def _start_sampler(pid: int, workdir: Path) -> subprocess.Popen[bytes] | None:
     return _spawn([*command, "--format", "raw", "--output", output], dict(os.environ), workdir / "py-spy.log")
 
 
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
 def _remove_database(path: Path) -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(str(path) + suffix).unlink(missing_ok=True)
@@ -212,6 +219,7 @@ async def measure(users: int, workdir: Path) -> dict[str, Any]:
         cpu_before = _cpu_seconds(processes[-1].pid)
         ours = await _drive(client, info.token, user_ids[:users], SCRIPT)
         bot_cpu = _cpu_seconds(processes[-1].pid) - cpu_before
+        bot_peak_rss_mb = _peak_rss_mb(processes[-1].pid)
         if sampler is not None:
             sampler.send_signal(signal.SIGINT)
             sampler.wait(30)
@@ -255,6 +263,7 @@ async def measure(users: int, workdir: Path) -> dict[str, Any]:
         "echo_p99_ms": round(_percentile(floor.latencies_ms, 0.99), 1),
         "ratio": round(ours.rate / floor.rate, 3) if floor.rate else None,
         "bot_cpu_ms_per_update": round(bot_cpu * 1000 / ours.updates, 2) if ours.updates else None,
+        "bot_peak_rss_mb": bot_peak_rss_mb,
         "reports_stored": reports,
         "errors": ours.errors[:5] + floor.errors[:5],
     }
@@ -287,7 +296,7 @@ def main(
     print(
         f"\nours: {figures['updates_per_s']} updates/s, p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms"
         f"\necho: {figures['echo_updates_per_s']} updates/s  → ratio {figures['ratio']}"
-        f"\nbot CPU per update: {figures['bot_cpu_ms_per_update']} ms"
+        f"\nbot CPU per update: {figures['bot_cpu_ms_per_update']} ms, peak RSS {figures['bot_peak_rss_mb']} MB"
         f"\nreports stored: {figures['reports_stored']} of {args.users}"
     )
     if args.json:

@@ -44,6 +44,8 @@ from storage.db import (
 
 log = logging.getLogger(__name__)
 
+GC_THRESHOLDS = (50_000, 20, 10)
+
 
 def create_conversations() -> Conversations:
     return Conversations(
@@ -201,6 +203,10 @@ class Application:
         # and longer (and bunch up paced sends).
         gc.collect()
         gc.freeze()
+        # Almost everything an update allocates is freed by reference counting; with the
+        # default threshold (700) the collector ran every few updates for little. Measured
+        # with bench/inbound.py: 6.6 -> 6.0 ms of CPU per update.
+        gc.set_threshold(*GC_THRESHOLDS)
         log.info("bot @%s is running", self.bot_username)
 
     async def _start_webhook(self) -> None:

@@ -111,11 +111,18 @@ async def stale_button(query: CallbackQuery) -> None:
     await acknowledge(query, expired_text())
 
 
+def create_form_buttons_router() -> Router:
+    """Form buttons alone: most updates a bot like this gets are presses on a form screen,
+    so this router is tried first (its prefix cannot match any other router's buttons)."""
+    router = Router(name=f"{__name__}.form_buttons")
+    router.callback_query.register(press_form_button, FormButton.filter())
+    return router
+
+
 def create_router() -> Router:
     """A fresh router (one per Dispatcher), with handlers in the order they are tried."""
     router = Router(name=__name__)
     router.message.filter(F.chat.type == ChatType.PRIVATE)
-    router.callback_query.register(press_form_button, FormButton.filter())
     router.callback_query.register(
         press_replace, ReplaceButton.filter(), flags={"permission": Permission.REPORT}
     )
