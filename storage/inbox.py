@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, insert, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import begin_write
 from storage.models import Inbox, InboxStatus
+
+INBOX = Inbox.__table__  # type: ignore[attr-defined]
 
 
 async def store_updates(
@@ -26,15 +28,27 @@ async def store_updates(
     ids = [row[0] for row in rows]
     known = set((await session.exec(select(Inbox.update_id).where(col(Inbox.update_id).in_(ids)))).all())
     new_ids: set[int] = set()
+    values = []
     for update_id, chat_key, payload in rows:
         if update_id in known or update_id in new_ids:
             continue
-        session.add(Inbox(update_id=update_id, chat_key=chat_key, payload=payload, received_at=now))
+        values.append(
+            {
+                "update_id": update_id,
+                "chat_key": chat_key,
+                "payload": payload,
+                "status": InboxStatus.PENDING,
+                "attempts": 0,
+                "received_at": now,
+            }
+        )
         new_ids.add(update_id)
+    if values:
+        # A Core insert of the batch: the ORM's per-object bookkeeping cost more than the write.
+        await begin_write(session)
+        connection = await session.connection()
+        await connection.execute(insert(INBOX), values)
     return new_ids
-
-
-INBOX = Inbox.__table__  # type: ignore[attr-defined]
 
 
 _MARK_DONE = (

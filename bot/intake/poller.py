@@ -8,11 +8,14 @@ recognises what it already holds.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Sequence
+from typing import Any, ClassVar
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+from aiogram.methods import GetUpdates
 from aiogram.types import Update
 
 from bot.clock import Clock
@@ -23,6 +26,16 @@ from storage.db import SessionFactory, begin_write
 log = logging.getLogger(__name__)
 
 
+RawUpdate = dict[str, Any]
+
+
+class GetRawUpdates(GetUpdates):
+    """getUpdates whose answer stays the JSON the Bot API sent: the inbox keeps it as it
+    came (DESIGN: raw JSON), and each update is parsed once, by the intake."""
+
+    __returning__: ClassVar[Any] = list[dict[str, Any]]
+
+
 class Intake:
     """Stores updates (from polling or the webhook) and hands the new ones to the processor."""
 
@@ -31,20 +44,43 @@ class Intake:
         self.processor = processor
         self.clock = clock
 
-    async def accept(self, updates: Sequence[Update]) -> int:
-        if not updates:
+    async def accept(self, raw_updates: Sequence[RawUpdate]) -> int:
+        """Commit the updates to the inbox, then queue the ones not seen before.
+
+        An update aiogram cannot read is stored all the same and parked as failed with the
+        reason (visible to admins), rather than confirmed to Telegram and lost.
+        """
+        if not raw_updates:
             return 0
-        rows = [
-            (update.update_id, chat_key(update), update.model_dump_json(by_alias=True, exclude_none=True))
-            for update in updates
-        ]
+        rows: list[tuple[int, int, str]] = []
+        parsed: dict[int, Update] = {}
+        unreadable: dict[int, str] = {}
+        bot = self.processor.bot
+        for raw in raw_updates:
+            update_id = int(raw["update_id"])
+            try:
+                update = Update.model_validate(raw, context={"bot": bot})
+            except ValueError as error:
+                unreadable[update_id] = f"unreadable update: {error}"
+                rows.append((update_id, -update_id - 10**15, json.dumps(raw, ensure_ascii=False)))
+                continue
+            parsed[update_id] = update
+            rows.append((update_id, chat_key(update), json.dumps(raw, ensure_ascii=False)))
+        now = self.clock.now()
         async with self.session_factory() as session:
             await begin_write(session)
-            new_ids = await inbox.store_updates(session=session, rows=rows, now=self.clock.now())
+            new_ids = await inbox.store_updates(session=session, rows=rows, now=now)
+            for update_id, error in unreadable.items():
+                if update_id in new_ids:
+                    await inbox.record_failure(
+                        session=session, update_id=update_id, error=error, park=True, now=now
+                    )
             await session.commit()
-        for update, (_, key, _payload) in zip(updates, rows, strict=True):
-            if update.update_id in new_ids:
-                self.processor.submit(InboxItem(update=update, chat_key=key))
+        for update_id, key, _payload in rows:
+            if update_id in new_ids and update_id in parsed:
+                self.processor.submit(InboxItem(update=parsed[update_id], chat_key=key))
+        if unreadable:
+            log.error("parked %d update(s) that could not be read", len(unreadable))
         return len(new_ids)
 
 
@@ -73,11 +109,13 @@ class Poller:
         failures = 0
         while not self._stopped.is_set():
             try:
-                updates = await self.bot.get_updates(
-                    offset=offset,
-                    timeout=self.timeout,
-                    limit=self.limit,
-                    allowed_updates=self.allowed_updates,
+                updates = await self.bot(
+                    GetRawUpdates(
+                        offset=offset,
+                        timeout=self.timeout,
+                        limit=self.limit,
+                        allowed_updates=self.allowed_updates,
+                    )
                 )
             except TelegramRetryAfter as error:
                 await asyncio.sleep(error.retry_after)
@@ -92,4 +130,4 @@ class Poller:
             if not updates:
                 continue
             await self.intake.accept(updates)
-            offset = updates[-1].update_id + 1
+            offset = int(updates[-1]["update_id"]) + 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from aiogram import Bot, Dispatcher, F, Router
@@ -11,7 +12,7 @@ from aiogram.types import Message, Update
 from sqlmodel import select
 
 from bot.clock import SystemClock
-from bot.intake.poller import Intake
+from bot.intake.poller import GetRawUpdates, Intake
 from bot.intake.processor import InboxProcessor
 from bot.sandbox import SandboxClient, SandboxServer
 from storage import inbox
@@ -59,7 +60,7 @@ async def test_poison_update_is_parked_and_later_updates_go_through(
         await sandbox_client.send_message(info.token, user.id, "trước")
         await sandbox_client.send_message(info.token, user.id, "boom")
         await sandbox_client.send_message(info.token, user.id, "sau")
-        updates = await bot.get_updates(timeout=1)
+        updates = await bot(GetRawUpdates(timeout=1))
         assert await intake.accept(updates) == 3
         assert await intake.accept(updates) == 0  # redelivered after a crash: recognised, not redone
         await processor.wait_idle()
@@ -71,11 +72,13 @@ async def test_poison_update_is_parked_and_later_updates_go_through(
     async with factory() as session:
         rows = {row.update_id: row for row in (await session.exec(select(Inbox))).all()}
     await engine.dispose()
-    poison = rows[updates[1].update_id]
+    ids = [update["update_id"] for update in updates]
+    poison = rows[ids[1]]
     assert (poison.status, poison.attempts) == (InboxStatus.FAILED, 3)
     assert "this update always fails" in (poison.error or "")
-    assert rows[updates[0].update_id].status == rows[updates[2].update_id].status == InboxStatus.DONE
-    assert apologies == [updates[1].update_id]
+    assert rows[ids[0]].status == rows[ids[2]].status == InboxStatus.DONE
+    assert apologies == [ids[1]]
+    assert json.loads(rows[ids[0]].payload) == updates[0]  # kept as the Bot API sent it
 
 
 async def test_unfinished_rows_are_replayed_at_start(
@@ -122,3 +125,38 @@ async def test_unfinished_rows_are_replayed_at_start(
     await engine.dispose()
     assert seen == ["một", "hai"]
     assert statuses == {InboxStatus.DONE}
+
+
+async def test_an_update_aiogram_cannot_read_is_kept_and_parked(
+    sandbox: SandboxServer, sandbox_client: SandboxClient, tmp_path: Path
+) -> None:
+    info = await sandbox_client.create_bot(username="unreadable_bot")
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'u.db'}")
+    await upgrade_database(engine)
+    factory = create_session_factory(engine)
+    bot = Bot(info.token, session=AiohttpSession(api=TelegramAPIServer.from_base(sandbox.base_url)))
+    handled: list[int] = []
+    router = Router()
+
+    @router.message()
+    async def handle(message: Message) -> None:
+        handled.append(message.message_id)
+
+    dispatcher = Dispatcher()
+    dispatcher.include_router(router)
+    processor = InboxProcessor(dispatcher=dispatcher, bot=bot, session_factory=factory, clock=SystemClock())
+    intake = Intake(session_factory=factory, processor=processor, clock=SystemClock())
+    broken = {"update_id": 41, "message": {"message_id": "not a number", "chat": "?"}}
+    try:
+        assert await intake.accept([broken]) == 1
+        await processor.wait_idle()
+        assert await intake.accept([broken]) == 0  # sent again: already parked, not retried
+    finally:
+        await processor.close()
+        await bot.session.close()
+    async with factory() as session:
+        row = (await session.exec(select(Inbox).where(Inbox.update_id == 41))).one()
+    await engine.dispose()
+    assert handled == []
+    assert row.status == InboxStatus.FAILED and "unreadable update" in (row.error or "")
+    assert json.loads(row.payload) == broken
