@@ -34,7 +34,6 @@ from bot.ui import (
     render_review,
 )
 from storage import reports, topics
-from storage.db import flush
 from storage.models import Draft, Form
 
 
@@ -166,7 +165,6 @@ class Conversations:
         old = await reports.get_draft_by_slot(session=services.session, person_id=person_id, slot=slot)
         if old is not None:
             await reports.delete_draft(session=services.session, draft=old)
-            await flush(services.session)
         draft = Draft(
             person_id=person_id,
             slot=slot,

@@ -15,6 +15,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.conversation import Outcome, Services
 from bot.telegram import result_unused
 from bot.ui import Screen, acknowledge
+from storage import reports
 
 log = logging.getLogger(__name__)
 REPLY_KEYBOARD_FLAG = "reply_keyboard"
@@ -50,7 +51,7 @@ async def answer_callback(services: Services, query: CallbackQuery, outcome: Out
             await _edit(message, _text(screen), markup)
             if outcome.draft is not None and not outcome.finished:
                 outcome.draft.prompt_message_id = message.message_id
-                services.session.add(outcome.draft)
+                await reports.save_draft(session=services.session, draft=outcome.draft)
         else:
             if isinstance(message, Message):
                 await _drop_keyboard(message)
@@ -88,7 +89,7 @@ async def _send_screen(services: Services, chat_id: int, outcome: Outcome) -> No
         context = dict(draft.context)
         context[REPLY_KEYBOARD_FLAG] = screen.uses_reply_keyboard
         draft.context = context
-        services.session.add(draft)
+        await reports.save_draft(session=services.session, draft=draft)
 
 
 async def _edit(message: Message, text: str, markup: InlineKeyboardMarkup | None) -> None:

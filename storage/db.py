@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any
 
@@ -133,13 +134,44 @@ class WriteGate:
         self._lock.release()
 
 
+STAGED_KEY = "staged_writes"
+
+StagedWrite = Callable[[Connection], None]
+
+
 class GatedSession(Session):
     """A sync Session that gives the write gate back when its transaction ends."""
+
+
+def stage_write(session: AsyncSession, key: Hashable, write: StagedWrite | None) -> None:
+    """Run `write` on the session's connection when the transaction commits, before the
+    ORM flush; a later stage under the same key replaces it (None: nothing after all).
+
+    For rows a handler changes early and often (drafts): the write, and so SQLite's single
+    write lock, waits until the handler's Bot API calls are over, as an ORM flush at commit
+    would, without the unit of work's cost. A rollback drops what was staged.
+    """
+    staged: dict[Hashable, StagedWrite | None] = session.info.setdefault(STAGED_KEY, {})
+    staged[key] = write
+
+
+@event.listens_for(GatedSession, "before_commit")
+def _write_staged(session: Session) -> None:
+    staged: dict[Hashable, StagedWrite | None] = session.info.pop(STAGED_KEY, {})
+    writes = [write for write in staged.values() if write is not None]
+    if not writes:
+        return
+    if session.info.get(GATE_KEY) is not None and session.info.get(HELD_KEY) is None:
+        raise RuntimeError("staged writes need the write gate: call begin_write before commit")
+    connection = session.connection()
+    for write in writes:
+        write(connection)
 
 
 @event.listens_for(GatedSession, "after_transaction_end")
 def _release_gate(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:
+        session.info.pop(STAGED_KEY, None)
         gate = session.info.pop(HELD_KEY, None)
         if gate is not None:
             gate.release()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete, func
+from sqlalchemy import bindparam, delete, func, insert, update
+from sqlalchemy.engine import Connection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import begin_write, flush
+from storage.db import begin_write, flush, stage_write
 from storage.models import (
     Draft,
     Person,
@@ -22,37 +24,87 @@ from storage.models import (
     Unit,
 )
 
+DRAFT = Draft.__table__  # type: ignore[attr-defined]
+_SELECT_DRAFT = select(DRAFT)
+_DRAFT_BY_ID = _SELECT_DRAFT.where(DRAFT.c.id == bindparam("draft_id"))
+_DRAFT_BY_SLOT = _SELECT_DRAFT.where(
+    DRAFT.c.person_id == bindparam("person_id"), DRAFT.c.slot == bindparam("slot")
+)
+_LATEST_DRAFT = (
+    _SELECT_DRAFT.where(DRAFT.c.person_id == bindparam("person_id"))
+    .order_by(DRAFT.c.updated_at.desc(), DRAFT.c.id.desc())
+    .limit(1)
+)
+_DRAFT_FIELDS = (
+    "person_id",
+    "slot",
+    "form_id",
+    "topic_id",
+    "definition",
+    "state",
+    "context",
+    "prompt_message_id",
+)
+_UPDATE_DRAFT = (
+    update(DRAFT)
+    .where(DRAFT.c.id == bindparam("draft_id"))
+    .values({name: bindparam(f"new_{name}") for name in (*_DRAFT_FIELDS, "updated_at")})
+)
+_DELETE_DRAFT = delete(DRAFT).where(DRAFT.c.id == bindparam("draft_id"))
+
+# Drafts are read and written with Core statements, not the ORM: a form button loads one,
+# changes it and writes it back on every press, and the ORM's identity map and unit of work
+# cost several times the statements. A `Draft` returned here belongs to no session; it is
+# written by `save_draft` (at commit) and removed by `delete_draft`, never by the session.
+
+
+async def _one_draft(session: AsyncSession, statement: Any, params: dict[str, Any]) -> Draft | None:
+    connection = await session.connection()
+    row = (await connection.execute(statement, params)).mappings().first()
+    return Draft(**row) if row is not None else None
+
 
 async def get_draft(*, session: AsyncSession, draft_id: int) -> Draft | None:
-    return await session.get(Draft, draft_id)
+    return await _one_draft(session, _DRAFT_BY_ID, {"draft_id": draft_id})
 
 
 async def get_draft_by_slot(*, session: AsyncSession, person_id: int, slot: str) -> Draft | None:
-    return (await session.exec(select(Draft).where(Draft.person_id == person_id, Draft.slot == slot))).first()
+    return await _one_draft(session, _DRAFT_BY_SLOT, {"person_id": person_id, "slot": slot})
 
 
 async def latest_draft(*, session: AsyncSession, person_id: int) -> Draft | None:
     """The conversation a typed answer belongs to: the most recently touched draft."""
-    return (
-        await session.exec(
-            select(Draft)
-            .where(Draft.person_id == person_id)
-            .order_by(col(Draft.updated_at).desc(), col(Draft.id).desc())
-        )
-    ).first()
+    return await _one_draft(session, _LATEST_DRAFT, {"person_id": person_id})
 
 
 async def save_draft(*, session: AsyncSession, draft: Draft) -> Draft:
-    """Stage the draft; only a new one is flushed (for its id). Writing later, at commit,
-    keeps SQLite's single write lock out of the handler's Bot API calls."""
-    session.add(draft)
+    """A new draft is inserted now (for its id); changes to an existing one are written at
+    commit, with what the draft holds then. Writing late keeps SQLite's single write lock
+    out of the handler's Bot API calls."""
     if draft.id is None:
-        await flush(session)
+        await begin_write(session)
+        connection = await session.connection()
+        values = {name: getattr(draft, name) for name in (*_DRAFT_FIELDS, "created_at", "updated_at")}
+        result = await connection.execute(insert(DRAFT).values(values))
+        draft.id = int(result.inserted_primary_key[0])
+        return draft
+
+    def write(connection: Connection) -> None:
+        params = {f"new_{name}": getattr(draft, name) for name in (*_DRAFT_FIELDS, "updated_at")}
+        connection.execute(_UPDATE_DRAFT, {"draft_id": draft.id, **params})
+
+    stage_write(session, ("draft", draft.id), write)
     return draft
 
 
 async def delete_draft(*, session: AsyncSession, draft: Draft) -> None:
-    await session.delete(draft)
+    """Now: a new draft in the same slot may follow in this transaction."""
+    if draft.id is None:
+        return
+    stage_write(session, ("draft", draft.id), None)
+    await begin_write(session)
+    connection = await session.connection()
+    await connection.execute(_DELETE_DRAFT, {"draft_id": draft.id})
 
 
 async def get_report(*, session: AsyncSession, report_id: int) -> Report | None:
