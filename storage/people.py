@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, func, or_, update
+from sqlalchemy import select as select_core
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -49,25 +52,47 @@ async def get_person_by_telegram_id(*, session: AsyncSession, telegram_id: int) 
     return (await session.exec(select(Person).where(Person.telegram_id == telegram_id))).first()
 
 
-# Built once: this runs for every update, and building the statement cost more than the query.
+PERSON = Person.__table__  # type: ignore[attr-defined]
+_ROLE = PersonRole.__table__  # type: ignore[attr-defined]
+_UNIT = Unit.__table__  # type: ignore[attr-defined]
+# Built once, in Core: this runs for every update, and the ORM's entity loading (and building
+# the statement) cost more than the query.
 _PERSON_WITH_GRANTS = (
-    select(Person, PersonRole.role, PersonRole.unit_id, Unit.path)
-    .outerjoin(PersonRole, col(PersonRole.person_id) == Person.id)
-    .outerjoin(Unit, col(Unit.id) == PersonRole.unit_id)
-    .where(Person.telegram_id == bindparam("telegram_id"))
+    select_core(
+        PERSON, _ROLE.c.role.label("grant_role"), _ROLE.c.unit_id.label("grant_unit_id"), _UNIT.c.path
+    )
+    .select_from(
+        PERSON.outerjoin(_ROLE, _ROLE.c.person_id == PERSON.c.id).outerjoin(
+            _UNIT, _UNIT.c.id == _ROLE.c.unit_id
+        )
+    )
+    .where(PERSON.c.telegram_id == bindparam("telegram_id"))
 )
+_PERSON_COLUMNS = tuple(column.key for column in PERSON.columns)
 
 
 async def person_with_grants(
     *, session: AsyncSession, telegram_id: int
 ) -> tuple[Person | None, list[tuple[str, int | None, str | None]]]:
     """A person and their (role, unit id, unit path) grants, in one round trip: this runs
-    for every update."""
-    rows = (await session.exec(_PERSON_WITH_GRANTS, params={"telegram_id": telegram_id})).all()
+    for every update. The person joins the session as if the ORM had loaded it (same
+    identity, changes flushed as usual), without the ORM's loading cost."""
+    connection = await session.connection()
+    rows = (await connection.execute(_PERSON_WITH_GRANTS, {"telegram_id": telegram_id})).mappings().all()
     if not rows:
         return None, []
-    grants = [(role, unit_id, path) for _person, role, unit_id, path in rows if role is not None]
-    return rows[0][0], grants
+    first = rows[0]
+    person = session.sync_session.identity_map.get(identity_key(Person, first["id"]))
+    if person is None:
+        person = Person(**{name: first[name] for name in _PERSON_COLUMNS})
+        make_transient_to_detached(person)
+        session.add(person)
+    grants = [
+        (row["grant_role"], row["grant_unit_id"], row["path"])
+        for row in rows
+        if row["grant_role"] is not None
+    ]
+    return person, grants
 
 
 async def grant_role(

@@ -57,7 +57,9 @@ def parse_deadline(
         return result
     if result <= now:
         return DeadlineProblem("in_past", {"value": format_deadline(result)})
-    if result - now > max_ahead:
+    # Deadlines are kept to the minute (a duration is rounded up to one): a limit that is
+    # only passed by that rounding is not passed.
+    if result - now >= max_ahead + timedelta(minutes=1):
         return DeadlineProblem("too_far", {"days": str(max_ahead.days)})
     return result
 

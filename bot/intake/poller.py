@@ -19,7 +19,7 @@ from aiogram.methods import GetUpdates
 from aiogram.types import Update
 
 from bot.clock import Clock
-from bot.intake.processor import InboxItem, InboxProcessor, chat_key
+from bot.intake.processor import InboxItem, InboxProcessor, chat_key, parse_update
 from storage import inbox
 from storage.db import SessionFactory, begin_write
 
@@ -59,7 +59,7 @@ class Intake:
         for raw in raw_updates:
             update_id = int(raw["update_id"])
             try:
-                update = Update.model_validate(raw, context={"bot": bot})
+                update = parse_update(raw, bot)
             except ValueError as error:
                 unreadable[update_id] = f"unreadable update: {error}"
                 rows.append((update_id, -update_id - 10**15, json.dumps(raw, ensure_ascii=False)))

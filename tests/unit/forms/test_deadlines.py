@@ -99,3 +99,10 @@ def test_durations_add_to_now(amount: int, unit: str) -> None:
         assert isinstance(result, DeadlineProblem) and result.code == "too_far"
     else:
         assert result == (NOW + timedelta(minutes=minutes)).replace(second=0) + timedelta(minutes=1)
+
+
+def test_the_longest_duration_allowed_survives_rounding_to_the_minute() -> None:
+    """Found by hypothesis: 366 days from a time with seconds was refused after rounding."""
+    assert parse_deadline("366 ngày", NOW) == (NOW + MAX_AHEAD).replace(second=0) + timedelta(minutes=1)
+    problem = parse_deadline("367 ngày", NOW)
+    assert isinstance(problem, DeadlineProblem) and problem.code == "too_far"

@@ -1,0 +1,45 @@
+"""The per-update actor query: a person loaded by Core behaves as one the ORM loaded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlmodel import select
+
+from storage import people
+from storage.db import begin_write, create_engine, create_session_factory, upgrade_database
+from storage.models import Person, PersonStatus, Role
+
+
+async def test_person_with_grants_joins_the_session_like_an_orm_load(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'p.db'}")
+    await upgrade_database(engine)
+    factory = create_session_factory(engine)
+    async with factory() as session:
+        province = await people.create_unit(session=session, code="TINH", name="Tỉnh")
+        district = await people.create_unit(session=session, code="HUYEN", name="Huyện", parent=province)
+        person = Person(telegram_id=42, full_name="Bình", status=PersonStatus.ACTIVE, unit_id=district.id)
+        session.add(person)
+        await session.flush()
+        await people.grant_role(session=session, person=person, role=Role.COLLABORATOR, unit_id=district.id)
+        await people.grant_role(session=session, person=person, role=Role.STAFF, unit_id=province.id)
+        await session.commit()
+        ids = (province.path, district.path, person.id)
+
+    async with factory() as session:
+        loaded, grants = await people.person_with_grants(session=session, telegram_id=42)
+        assert loaded is not None and loaded.full_name == "Bình"
+        assert sorted(grants) == sorted(
+            [("collaborator", district.id, ids[1]), ("staff", province.id, ids[0])]
+        )
+        assert await session.get(Person, ids[2]) is loaded  # the session's own instance
+        loaded.locale = "en"
+        session.add(loaded)
+        await begin_write(session)
+        await session.commit()  # an UPDATE: an INSERT would break the unique telegram_id
+
+    async with factory() as session:
+        rows = (await session.exec(select(Person).where(Person.telegram_id == 42))).all()
+        assert [(row.id, row.locale) for row in rows] == [(ids[2], "en")]
+        assert await people.person_with_grants(session=session, telegram_id=43) == (None, [])
+    await engine.dispose()
