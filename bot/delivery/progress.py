@@ -20,7 +20,7 @@ from bot.i18n import in_locale
 from bot.telegram import result_unused
 from bot.ui import BroadcastButton, escape
 from storage import outbox
-from storage.db import SessionFactory
+from storage.db import SessionFactory, offloaded
 from storage.models import Broadcast, BroadcastStatus, OutboxStatus
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,8 @@ def progress_markup(broadcast: Broadcast, counts: Counts) -> InlineKeyboardMarku
 
 
 async def broadcast_counts(session: object, broadcast_id: int) -> Counts:
-    return counts_from(await outbox.recipient_counts(session=session, broadcast_id=broadcast_id))  # type: ignore[arg-type]
+    with offloaded():  # counts over every recipient of the broadcast
+        return counts_from(await outbox.recipient_counts(session=session, broadcast_id=broadcast_id))  # type: ignore[arg-type]
 
 
 class ProgressReporter:
@@ -202,9 +203,10 @@ class ProgressReporter:
         now = self.clock.now()
         async with self.session_factory() as session:
             counts = await broadcast_counts(session, broadcast.id)
-            rate = await outbox.sent_since(
-                session=session, broadcast_id=broadcast.id, since=now - RATE_WINDOW
-            )
+            with offloaded():
+                rate = await outbox.sent_since(
+                    session=session, broadcast_id=broadcast.id, since=now - RATE_WINDOW
+                )
             if broadcast.status == BroadcastStatus.RUNNING and counts.pending == 0:
                 await outbox.finish_broadcast(
                     session=session, broadcast_id=broadcast.id, status=BroadcastStatus.DONE, now=now
