@@ -30,7 +30,7 @@ from bot.delivery.sender import Sender
 from bot.delivery.service import Delivery
 from bot.i18n import create_i18n, in_locale
 from bot.intake.poller import Intake, Poller
-from bot.intake.processor import InboxProcessor, chat_key
+from bot.intake.processor import InboxProcessor, belongs_to_a_chat, chat_key
 from bot.intake.webhook import create_webhook_app
 from bot.middlewares import LocaleMiddleware, ServicesMiddleware
 from bot.telegram import create_bot
@@ -44,11 +44,13 @@ from storage.db import (
 
 log = logging.getLogger(__name__)
 
+# Set after start-up. Almost everything an update allocates is freed by reference counting,
+# so with the default first threshold (700) the collector ran every few updates for little.
 # A young collection costs about what survives, not what was allocated: a high first
 # threshold makes them rarer at the same cost each, and the older generations still run
-# (a full pass about every hundred million allocations). Measured with bench/inbound.py,
-# interleaved runs: 4.7 / 3.8 / 4.2 ms of CPU per update at (50_000, 20, 10) against
-# 4.4 / 3.5 ms here, with the same peak RSS (233 MB).
+# (a full pass about every hundred million allocations). Measured with bench/inbound.py:
+# 6.6 -> 6.0 ms of CPU per update at (50_000, 20, 10); in interleaved runs 4.7 / 3.8 / 4.2 ms
+# there against 4.4 / 3.5 ms here, with the same peak RSS (233 MB).
 GC_THRESHOLDS = (1_000_000, 10, 10)
 
 
@@ -208,9 +210,6 @@ class Application:
         # and longer (and bunch up paced sends).
         gc.collect()
         gc.freeze()
-        # Almost everything an update allocates is freed by reference counting; with the
-        # default threshold (700) the collector ran every few updates for little (measured
-        # with bench/inbound.py: 6.6 -> 6.0 ms of CPU per update at 50_000).
         gc.set_threshold(*GC_THRESHOLDS)
         log.info("bot @%s is running", self.bot_username)
 
@@ -233,7 +232,7 @@ class Application:
         """Nobody is left in silence: a parked update gets an apology in the default language."""
         assert self.bot is not None and self.i18n is not None
         key = chat_key(update)
-        if key <= -(10**15):
+        if not belongs_to_a_chat(key):
             return
         with in_locale(self.i18n, self.settings.default_locale):
             text = _("Sorry, something went wrong while handling your message. Please try again later.")

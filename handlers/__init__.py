@@ -1,9 +1,10 @@
 """All routers, in the order the Dispatcher tries them.
 
 Order matters: form buttons first (the most frequent update; their callback prefix is
-theirs alone, so trying them first changes no outcome); commands before free input; the group router before /summary so that a
-command in an unregistered group gets the one-line explanation; the private reporting
-router last, because it ends with catch-alls for typed answers and stale buttons.
+theirs alone, so trying them first changes no outcome); commands before free input; the
+group router before /summary so that a command in an unregistered group gets the one-line
+explanation; the private reporting router last, because it ends with catch-alls for typed
+answers and stale buttons.
 Routers are built fresh for each Dispatcher (aiogram attaches a router to one parent).
 """
 

@@ -56,7 +56,7 @@ def _is_busy(error: sqlite3.OperationalError) -> bool:
 
 
 class InlineCursor:
-    """aiosqlite's Cursor API over a sqlite3 cursor."""
+    """aiosqlite's Cursor API over a sqlite3 cursor (what SQLAlchemy's adapter calls)."""
 
     def __init__(self, connection: InlineConnection, cursor: sqlite3.Cursor) -> None:
         self._owner = connection
@@ -83,10 +83,6 @@ class InlineCursor:
 
     async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]]) -> InlineCursor:
         await self._owner._call(self._cursor.executemany, sql, parameters)
-        return self
-
-    async def executescript(self, script: str) -> InlineCursor:
-        await self._owner._call(self._cursor.executescript, script)
         return self
 
     async def fetchone(self) -> Any:
@@ -125,25 +121,6 @@ class InlineCursor:
     @arraysize.setter
     def arraysize(self, value: int) -> None:
         self._cursor.arraysize = value
-
-
-class _CursorOpening:
-    """What `connection.cursor()` returns in aiosqlite: awaitable and an async context."""
-
-    def __init__(self, connection: InlineConnection) -> None:
-        self._connection = connection
-
-    def __await__(self) -> Any:
-        return self._open().__await__()
-
-    async def __aenter__(self) -> InlineCursor:
-        return await self._open()
-
-    async def __aexit__(self, *_exc: object) -> None:
-        return None
-
-    async def _open(self) -> InlineCursor:
-        return InlineCursor(self._connection, self._connection._sqlite().cursor())
 
 
 class _InlineQueue:
@@ -206,12 +183,9 @@ class InlineConnection:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         return await asyncio.get_running_loop().run_in_executor(self._executor, lambda: function(*args))
 
-    def cursor(self) -> _CursorOpening:
-        return _CursorOpening(self)
-
-    async def execute(self, sql: str, parameters: Iterable[Any] | None = None) -> InlineCursor:
-        cursor = await self.cursor()
-        return await cursor.execute(sql, parameters)
+    def cursor(self) -> InlineCursor:
+        """SQLAlchemy enters what this returns (`async with`), as aiosqlite's cursor()."""
+        return InlineCursor(self, self._sqlite().cursor())
 
     async def commit(self) -> None:
         await self._call(self._sqlite().commit)
@@ -227,10 +201,6 @@ class InlineConnection:
     @property
     def isolation_level(self) -> str | None:
         return self._sqlite().isolation_level
-
-    @property
-    def in_transaction(self) -> bool:
-        return self._sqlite().in_transaction
 
     async def close(self) -> None:
         connection, self._conn = self._conn, None

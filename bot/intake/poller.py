@@ -19,7 +19,7 @@ from aiogram.methods import GetUpdates
 from aiogram.types import Update
 
 from bot.clock import Clock
-from bot.intake.processor import InboxItem, InboxProcessor, chat_key, parse_update
+from bot.intake.processor import InboxItem, InboxProcessor, chat_key, own_key, parse_update
 from storage import inbox
 from storage.db import SessionFactory, begin_write
 
@@ -58,14 +58,15 @@ class Intake:
         bot = self.processor.bot
         for raw in raw_updates:
             update_id = int(raw["update_id"])
+            payload = json.dumps(raw, ensure_ascii=False)
             try:
                 update = parse_update(raw, bot)
             except ValueError as error:
                 unreadable[update_id] = f"unreadable update: {error}"
-                rows.append((update_id, -update_id - 10**15, json.dumps(raw, ensure_ascii=False)))
+                rows.append((update_id, own_key(update_id), payload))
                 continue
             parsed[update_id] = update
-            rows.append((update_id, chat_key(update), json.dumps(raw, ensure_ascii=False)))
+            rows.append((update_id, chat_key(update), payload))
         now = self.clock.now()
         async with self.session_factory() as session:
             await begin_write(session)

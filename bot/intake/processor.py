@@ -68,7 +68,20 @@ def chat_key(update: Update) -> int:
     user = getattr(event, "from_user", None)
     if user is not None:
         return int(user.id)
-    return -int(update.update_id) - 10**15
+    return own_key(update.update_id)
+
+
+# Keys below this belong to no chat: far under any Telegram chat id (supergroups are -100…).
+OWN_KEYS_BELOW = -(10**15)
+
+
+def own_key(update_id: int) -> int:
+    """The ordering key of an update that belongs to no chat (or could not be read)."""
+    return OWN_KEYS_BELOW - update_id
+
+
+def belongs_to_a_chat(key: int) -> bool:
+    return key > OWN_KEYS_BELOW
 
 
 class InboxProcessor:

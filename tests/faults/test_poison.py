@@ -9,15 +9,27 @@ from aiogram import Bot, Dispatcher, F, Router
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import Message, Update
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
 from bot.clock import SystemClock
 from bot.intake.poller import GetRawUpdates, Intake
 from bot.intake.processor import InboxProcessor
-from bot.sandbox import SandboxClient, SandboxServer
+from bot.sandbox import BotInfo, SandboxClient, SandboxServer
 from storage import inbox
-from storage.db import create_engine, create_session_factory, upgrade_database
+from storage.db import SessionFactory, create_engine, create_session_factory, upgrade_database
 from storage.models import Inbox, InboxStatus
+
+
+async def _database(path: Path) -> tuple[AsyncEngine, SessionFactory]:
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    await upgrade_database(engine)
+    return engine, create_session_factory(engine)
+
+
+def _bot(sandbox: SandboxServer, info: BotInfo) -> Bot:
+    """A plain aiogram Bot on the sandbox: the intake must work with any session."""
+    return Bot(info.token, session=AiohttpSession(api=TelegramAPIServer.from_base(sandbox.base_url)))
 
 
 async def test_poison_update_is_parked_and_later_updates_go_through(
@@ -25,9 +37,7 @@ async def test_poison_update_is_parked_and_later_updates_go_through(
 ) -> None:
     info = await sandbox_client.create_bot(username="poison_bot")
     user = await sandbox_client.create_user(first_name="Ba")
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'p.db'}")
-    await upgrade_database(engine)
-    factory = create_session_factory(engine)
+    engine, factory = await _database(tmp_path / "p.db")
     seen: list[str] = []
     router = Router()
 
@@ -39,7 +49,7 @@ async def test_poison_update_is_parked_and_later_updates_go_through(
 
     dispatcher = Dispatcher()
     dispatcher.include_router(router)
-    bot = Bot(info.token, session=AiohttpSession(api=TelegramAPIServer.from_base(sandbox.base_url)))
+    bot = _bot(sandbox, info)
     apologies: list[int] = []
 
     async def on_failure(update: Update, error: str) -> None:
@@ -86,10 +96,8 @@ async def test_unfinished_rows_are_replayed_at_start(
 ) -> None:
     info = await sandbox_client.create_bot(username="replay_bot")
     user = await sandbox_client.create_user(first_name="Tư")
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'r.db'}")
-    await upgrade_database(engine)
-    factory = create_session_factory(engine)
-    bot = Bot(info.token, session=AiohttpSession(api=TelegramAPIServer.from_base(sandbox.base_url)))
+    engine, factory = await _database(tmp_path / "r.db")
+    bot = _bot(sandbox, info)
     seen: list[str] = []
     router = Router()
 
@@ -131,10 +139,8 @@ async def test_an_update_aiogram_cannot_read_is_kept_and_parked(
     sandbox: SandboxServer, sandbox_client: SandboxClient, tmp_path: Path
 ) -> None:
     info = await sandbox_client.create_bot(username="unreadable_bot")
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'u.db'}")
-    await upgrade_database(engine)
-    factory = create_session_factory(engine)
-    bot = Bot(info.token, session=AiohttpSession(api=TelegramAPIServer.from_base(sandbox.base_url)))
+    engine, factory = await _database(tmp_path / "u.db")
+    bot = _bot(sandbox, info)
     handled: list[int] = []
     router = Router()
 

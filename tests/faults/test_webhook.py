@@ -37,6 +37,9 @@ async def test_webhook_needs_the_secret_and_writes_the_inbox_first(tmp_path: Pat
         assert (await client.post("/webhook", json=UPDATE)).status == 401
         assert (await client.post("/webhook", json=UPDATE, headers={SECRET_HEADER: "wrong"})).status == 401
         assert (await client.post("/webhook", data="nope", headers={SECRET_HEADER: "s3cret"})).status == 400
+        for not_an_update in ([UPDATE], {"message": {}}, {"update_id": "77"}):
+            answer = await client.post("/webhook", json=not_an_update, headers={SECRET_HEADER: "s3cret"})
+            assert (answer.status, await answer.text()) == (400, "not an update")
         async with factory() as session:
             assert await session.get(Inbox, 77) is None
         assert (await client.post("/webhook", json=UPDATE, headers={SECRET_HEADER: "s3cret"})).status == 200
