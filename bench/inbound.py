@@ -217,8 +217,10 @@ async def measure(users: int, workdir: Path) -> dict[str, Any]:
         await _wait_ready(client, info.token, user_ids[-1], "/help")
         sampler = _start_sampler(processes[-1].pid, workdir)
         cpu_before = _cpu_seconds(processes[-1].pid)
+        driver_before = time.process_time()
         ours = await _drive(client, info.token, user_ids[:users], SCRIPT)
         bot_cpu = _cpu_seconds(processes[-1].pid) - cpu_before
+        driver_cpu = time.process_time() - driver_before
         bot_peak_rss_mb = _peak_rss_mb(processes[-1].pid)
         if sampler is not None:
             sampler.send_signal(signal.SIGINT)
@@ -237,7 +239,9 @@ async def measure(users: int, workdir: Path) -> dict[str, Any]:
         )
         await _wait_ready(client, echo.token, echo_ids[-1], "ping")
         echo_steps = [("text", f"tin nhắn {n}", ["send"]) for n in range(len(SCRIPT))]
+        driver_before = time.process_time()
         floor = await _drive(client, echo.token, echo_ids[:users], echo_steps)
+        echo_driver_cpu = time.process_time() - driver_before
     finally:
         for process in processes:
             if process.poll() is None:
@@ -264,6 +268,9 @@ async def measure(users: int, workdir: Path) -> dict[str, Any]:
         "ratio": round(ours.rate / floor.rate, 3) if floor.rate else None,
         "bot_cpu_ms_per_update": round(bot_cpu * 1000 / ours.updates, 2) if ours.updates else None,
         "bot_peak_rss_mb": bot_peak_rss_mb,
+        # This process (sandbox and people): when it nears 100 % of a core it caps the rate.
+        "driver_cpu_share": round(driver_cpu / ours.seconds, 2) if ours.seconds else None,
+        "echo_driver_cpu_share": round(echo_driver_cpu / floor.seconds, 2) if floor.seconds else None,
         "reports_stored": reports,
         "errors": ours.errors[:5] + floor.errors[:5],
     }
@@ -297,6 +304,7 @@ def main(
         f"\nours: {figures['updates_per_s']} updates/s, p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms"
         f"\necho: {figures['echo_updates_per_s']} updates/s  → ratio {figures['ratio']}"
         f"\nbot CPU per update: {figures['bot_cpu_ms_per_update']} ms, peak RSS {figures['bot_peak_rss_mb']} MB"
+        f"\nsandbox+people process busy: {figures['driver_cpu_share']} (ours), {figures['echo_driver_cpu_share']} (echo)"
         f"\nreports stored: {figures['reports_stored']} of {args.users}"
     )
     if args.json:

@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import begin_write
 from storage.models import Inbox, InboxStatus
+from storage.prepared import Prepared
 
 INBOX = Inbox.__table__  # type: ignore[attr-defined]
 
@@ -51,7 +52,7 @@ async def store_updates(
     return new_ids
 
 
-_MARK_DONE = (
+_MARK_DONE = Prepared(
     update(INBOX)
     .where(INBOX.c.update_id == bindparam("done_update_id"))
     .values(status=InboxStatus.DONE, processed_at=bindparam("done_at"))
@@ -59,11 +60,9 @@ _MARK_DONE = (
 
 
 async def mark_done(*, session: AsyncSession, update_id: int, now: datetime) -> None:
-    """A Core statement, built once, on the session's connection: this runs once per update,
-    and the ORM's bulk-update bookkeeping (matching loaded objects) cost more than the write."""
+    """A prepared statement: this runs once per update (see storage.prepared)."""
     await begin_write(session)
-    connection = await session.connection()
-    await connection.execute(_MARK_DONE, {"done_update_id": update_id, "done_at": now})
+    await _MARK_DONE.execute(session, {"done_update_id": update_id, "done_at": now})
 
 
 async def record_failure(

@@ -8,13 +8,13 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, func, or_, update
 from sqlalchemy import select as select_core
-from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import begin_write, flush
 from storage.models import ChatGroup, Invite, Person, PersonRole, PersonStatus, Role, Unit
+from storage.prepared import Prepared, loaded
 
 
 async def create_unit(*, session: AsyncSession, code: str, name: str, parent: Unit | None = None) -> Unit:
@@ -57,7 +57,7 @@ _ROLE = PersonRole.__table__  # type: ignore[attr-defined]
 _UNIT = Unit.__table__  # type: ignore[attr-defined]
 # Built once, in Core: this runs for every update, and the ORM's entity loading (and building
 # the statement) cost more than the query.
-_PERSON_WITH_GRANTS = (
+_PERSON_WITH_GRANTS = Prepared(
     select_core(
         PERSON, _ROLE.c.role.label("grant_role"), _ROLE.c.unit_id.label("grant_unit_id"), _UNIT.c.path
     )
@@ -77,21 +77,15 @@ async def person_with_grants(
     """A person and their (role, unit id, unit path) grants, in one round trip: this runs
     for every update. The person joins the session as if the ORM had loaded it (same
     identity, changes flushed as usual), without the ORM's loading cost."""
-    connection = await session.connection()
-    rows = (await connection.execute(_PERSON_WITH_GRANTS, {"telegram_id": telegram_id})).mappings().all()
+    rows = await _PERSON_WITH_GRANTS.rows(session, {"telegram_id": telegram_id})
     if not rows:
         return None, []
     first = rows[0]
-    person = session.sync_session.identity_map.get(identity_key(Person, first["id"]))
+    person = session.sync_session.identity_map.get(identity_key(Person, first[0]))
     if person is None:
-        person = Person(**{name: first[name] for name in _PERSON_COLUMNS})
-        make_transient_to_detached(person)
+        person = loaded(Person, dict(zip(_PERSON_COLUMNS, first, strict=False)))
         session.add(person)
-    grants = [
-        (row["grant_role"], row["grant_unit_id"], row["path"])
-        for row in rows
-        if row["grant_role"] is not None
-    ]
+    grants = [(role, unit_id, path) for *_person, role, unit_id, path in rows if role is not None]
     return person, grants
 
 

@@ -7,11 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, update
-from sqlalchemy.engine import Connection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import begin_write, flush, stage_write
+from storage.db import StagedWrite, begin_write, flush, stage_write
 from storage.models import (
     Draft,
     Person,
@@ -23,14 +22,15 @@ from storage.models import (
     Role,
     Unit,
 )
+from storage.prepared import Prepared, loaded
 
 DRAFT = Draft.__table__  # type: ignore[attr-defined]
 _SELECT_DRAFT = select(DRAFT)
-_DRAFT_BY_ID = _SELECT_DRAFT.where(DRAFT.c.id == bindparam("draft_id"))
-_DRAFT_BY_SLOT = _SELECT_DRAFT.where(
-    DRAFT.c.person_id == bindparam("person_id"), DRAFT.c.slot == bindparam("slot")
+_DRAFT_BY_ID = Prepared(_SELECT_DRAFT.where(DRAFT.c.id == bindparam("draft_id")))
+_DRAFT_BY_SLOT = Prepared(
+    _SELECT_DRAFT.where(DRAFT.c.person_id == bindparam("person_id"), DRAFT.c.slot == bindparam("slot"))
 )
-_LATEST_DRAFT = (
+_LATEST_DRAFT = Prepared(
     _SELECT_DRAFT.where(DRAFT.c.person_id == bindparam("person_id"))
     .order_by(DRAFT.c.updated_at.desc(), DRAFT.c.id.desc())
     .limit(1)
@@ -45,7 +45,7 @@ _DRAFT_FIELDS = (
     "context",
     "prompt_message_id",
 )
-_UPDATE_DRAFT = (
+_UPDATE_DRAFT = Prepared(
     update(DRAFT)
     .where(DRAFT.c.id == bindparam("draft_id"))
     .values({name: bindparam(f"new_{name}") for name in (*_DRAFT_FIELDS, "updated_at")})
@@ -58,10 +58,9 @@ _DELETE_DRAFT = delete(DRAFT).where(DRAFT.c.id == bindparam("draft_id"))
 # written by `save_draft` (at commit) and removed by `delete_draft`, never by the session.
 
 
-async def _one_draft(session: AsyncSession, statement: Any, params: dict[str, Any]) -> Draft | None:
-    connection = await session.connection()
-    row = (await connection.execute(statement, params)).mappings().first()
-    return Draft(**row) if row is not None else None
+async def _one_draft(session: AsyncSession, statement: Prepared, params: dict[str, Any]) -> Draft | None:
+    row = await statement.first(session, params)
+    return loaded(Draft, dict(zip(statement.keys, row, strict=True))) if row is not None else None
 
 
 async def get_draft(*, session: AsyncSession, draft_id: int) -> Draft | None:
@@ -89,11 +88,11 @@ async def save_draft(*, session: AsyncSession, draft: Draft) -> Draft:
         draft.id = int(result.inserted_primary_key[0])
         return draft
 
-    def write(connection: Connection) -> None:
-        params = {f"new_{name}": getattr(draft, name) for name in (*_DRAFT_FIELDS, "updated_at")}
-        connection.execute(_UPDATE_DRAFT, {"draft_id": draft.id, **params})
+    def parameters() -> dict[str, Any]:
+        values = {f"new_{name}": getattr(draft, name) for name in (*_DRAFT_FIELDS, "updated_at")}
+        return {"draft_id": draft.id, **values}
 
-    stage_write(session, ("draft", draft.id), write)
+    stage_write(session, ("draft", draft.id), StagedWrite(_UPDATE_DRAFT, parameters))
     return draft
 
 

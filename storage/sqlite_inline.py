@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from typing import Any, TypeVar
@@ -182,6 +182,28 @@ class InlineConnection:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         return await asyncio.get_running_loop().run_in_executor(self._executor, lambda: function(*args))
+
+    async def fetch(self, sql: str, parameters: Sequence[Any]) -> list[Any]:
+        """All rows of one statement, without a cursor object for the caller to manage."""
+        return await self._call(self._fetch, sql, parameters)
+
+    async def write(self, sql: str, parameters: Sequence[Any]) -> int:
+        """Run one write; returns the number of rows it touched."""
+        return await self._call(self._write, sql, parameters)
+
+    def _fetch(self, sql: str, parameters: Sequence[Any]) -> list[Any]:
+        cursor = self._sqlite().execute(sql, parameters)
+        try:
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+
+    def _write(self, sql: str, parameters: Sequence[Any]) -> int:
+        cursor = self._sqlite().execute(sql, parameters)
+        try:
+            return cursor.rowcount
+        finally:
+            cursor.close()
 
     def cursor(self) -> InlineCursor:
         """SQLAlchemy enters what this returns (`async with`), as aiosqlite's cursor()."""

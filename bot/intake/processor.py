@@ -24,7 +24,7 @@ from aiogram.types import Update
 
 from bot.clock import Clock
 from storage import inbox
-from storage.db import SessionFactory, begin_write
+from storage.db import SessionFactory, begin_write, commit
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +199,7 @@ class InboxProcessor:
                     await self.bot(result)
                 await begin_write(session)
                 await inbox.mark_done(session=session, update_id=update.update_id, now=self.clock.now())
-                await session.commit()
+                await commit(session)
                 return None
             except asyncio.CancelledError:
                 raise

@@ -1,0 +1,181 @@
+"""Prepared statements: straight on the inline SQLite driver, they read and write exactly
+what SQLAlchemy reads and writes for the same statement."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import bindparam, select
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlmodel import select as select_orm
+
+from storage import inbox, people, reports
+from storage.db import (
+    CONNECTION_KEY,
+    begin_write,
+    commit,
+    create_engine,
+    create_session_factory,
+    upgrade_database,
+)
+from storage.models import Draft, Inbox, InboxStatus, Person, PersonStatus, Role
+from storage.prepared import Prepared, loaded
+
+WHEN = datetime(2026, 11, 24, 8, 30, 15, 123456, tzinfo=UTC)
+
+
+def every_prepared_statement() -> dict[str, Prepared]:
+    found: dict[str, Prepared] = {}
+    for module in (people, reports, inbox):
+        for name, value in vars(module).items():
+            if isinstance(value, Prepared):
+                found[f"{module.__name__}.{name}"] = value
+    return found
+
+
+async def _seeded(path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    await upgrade_database(engine)
+    factory = create_session_factory(engine)
+    async with factory() as session:
+        unit = await people.create_unit(session=session, code="TINH", name="Tỉnh")
+        person = Person(
+            telegram_id=42,
+            full_name="Bình <b>&",
+            status=PersonStatus.ACTIVE,
+            unit_id=unit.id,
+            created_at=WHEN,
+        )
+        session.add(person)
+        await session.flush()
+        await people.grant_role(session=session, person=person, role=Role.LEADER, unit_id=unit.id)
+        draft = Draft(
+            person_id=person.id or 0,
+            slot="report:adhoc",
+            state={"answers": {"noi_dung": "Ý kiến “trái chiều”"}, "step": 3},
+            context={"topic": None},
+            created_at=WHEN,
+            updated_at=WHEN,
+        )
+        await reports.save_draft(session=session, draft=draft)
+        await inbox.store_updates(session=session, rows=[(7, 42, '{"update_id": 7}')], now=WHEN)
+        await session.commit()
+    await engine.dispose()
+
+
+# Parameters for each statement, for the person, draft and update seeded above.
+PARAMETERS: dict[str, dict[str, Any]] = {
+    "storage.people._PERSON_WITH_GRANTS": {"telegram_id": 42},
+    "storage.reports._DRAFT_BY_ID": {"draft_id": 1},
+    "storage.reports._DRAFT_BY_SLOT": {"person_id": 1, "slot": "report:adhoc"},
+    "storage.reports._LATEST_DRAFT": {"person_id": 1},
+    "storage.reports._UPDATE_DRAFT": {
+        "draft_id": 1,
+        "new_person_id": 1,
+        "new_slot": "report:adhoc",
+        "new_form_id": None,
+        "new_topic_id": None,
+        "new_definition": {"questions": [{"key": "q", "kind": "text"}]},
+        "new_state": {"answers": {"q": "Đà Nẵng"}, "step": 1},
+        "new_context": {},
+        "new_prompt_message_id": 2**40,
+        "new_updated_at": WHEN,
+    },
+    "storage.inbox._MARK_DONE": {"done_update_id": 7, "done_at": WHEN},
+}
+
+
+def test_every_prepared_statement_is_covered() -> None:
+    assert set(every_prepared_statement()) == set(PARAMETERS)
+
+
+def _table_contents(path: Path) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(path) as connection:
+        rows: list[tuple[Any, ...]] = []
+        for table in ("person", "draft", "inbox"):
+            rows += [(table, *row) for row in connection.execute(f"SELECT * FROM {table} ORDER BY 1")]
+        return rows
+
+
+@pytest.mark.parametrize("name", sorted(PARAMETERS))
+async def test_inline_and_sqlalchemy_paths_agree(tmp_path: Path, name: str) -> None:
+    statement = every_prepared_statement()[name]
+    results = {}
+    for path_kind in ("inline", "sqlalchemy"):
+        path = tmp_path / f"{path_kind}.db"
+        await _seeded(path)
+        if path_kind == "inline":
+            engine = create_engine(f"sqlite+aiosqlite:///{path}")
+        else:  # plain aiosqlite: Prepared falls back to SQLAlchemy's execution
+            engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
+        factory = create_session_factory(engine)
+        async with factory() as session:
+            if statement.keys:
+                outcome: Any = await statement.rows(session, PARAMETERS[name])
+            else:
+                await begin_write(session)
+                outcome = await statement.execute(session, PARAMETERS[name])
+                await session.commit()
+        await engine.dispose()
+        results[path_kind] = (outcome, _table_contents(path))
+    assert results["inline"] == results["sqlalchemy"]
+    outcome, _contents = results["inline"]
+    if statement.keys:
+        assert outcome, "the seeded row is found"
+        values = [value for row in outcome for value in row]
+        assert [type(v) for v in values] == [type(v) for row in results["sqlalchemy"][0] for v in row]
+        assert all(v.tzinfo is UTC for v in values if isinstance(v, datetime))
+    else:
+        assert outcome == 1
+
+
+async def test_a_loaded_instance_behaves_as_an_orm_load(tmp_path: Path) -> None:
+    path = tmp_path / "l.db"
+    await _seeded(path)
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    factory = create_session_factory(engine)
+    async with factory() as session:
+        draft = await reports.get_draft(session=session, draft_id=1)
+        orm = (await session.exec(select_orm(Draft).where(Draft.id == 1))).one()
+        assert draft is not None and draft is not orm
+        assert draft.model_dump() == orm.model_dump()
+        assert draft.state["answers"]["noi_dung"] == "Ý kiến “trái chiều”"
+        person = loaded(Person, {"id": 1, "telegram_id": 42, "full_name": "x", "status": "active"})
+        assert person.id == 1 and person.full_name == "x"
+    await engine.dispose()
+
+
+async def test_the_remembered_connection_ends_with_its_transaction(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    await _seeded(path)
+    engine = create_engine(f"sqlite+aiosqlite:///{path}", pool_size=2)
+    factory = create_session_factory(engine)
+    async with factory() as session:
+        draft = await reports.get_draft(session=session, draft_id=1)
+        assert draft is not None and CONNECTION_KEY in session.info
+        draft.state = {"step": 9}
+        await reports.save_draft(session=session, draft=draft)
+        await begin_write(session)
+        await inbox.mark_done(session=session, update_id=7, now=WHEN)
+        await commit(session)
+        assert CONNECTION_KEY not in session.info
+        # The next transaction of the same session reads what the last one wrote.
+        again = await reports.get_draft(session=session, draft_id=1)
+        assert again is not None and again.state == {"step": 9}
+        row = (await session.exec(select_orm(Inbox).where(Inbox.update_id == 7))).one()
+        assert (row.status, row.processed_at) == (InboxStatus.DONE, WHEN)
+        await session.rollback()
+        assert CONNECTION_KEY not in session.info
+    await engine.dispose()
+
+
+def test_in_lists_are_refused() -> None:
+    table = Draft.__table__  # type: ignore[attr-defined]
+    statement = Prepared(select(table).where(table.c.id.in_(bindparam("ids", expanding=True))))
+    with pytest.raises(ValueError, match="IN lists"):
+        statement._compile(sqlite.dialect())
