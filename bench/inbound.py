@@ -240,7 +240,9 @@ async def measure(users: int, workdir: Path) -> dict[str, Any]:
         await _wait_ready(client, echo.token, echo_ids[-1], "ping")
         echo_steps = [("text", f"tin nhắn {n}", ["send"]) for n in range(len(SCRIPT))]
         driver_before = time.process_time()
+        echo_cpu_before = _cpu_seconds(processes[-1].pid)
         floor = await _drive(client, echo.token, echo_ids[:users], echo_steps)
+        echo_cpu = _cpu_seconds(processes[-1].pid) - echo_cpu_before
         echo_driver_cpu = time.process_time() - driver_before
     finally:
         for process in processes:
@@ -267,6 +269,12 @@ async def measure(users: int, workdir: Path) -> dict[str, Any]:
         "echo_p99_ms": round(_percentile(floor.latencies_ms, 0.99), 1),
         "ratio": round(ours.rate / floor.rate, 3) if floor.rate else None,
         "bot_cpu_ms_per_update": round(bot_cpu * 1000 / ours.updates, 2) if ours.updates else None,
+        "echo_cpu_ms_per_update": round(echo_cpu * 1000 / floor.updates, 2) if floor.updates else None,
+        # CPU per update against the echo bot's, measured minutes apart on the same machine:
+        # steadier than either figure alone when the machine's speed drifts.
+        "cpu_vs_echo": round(bot_cpu / ours.updates / (echo_cpu / floor.updates), 2)
+        if ours.updates and floor.updates and echo_cpu
+        else None,
         "bot_peak_rss_mb": bot_peak_rss_mb,
         # This process (sandbox and people): when it nears 100 % of a core it caps the rate.
         "driver_cpu_share": round(driver_cpu / ours.seconds, 2) if ours.seconds else None,
@@ -303,7 +311,9 @@ def main(
     print(
         f"\nours: {figures['updates_per_s']} updates/s, p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms"
         f"\necho: {figures['echo_updates_per_s']} updates/s  → ratio {figures['ratio']}"
-        f"\nbot CPU per update: {figures['bot_cpu_ms_per_update']} ms, peak RSS {figures['bot_peak_rss_mb']} MB"
+        f"\nbot CPU per update: {figures['bot_cpu_ms_per_update']} ms (echo bot: {figures['echo_cpu_ms_per_update']} ms,"
+        f" {figures['cpu_vs_echo']}x),"
+        f" peak RSS {figures['bot_peak_rss_mb']} MB"
         f"\nsandbox+people process busy: {figures['driver_cpu_share']} (ours), {figures['echo_driver_cpu_share']} (echo)"
         f"\nreports stored: {figures['reports_stored']} of {args.users}"
     )

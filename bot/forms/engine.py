@@ -191,10 +191,6 @@ def progress(form: FormDefinition, state: FormState) -> tuple[int, int]:
     return len(keys), len(keys)
 
 
-def _index(form: FormDefinition, key: str) -> int:
-    return form.questions.index(form.question(key))
-
-
 def validate_answers(
     form: FormDefinition, answers: dict[str, Any], *, today: date, now: datetime | None = None
 ) -> list[FormError]:
@@ -358,9 +354,9 @@ def _advance(form: FormDefinition, state: FormState, answers: dict[str, Any]) ->
         return FormState(
             status="review", current=None, answers=answers, history=trimmed, editing=False, step=state.step
         )
-    position = _index(form, state.current)
+    position = form.position(state.current)
     for item in visible:
-        if _index(form, item.key) > position:
+        if form.position(item.key) > position:
             return replace(
                 state, current=item.key, answers=answers, selection=_preselect(item, answers), history=history
             )

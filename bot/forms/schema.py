@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 LocalizedText = dict[str, str]
 QuestionType = Literal["choice", "multi_choice", "text", "number", "date", "deadline", "yes_no", "attachment"]
@@ -138,6 +138,8 @@ class FormDefinition(_Frozen):
     questions: list[Question]
 
     _loc = field_validator("title", "description", mode="before")(_localized)
+    # Question key -> index, for the lookups every button press makes.
+    _positions: dict[str, int] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> FormDefinition:
@@ -161,13 +163,15 @@ class FormDefinition(_Frozen):
                 if unknown:
                     raise ValueError(f"{question.key}: show_if refers to unknown options {unknown}")
             seen[question.key] = question
+        self._positions = {question.key: index for index, question in enumerate(self.questions)}
         return self
 
     def question(self, key: str) -> Question:
-        for question in self.questions:
-            if question.key == key:
-                return question
-        raise KeyError(key)
+        return self.questions[self._positions[key]]
+
+    def position(self, key: str) -> int:
+        """Where a question stands in the form (raises KeyError for an unknown key)."""
+        return self._positions[key]
 
     def has_question(self, key: str) -> bool:
-        return any(question.key == key for question in self.questions)
+        return key in self._positions
