@@ -120,26 +120,6 @@ async def load_actor(*, session: AsyncSession, user: User, admin_ids: frozenset[
     return Actor(telegram_id=user.id, person=person, grants=tuple(grants))
 
 
-class ActorMiddleware(BaseMiddleware):
-    """Outer update middleware: puts `actor` in the handler data (after the session)."""
-
-    def __init__(self, admin_ids: frozenset[int]) -> None:
-        self.admin_ids = admin_ids
-
-    async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
-        user: User | None = data.get("event_from_user")
-        if user is not None and not user.is_bot:
-            data["actor"] = await load_actor(session=data["session"], user=user, admin_ids=self.admin_ids)
-        else:
-            data["actor"] = None
-        return await handler(event, data)
-
-
 def refusal_text(permission: Permission, actor: Actor | None) -> str:
     if (actor is None or not actor.is_member) and permission is Permission.REPORT:
         return _(

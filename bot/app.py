@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 import handlers
 from bot import menus, onboarding, reporting, topics, urgent
-from bot.access import AccessMiddleware, ActorMiddleware
+from bot.access import AccessMiddleware
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.conversation import Conversations, FormCatalog
@@ -32,7 +32,7 @@ from bot.i18n import create_i18n, in_locale
 from bot.intake.poller import Intake, Poller
 from bot.intake.processor import InboxProcessor, belongs_to_a_chat, chat_key
 from bot.intake.webhook import create_webhook_app
-from bot.middlewares import LocaleMiddleware, ServicesMiddleware
+from bot.middlewares import UpdateContextMiddleware
 from bot.telegram import create_bot
 from storage.db import (
     SessionFactory,
@@ -88,10 +88,8 @@ def create_dispatcher(
         bot_username=bot_username,
         delivery=delivery,
     )
-    # Outer middlewares run in this order for every update: who, which language, services.
-    dispatcher.update.outer_middleware(ActorMiddleware(frozenset(settings.admin_ids)))
-    dispatcher.update.outer_middleware(LocaleMiddleware(i18n))
-    dispatcher.update.outer_middleware(ServicesMiddleware())
+    # For every update: who is acting, in which language, with which services.
+    dispatcher.update.outer_middleware(UpdateContextMiddleware(i18n, frozenset(settings.admin_ids)))
     dispatcher.message.middleware(AccessMiddleware())
     dispatcher.callback_query.middleware(AccessMiddleware())
     dispatcher.include_routers(*handlers.routers())
