@@ -152,10 +152,11 @@ async def _wait_ready(client: SandboxClient, token: str, user_id: int, text: str
     await client.wait_events(user_id, result.seq, count=1, wait_seconds=120, kinds=["send"])
 
 
-def _cpu_seconds(pid: int) -> float:
+def _cpu_seconds(pid: int, *, system_only: bool = False) -> float:
     """User + system CPU of a process (Linux): steadier than rates on a shared machine."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[12]) if system_only else int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _start_sampler(pid: int, workdir: Path) -> subprocess.Popen[bytes] | None:
@@ -217,9 +218,11 @@ async def measure(users: int, workdir: Path) -> dict[str, Any]:
         await _wait_ready(client, info.token, user_ids[-1], "/help")
         sampler = _start_sampler(processes[-1].pid, workdir)
         cpu_before = _cpu_seconds(processes[-1].pid)
+        system_before = _cpu_seconds(processes[-1].pid, system_only=True)
         driver_before = time.process_time()
         ours = await _drive(client, info.token, user_ids[:users], SCRIPT)
         bot_cpu = _cpu_seconds(processes[-1].pid) - cpu_before
+        bot_system = _cpu_seconds(processes[-1].pid, system_only=True) - system_before
         driver_cpu = time.process_time() - driver_before
         bot_peak_rss_mb = _peak_rss_mb(processes[-1].pid)
         if sampler is not None:
@@ -269,6 +272,8 @@ async def measure(users: int, workdir: Path) -> dict[str, Any]:
         "echo_p99_ms": round(_percentile(floor.latencies_ms, 0.99), 1),
         "ratio": round(ours.rate / floor.rate, 3) if floor.rate else None,
         "bot_cpu_ms_per_update": round(bot_cpu * 1000 / ours.updates, 2) if ours.updates else None,
+        # The kernel's part of it (sockets, file writes, locks).
+        "bot_system_cpu_ms_per_update": round(bot_system * 1000 / ours.updates, 2) if ours.updates else None,
         "echo_cpu_ms_per_update": round(echo_cpu * 1000 / floor.updates, 2) if floor.updates else None,
         # CPU per update against the echo bot's, measured minutes apart on the same machine:
         # steadier than either figure alone when the machine's speed drifts.
@@ -312,7 +317,7 @@ def main(
         f"\nours: {figures['updates_per_s']} updates/s, p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms"
         f"\necho: {figures['echo_updates_per_s']} updates/s  → ratio {figures['ratio']}"
         f"\nbot CPU per update: {figures['bot_cpu_ms_per_update']} ms (echo bot: {figures['echo_cpu_ms_per_update']} ms,"
-        f" {figures['cpu_vs_echo']}x),"
+        f" {figures['cpu_vs_echo']}x), of which kernel {figures['bot_system_cpu_ms_per_update']} ms,"
         f" peak RSS {figures['bot_peak_rss_mb']} MB"
         f"\nsandbox+people process busy: {figures['driver_cpu_share']} (ours), {figures['echo_driver_cpu_share']} (echo)"
         f"\nreports stored: {figures['reports_stored']} of {args.users}"

@@ -121,8 +121,9 @@ class Application:
 
     async def start(self, *, poll: bool = True) -> None:
         settings = self.settings
-        # One pooled connection per concurrent update, plus room for the poller and replays.
-        self.engine = create_engine(settings.database_url, pool_size=settings.intake_concurrency + 4)
+        # The intake keeps one connection per concurrent update; as many again for the rest
+        # (the poller, the outbox sender's many small transactions, replays, reports).
+        self.engine = create_engine(settings.database_url, pool_size=2 * settings.intake_concurrency + 4)
         await upgrade_database(self.engine)
         self.session_factory = create_session_factory(self.engine)
         self.i18n = create_i18n(settings.default_locale)
@@ -174,6 +175,7 @@ class Application:
             bot=self.bot,
             session_factory=self.session_factory,
             clock=self.clock,
+            engine=self.engine,
             max_attempts=settings.intake_max_attempts,
             concurrency=settings.intake_concurrency,
             on_failure=self._apologise,

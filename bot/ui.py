@@ -28,6 +28,7 @@ from aiogram.utils.i18n.context import get_i18n
 from bot.forms import FormDefinition, FormError, FormState, Question, text_for
 from bot.forms.deadlines import format_deadline
 from bot.forms.engine import progress, visible_questions
+from bot.telegram import result_unused
 
 log = logging.getLogger(__name__)
 
@@ -344,6 +345,7 @@ async def acknowledge(query: CallbackQuery, alert: str | None = None) -> None:
     """Answer a callback query, best effort: a replayed update's query was already answered
     (or is too old), which Telegram refuses; the rest of the handling must still happen."""
     try:
-        await query.answer(alert, show_alert=alert is not None)
+        with result_unused():
+            await query.answer(alert, show_alert=alert is not None)
     except TelegramBadRequest as error:
         log.info("callback %s not answered: %s", query.id, error)

@@ -21,6 +21,7 @@ from typing import Any
 from aiogram import Bot, Dispatcher
 from aiogram.methods import TelegramMethod
 from aiogram.types import Update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.clock import Clock
 from storage import inbox
@@ -92,6 +93,7 @@ class InboxProcessor:
         bot: Bot,
         session_factory: SessionFactory,
         clock: Clock,
+        engine: AsyncEngine | None = None,
         max_attempts: int = 3,
         concurrency: int = 32,
         retry_delay: float = 0.5,
@@ -104,6 +106,8 @@ class InboxProcessor:
         self.max_attempts = max_attempts
         self.retry_delay = retry_delay
         self.on_failure = on_failure
+        self.engine = engine
+        self._idle_connections: list[AsyncConnection] = []
         self._queues: dict[int, deque[InboxItem]] = {}
         self._workers: dict[int, asyncio.Task[None]] = {}
         self._slots = asyncio.Semaphore(concurrency)
@@ -142,6 +146,11 @@ class InboxProcessor:
             self.submit(InboxItem(update=update, chat_key=row.chat_key, attempts=max(row.attempts - 1, 0)))
         return len(rows)
 
+    @property
+    def kept_connections(self) -> int:
+        """Connections kept open for the next updates (see `_take_connection`)."""
+        return len(self._idle_connections)
+
     async def wait_idle(self) -> None:
         await self._idle.wait()
 
@@ -154,6 +163,9 @@ class InboxProcessor:
         workers = list(self._workers.values())
         if workers:
             await asyncio.gather(*workers, return_exceptions=True)
+        connections, self._idle_connections = self._idle_connections, []
+        for connection in connections:
+            await connection.close()
 
     async def _run_chat(self, key: int) -> None:
         queue = self._queues[key]
@@ -192,7 +204,38 @@ class InboxProcessor:
             await asyncio.sleep(self.retry_delay * 2 ** (item.attempts - 1) * (0.5 + random.random()))
 
     async def _attempt(self, update: Update) -> str | None:
-        async with self.session_factory() as session:
+        connection = await self._take_connection()
+        try:
+            return await self._attempt_on(update, connection)
+        finally:
+            await self._give_back(connection)
+
+    async def _take_connection(self) -> AsyncConnection | None:
+        """A connection kept open between updates (at most one per concurrent update).
+
+        Checking a connection out of the engine's pool and back for every update cost about
+        as much as the update's own statements; a session bound to a kept connection starts
+        and ends its transaction on it the same way.
+        """
+        if self.engine is None:
+            return None
+        if self._idle_connections:
+            return self._idle_connections.pop()
+        return await self.engine.connect()
+
+    async def _give_back(self, connection: AsyncConnection | None) -> None:
+        if connection is None:
+            return
+        # A connection that lost its database, or whose transaction did not end (the attempt
+        # was cancelled half-way), is not reused: closing it rolls back and frees it.
+        if self._closing or connection.closed or connection.invalidated or connection.in_transaction():
+            await connection.close()
+            return
+        self._idle_connections.append(connection)
+
+    async def _attempt_on(self, update: Update, connection: AsyncConnection | None) -> str | None:
+        bind = {} if connection is None else {"bind": connection}
+        async with self.session_factory(**bind) as session:
             try:
                 result = await self.dispatcher.feed_update(self.bot, update, session=session)
                 if isinstance(result, TelegramMethod):

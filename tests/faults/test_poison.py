@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from aiogram import Bot, Dispatcher, F, Router
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
@@ -32,8 +33,9 @@ def _bot(sandbox: SandboxServer, info: BotInfo) -> Bot:
     return Bot(info.token, session=AiohttpSession(api=TelegramAPIServer.from_base(sandbox.base_url)))
 
 
+@pytest.mark.parametrize("keep_connections", [False, True], ids=["pooled", "kept"])
 async def test_poison_update_is_parked_and_later_updates_go_through(
-    sandbox: SandboxServer, sandbox_client: SandboxClient, tmp_path: Path
+    sandbox: SandboxServer, sandbox_client: SandboxClient, tmp_path: Path, keep_connections: bool
 ) -> None:
     info = await sandbox_client.create_bot(username="poison_bot")
     user = await sandbox_client.create_user(first_name="Ba")
@@ -61,6 +63,7 @@ async def test_poison_update_is_parked_and_later_updates_go_through(
         bot=bot,
         session_factory=factory,
         clock=SystemClock(),
+        engine=engine if keep_connections else None,
         max_attempts=3,
         retry_delay=0.01,
         on_failure=on_failure,
@@ -74,9 +77,13 @@ async def test_poison_update_is_parked_and_later_updates_go_through(
         assert await intake.accept(updates) == 3
         assert await intake.accept(updates) == 0  # redelivered after a crash: recognised, not redone
         await processor.wait_idle()
+        # One chat, one update at a time: one connection served every attempt, rolled back
+        # or committed, and is kept for the next.
+        assert processor.kept_connections == (1 if keep_connections else 0)
     finally:
         await processor.close()
         await bot.session.close()
+    assert processor.kept_connections == 0
 
     assert seen == ["trước", "boom", "boom", "boom", "sau"]
     async with factory() as session:
