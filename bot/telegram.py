@@ -32,6 +32,7 @@ from aiogram.types import (
     ReplyKeyboardRemove,
 )
 from aiohttp.payload import JsonPayload
+from pydantic import ValidationError
 
 from bot.config import Settings
 
@@ -77,19 +78,34 @@ class JsonAiohttpSession(AiohttpSession):
     def check_response(  # type: ignore[override]
         self, bot: Bot, method: TelegramMethod[Any], status_code: int, content: str
     ) -> Response[Any]:
-        """Keeps a strong reference to each `Response[T]` aiogram parametrises per call.
+        """Reads a successful answer the cheap way; errors go through aiogram's own reading.
 
-        pydantic caches parametrised generic models only weakly, so every garbage collection
-        dropped them and the next call rebuilt the model class (about 3 ms each time).
+        - Inside `result_unused()`, a call that may answer `True` gets `True`.
+        - The keyboard of a message the bot just sent or edited is left out of the result:
+          it is the one the bot built, nobody reads it back, and with a form's dozen buttons
+          it was most of the cost of reading the message.
+        - Each `Response[T]` aiogram parametrises is kept: pydantic caches them only weakly,
+          so every garbage collection dropped them and the next call rebuilt the model class
+          (about 3 ms each time).
         """
         returning = method.__returning__
-        if status_code == HTTPStatus.OK and _result_unused.get() and _may_return_true(returning):
-            with contextlib.suppress(ValueError):
+        response_type = self._response_types.get(returning)
+        if response_type is None:
+            response_type = self._response_types[returning] = Response[returning]
+        if status_code == HTTPStatus.OK:
+            try:
                 answer = json.loads(content)
-                if isinstance(answer, dict) and answer.get("ok") is True:
+            except ValueError:
+                answer = None
+            if isinstance(answer, dict) and answer.get("ok") is True:
+                if _result_unused.get() and _may_return_true(returning):
                     return Response[Any](ok=True, result=True)
-        if returning not in self._response_types:
-            self._response_types[returning] = Response[returning]
+                result = answer.get("result")
+                if isinstance(result, dict) and "message_id" in result and "reply_markup" in result:
+                    result = {key: value for key, value in result.items() if key != "reply_markup"}
+                    answer = {**answer, "result": result}
+                with contextlib.suppress(ValidationError):  # aiogram's path below reports it
+                    return response_type.model_validate(answer, context={"bot": bot})
         return super().check_response(bot, method, status_code, content)
 
     def build_form_data(self, bot: Bot, method: TelegramMethod[Any]) -> Any:  # type: ignore[override]

@@ -828,6 +828,14 @@ class World:
         data = chat.json(self)
         data["accent_color_id"] = 0
         data["max_reaction_count"] = 11
+        # Required in ChatFullInfo since Bot API 9.0.
+        data["accepted_gift_types"] = {
+            "unlimited_gifts": True,
+            "limited_gifts": True,
+            "unique_gifts": True,
+            "premium_subscription": True,
+            "gifts_from_channels": True,
+        }
         return data
 
     def _m_getchatmember(self, bot: Bot, params: dict[str, Any]) -> dict[str, Any]:

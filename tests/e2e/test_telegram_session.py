@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aiogram import Bot
 from aiogram.client.session.base import BaseSession
-from aiogram.exceptions import TelegramBadRequest
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.methods import (
     BanChatMember,
     EditMessageText,
@@ -124,5 +124,35 @@ async def test_result_unused_edits_deliver_and_errors_still_raise(
         assert (
             isinstance(edited, Message) and edited.text == "năm"
         )  # outside: the message, as aiogram gives it
+    finally:
+        await bot.session.close()
+
+
+async def test_sent_messages_are_read_without_their_keyboard_and_errors_are_aiograms(
+    sandbox: SandboxServer, sandbox_client: SandboxClient
+) -> None:
+    info = await sandbox_client.create_bot(username="results_bot")
+    bot = create_bot(Settings(telegram_api_url=sandbox.base_url), token=info.token)
+    try:
+        user = await sandbox_client.create_user(first_name="Bảo")
+        await sandbox_client.send_message(info.token, user.id, "/start")
+        sent = await bot.send_message(user.id, "<b>Câu 1/10</b>", reply_markup=KEYBOARD)
+        assert isinstance(sent, Message)
+        assert (sent.chat.id, sent.text, sent.reply_markup) == (user.id, "Câu 1/10", None)
+        shown = await sandbox_client.message(user.id, sent.message_id)
+        assert len(shown["reply_markup"]["inline_keyboard"]) == 2  # the user still has the buttons
+        edited = await bot.edit_message_text(
+            "Câu 2/10", chat_id=user.id, message_id=sent.message_id, reply_markup=KEYBOARD
+        )
+        assert isinstance(edited, Message) and edited.message_id == sent.message_id
+        # Answers that are not a sent message are read whole.
+        chat = await bot.get_chat(user.id)
+        assert chat.id == user.id
+        with pytest.raises(TelegramBadRequest, match="message text is empty"):
+            await bot.send_message(user.id, "")
+        with pytest.raises(TelegramForbiddenError):
+            stranger = await sandbox_client.create_user(first_name="Lạ")
+            await sandbox_client.block_bot(info.token, stranger.id)
+            await bot.send_message(stranger.id, "xin chào")
     finally:
         await bot.session.close()
