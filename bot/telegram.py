@@ -74,6 +74,8 @@ class JsonAiohttpSession(AiohttpSession):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._response_types: dict[Any, Any] = {}
+        self._defaults_of: DefaultBotProperties | None = None
+        self._prepared_defaults: dict[str, Any] = {}
 
     def check_response(  # type: ignore[override]
         self, bot: Bot, method: TelegramMethod[Any], status_code: int, content: str
@@ -116,7 +118,10 @@ class JsonAiohttpSession(AiohttpSession):
             fields.update(method.model_extra)
         for key, value in fields.items():
             if isinstance(value, Default):
-                value = bot.default[value.name]
+                prepared_default = self._prepared_default(bot, value, files)
+                if prepared_default is not None:
+                    body[key] = prepared_default
+                continue
             if value is None:
                 continue
             if isinstance(value, (str, int, float)):  # bool is an int
@@ -130,6 +135,18 @@ class JsonAiohttpSession(AiohttpSession):
         if files:
             return super().build_form_data(bot=bot, method=method)
         return JsonPayload(body, dumps=self.json_dumps)
+
+    def _prepared_default(self, bot: Bot, placeholder: Default, files: dict[str, InputFile]) -> Any:
+        """The bot's default for a field, encoded once: every message carries the default
+        link preview options, whose encoding resolves their own defaults field by field."""
+        if self._defaults_of is not bot.default:
+            self._defaults_of, self._prepared_defaults = bot.default, {}
+        if placeholder.name not in self._prepared_defaults:
+            value = bot.default[placeholder.name]
+            self._prepared_defaults[placeholder.name] = (
+                None if value is None else self.prepare_value(value, bot=bot, files=files, _dumps_json=False)
+            )
+        return self._prepared_defaults[placeholder.name]
 
 
 def create_bot(settings: Settings, token: str | None = None) -> Bot:
