@@ -35,20 +35,16 @@ _LATEST_DRAFT = Prepared(
     .order_by(DRAFT.c.updated_at.desc(), DRAFT.c.id.desc())
     .limit(1)
 )
-_DRAFT_FIELDS = (
-    "person_id",
-    "slot",
-    "form_id",
-    "topic_id",
-    "definition",
-    "state",
-    "context",
-    "prompt_message_id",
-)
+# Whose draft and for what (`person_id`, `slot`) are fixed when it is created; the rest
+# changes as the conversation goes. Writing back only what changes keeps the indexes on
+# (person_id) and (person_id, slot) untouched on every press (SQLite rewrites an index entry
+# whenever an UPDATE sets one of its columns, even to the same value).
+_DRAFT_CHANGING = ("form_id", "topic_id", "definition", "state", "context", "prompt_message_id", "updated_at")
+_DRAFT_FIELDS = ("person_id", "slot", *_DRAFT_CHANGING)
 _UPDATE_DRAFT = Prepared(
     update(DRAFT)
     .where(DRAFT.c.id == bindparam("draft_id"))
-    .values({name: bindparam(f"new_{name}") for name in (*_DRAFT_FIELDS, "updated_at")})
+    .values({name: bindparam(f"new_{name}") for name in _DRAFT_CHANGING})
 )
 _DELETE_DRAFT = delete(DRAFT).where(DRAFT.c.id == bindparam("draft_id"))
 
@@ -83,13 +79,13 @@ async def save_draft(*, session: AsyncSession, draft: Draft) -> Draft:
     if draft.id is None:
         await begin_write(session)
         connection = await session.connection()
-        values = {name: getattr(draft, name) for name in (*_DRAFT_FIELDS, "created_at", "updated_at")}
+        values = {name: getattr(draft, name) for name in (*_DRAFT_FIELDS, "created_at")}
         result = await connection.execute(insert(DRAFT).values(values))
         draft.id = int(result.inserted_primary_key[0])
         return draft
 
     def parameters() -> dict[str, Any]:
-        values = {f"new_{name}": getattr(draft, name) for name in (*_DRAFT_FIELDS, "updated_at")}
+        values = {f"new_{name}": getattr(draft, name) for name in _DRAFT_CHANGING}
         return {"draft_id": draft.id, **values}
 
     stage_write(session, ("draft", draft.id), StagedWrite(_UPDATE_DRAFT, parameters))

@@ -76,8 +76,6 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "storage.reports._LATEST_DRAFT": {"person_id": 1},
     "storage.reports._UPDATE_DRAFT": {
         "draft_id": 1,
-        "new_person_id": 1,
-        "new_slot": "report:adhoc",
         "new_form_id": None,
         "new_topic_id": None,
         "new_definition": {"questions": [{"key": "q", "kind": "text"}]},
