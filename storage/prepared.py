@@ -85,7 +85,7 @@ class Prepared:
         values = []
         for name, processor in zip(compiled.names, compiled.bind_processors, strict=True):
             value = params[name] if name in params else compiled.literals[name]
-            values.append(processor(value) if processor is not None and value is not None else value)
+            values.append(processor(value) if processor is not None else value)
         return values
 
     @staticmethod

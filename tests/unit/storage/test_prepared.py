@@ -86,6 +86,18 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     },
     "storage.inbox._MARK_DONE": {"done_update_id": 7, "done_at": WHEN},
 }
+# The same statements again with None where a column allows it (JSON stores None as 'null').
+NONE_PARAMETERS: dict[str, dict[str, Any]] = {
+    "storage.reports._UPDATE_DRAFT": {
+        **PARAMETERS["storage.reports._UPDATE_DRAFT"],
+        "new_definition": None,
+        "new_prompt_message_id": None,
+    },
+    "storage.inbox._MARK_DONE": {"done_update_id": 7, "done_at": None},
+}
+CASES = [(name, params) for name, params in PARAMETERS.items()] + [
+    (f"{name} with None", params) for name, params in NONE_PARAMETERS.items()
+]
 
 
 def test_every_prepared_statement_is_covered() -> None:
@@ -100,9 +112,9 @@ def _table_contents(path: Path) -> list[tuple[Any, ...]]:
         return rows
 
 
-@pytest.mark.parametrize("name", sorted(PARAMETERS))
-async def test_inline_and_sqlalchemy_paths_agree(tmp_path: Path, name: str) -> None:
-    statement = every_prepared_statement()[name]
+@pytest.mark.parametrize(("case", "params"), CASES, ids=[case for case, _params in CASES])
+async def test_inline_and_sqlalchemy_paths_agree(tmp_path: Path, case: str, params: dict[str, Any]) -> None:
+    statement = every_prepared_statement()[case.removesuffix(" with None")]
     results = {}
     for path_kind in ("inline", "sqlalchemy"):
         path = tmp_path / f"{path_kind}.db"
@@ -114,10 +126,10 @@ async def test_inline_and_sqlalchemy_paths_agree(tmp_path: Path, name: str) -> N
         factory = create_session_factory(engine)
         async with factory() as session:
             if statement.keys:
-                outcome: Any = await statement.rows(session, PARAMETERS[name])
+                outcome: Any = await statement.rows(session, params)
             else:
                 await begin_write(session)
-                outcome = await statement.execute(session, PARAMETERS[name])
+                outcome = await statement.execute(session, params)
                 await session.commit()
         await engine.dispose()
         results[path_kind] = (outcome, _table_contents(path))
