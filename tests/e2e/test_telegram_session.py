@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -102,57 +103,62 @@ async def test_uploads_keep_multipart(bot: Bot) -> None:
     assert isinstance(bot.session.build_form_data(bot, photo), FormData)
 
 
-async def test_result_unused_edits_deliver_and_errors_still_raise(
-    sandbox: SandboxServer, sandbox_client: SandboxClient
-) -> None:
+@dataclass
+class Started:
+    """A bot of the bot's own kind on the sandbox, and a person who has opened it."""
+
+    bot: Bot
+    token: str
+    user_id: int
+
+
+@pytest.fixture
+async def started(sandbox: SandboxServer, sandbox_client: SandboxClient) -> AsyncIterator[Started]:
     info = await sandbox_client.create_bot(username="session_bot")
-    bot = create_bot(Settings(telegram_api_url=sandbox.base_url), token=info.token)
-    try:
-        user = await sandbox_client.create_user(first_name="An")
-        await sandbox_client.send_message(info.token, user.id, "/start")
-        sent = await bot.send_message(user.id, "một", reply_markup=KEYBOARD)
-        with result_unused():
-            assert await bot.edit_message_text("hai", chat_id=user.id, message_id=sent.message_id) is True
-            # A call whose result cannot be True is read in full.
-            again = await bot.send_message(user.id, "ba")
-            assert isinstance(again, Message) and again.text == "ba"
-            with pytest.raises(TelegramBadRequest, match="message to edit not found"):
-                await bot.edit_message_text("bốn", chat_id=user.id, message_id=99999)
-        shown = await sandbox_client.message(user.id, sent.message_id)
-        assert shown["text"] == "hai" and "reply_markup" not in shown
-        edited = await bot.edit_message_text("năm", chat_id=user.id, message_id=sent.message_id)
-        assert (
-            isinstance(edited, Message) and edited.text == "năm"
-        )  # outside: the message, as aiogram gives it
-    finally:
-        await bot.session.close()
+    instance = create_bot(Settings(telegram_api_url=sandbox.base_url), token=info.token)
+    user = await sandbox_client.create_user(first_name="An")
+    await sandbox_client.send_message(info.token, user.id, "/start")
+    yield Started(instance, info.token, user.id)
+    await instance.session.close()
+
+
+async def test_result_unused_edits_deliver_and_errors_still_raise(
+    started: Started, sandbox_client: SandboxClient
+) -> None:
+    bot, user_id = started.bot, started.user_id
+    sent = await bot.send_message(user_id, "một", reply_markup=KEYBOARD)
+    with result_unused():
+        assert await bot.edit_message_text("hai", chat_id=user_id, message_id=sent.message_id) is True
+        # A call whose result cannot be True is read in full.
+        again = await bot.send_message(user_id, "ba")
+        assert isinstance(again, Message) and again.text == "ba"
+        with pytest.raises(TelegramBadRequest, match="message to edit not found"):
+            await bot.edit_message_text("bốn", chat_id=user_id, message_id=99999)
+    shown = await sandbox_client.message(user_id, sent.message_id)
+    assert shown["text"] == "hai" and "reply_markup" not in shown
+    edited = await bot.edit_message_text("năm", chat_id=user_id, message_id=sent.message_id)
+    assert isinstance(edited, Message) and edited.text == "năm"  # outside: the message, as aiogram gives it
 
 
 async def test_sent_messages_are_read_without_their_keyboard_and_errors_are_aiograms(
-    sandbox: SandboxServer, sandbox_client: SandboxClient
+    started: Started, sandbox_client: SandboxClient
 ) -> None:
-    info = await sandbox_client.create_bot(username="results_bot")
-    bot = create_bot(Settings(telegram_api_url=sandbox.base_url), token=info.token)
-    try:
-        user = await sandbox_client.create_user(first_name="Bảo")
-        await sandbox_client.send_message(info.token, user.id, "/start")
-        sent = await bot.send_message(user.id, "<b>Câu 1/10</b>", reply_markup=KEYBOARD)
-        assert isinstance(sent, Message)
-        assert (sent.chat.id, sent.text, sent.reply_markup) == (user.id, "Câu 1/10", None)
-        shown = await sandbox_client.message(user.id, sent.message_id)
-        assert len(shown["reply_markup"]["inline_keyboard"]) == 2  # the user still has the buttons
-        edited = await bot.edit_message_text(
-            "Câu 2/10", chat_id=user.id, message_id=sent.message_id, reply_markup=KEYBOARD
-        )
-        assert isinstance(edited, Message) and edited.message_id == sent.message_id
-        # Answers that are not a sent message are read whole.
-        chat = await bot.get_chat(user.id)
-        assert chat.id == user.id
-        with pytest.raises(TelegramBadRequest, match="message text is empty"):
-            await bot.send_message(user.id, "")
-        with pytest.raises(TelegramForbiddenError):
-            stranger = await sandbox_client.create_user(first_name="Lạ")
-            await sandbox_client.block_bot(info.token, stranger.id)
-            await bot.send_message(stranger.id, "xin chào")
-    finally:
-        await bot.session.close()
+    bot, user_id = started.bot, started.user_id
+    sent = await bot.send_message(user_id, "<b>Câu 1/10</b>", reply_markup=KEYBOARD)
+    assert isinstance(sent, Message)
+    assert (sent.chat.id, sent.text, sent.reply_markup) == (user_id, "Câu 1/10", None)
+    shown = await sandbox_client.message(user_id, sent.message_id)
+    assert len(shown["reply_markup"]["inline_keyboard"]) == 2  # the user still has the buttons
+    edited = await bot.edit_message_text(
+        "Câu 2/10", chat_id=user_id, message_id=sent.message_id, reply_markup=KEYBOARD
+    )
+    assert isinstance(edited, Message) and edited.message_id == sent.message_id
+    # Answers that are not a sent message are read whole.
+    chat = await bot.get_chat(user_id)
+    assert chat.id == user_id
+    with pytest.raises(TelegramBadRequest, match="message text is empty"):
+        await bot.send_message(user_id, "")
+    stranger = await sandbox_client.create_user(first_name="Lạ")
+    await sandbox_client.block_bot(started.token, stranger.id)
+    with pytest.raises(TelegramForbiddenError):
+        await bot.send_message(stranger.id, "xin chào")

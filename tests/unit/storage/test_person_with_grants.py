@@ -7,14 +7,13 @@ from pathlib import Path
 from sqlmodel import select
 
 from storage import people
-from storage.db import begin_write, create_engine, create_session_factory, upgrade_database
+from storage.db import begin_write
 from storage.models import Person, PersonStatus, Role
+from tests.unit.storage.databases import migrated_sqlite
 
 
 async def test_person_with_grants_joins_the_session_like_an_orm_load(tmp_path: Path) -> None:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'p.db'}")
-    await upgrade_database(engine)
-    factory = create_session_factory(engine)
+    engine, factory = await migrated_sqlite(tmp_path / "p.db")
     async with factory() as session:
         province = await people.create_unit(session=session, code="TINH", name="Tỉnh")
         district = await people.create_unit(session=session, code="HUYEN", name="Huyện", parent=province)

@@ -21,10 +21,10 @@ from storage.db import (
     commit,
     create_engine,
     create_session_factory,
-    upgrade_database,
 )
 from storage.models import Draft, Inbox, InboxStatus, Person, PersonStatus, Role
 from storage.prepared import Prepared, loaded
+from tests.unit.storage.databases import migrated_sqlite
 
 WHEN = datetime(2026, 11, 24, 8, 30, 15, 123456, tzinfo=UTC)
 
@@ -39,9 +39,7 @@ def every_prepared_statement() -> dict[str, Prepared]:
 
 
 async def _seeded(path: Path) -> None:
-    engine = create_engine(f"sqlite+aiosqlite:///{path}")
-    await upgrade_database(engine)
-    factory = create_session_factory(engine)
+    engine, factory = await migrated_sqlite(path)
     async with factory() as session:
         unit = await people.create_unit(session=session, code="TINH", name="Tỉnh")
         person = Person(
@@ -147,8 +145,7 @@ async def test_inline_and_sqlalchemy_paths_agree(tmp_path: Path, case: str, para
 async def test_a_loaded_instance_behaves_as_an_orm_load(tmp_path: Path) -> None:
     path = tmp_path / "l.db"
     await _seeded(path)
-    engine = create_engine(f"sqlite+aiosqlite:///{path}")
-    factory = create_session_factory(engine)
+    engine, factory = await migrated_sqlite(path)
     async with factory() as session:
         draft = await reports.get_draft(session=session, draft_id=1)
         orm = (await session.exec(select_orm(Draft).where(Draft.id == 1))).one()
@@ -163,8 +160,7 @@ async def test_a_loaded_instance_behaves_as_an_orm_load(tmp_path: Path) -> None:
 async def test_the_remembered_connection_ends_with_its_transaction(tmp_path: Path) -> None:
     path = tmp_path / "c.db"
     await _seeded(path)
-    engine = create_engine(f"sqlite+aiosqlite:///{path}", pool_size=2)
-    factory = create_session_factory(engine)
+    engine, factory = await migrated_sqlite(path, pool_size=2)
     async with factory() as session:
         draft = await reports.get_draft(session=session, draft_id=1)
         assert draft is not None and CONNECTION_KEY in session.info

@@ -11,14 +11,13 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import reports
-from storage.db import begin_write, commit, create_engine, create_session_factory, upgrade_database
+from storage.db import begin_write, commit
 from storage.models import Draft, Person, PersonStatus
+from tests.unit.storage.databases import migrated_sqlite
 
 
 async def _setup(tmp_path: Path):  # type: ignore[no-untyped-def]
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 's.db'}")
-    await upgrade_database(engine)
-    factory = create_session_factory(engine)
+    engine, factory = await migrated_sqlite(tmp_path / "s.db")
     async with factory() as session:
         person = Person(telegram_id=7, full_name="An", status=PersonStatus.ACTIVE)
         session.add(person)
