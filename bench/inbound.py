@@ -5,7 +5,7 @@ in its own process (as in production), against a fresh SQLite file. In the same 
 aiogram echo bot (aiogram's own polling, no database) gets the same number of updates from
 the same number of people: the floor of this stack on this machine.
 
-    python bench/inbound.py [--users 500] [--json PATH]
+    python bench/inbound.py [--users 500] [--runs 1] [--json PATH]
 
 Latency is measured from a person's action (the control call that creates the update) to
 the bot's answer appearing in that chat.
@@ -302,26 +302,66 @@ async def _count_reports(db_url: str) -> int:
     return int(count)
 
 
-def main(
-    argv: list[str] | None = None, runner: Callable[..., Awaitable[dict[str, Any]]] = measure
-) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=500)
-    parser.add_argument("--json", type=Path, default=None, help="write the figures to this file")
-    parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "results")
-    args = parser.parse_args(argv)
-    args.workdir.mkdir(parents=True, exist_ok=True)
-    figures = asyncio.run(runner(args.users, args.workdir))
-    print(json.dumps(figures, ensure_ascii=False, indent=2))
-    print(
-        f"\nours: {figures['updates_per_s']} updates/s, p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms"
+MEDIAN_KEYS = (
+    "updates_per_s",
+    "p50_ms",
+    "p99_ms",
+    "echo_updates_per_s",
+    "ratio",
+    "bot_cpu_ms_per_update",
+    "echo_cpu_ms_per_update",
+    "cpu_vs_echo",
+)
+
+
+def _summary(figures: dict[str, Any], users: int) -> str:
+    return (
+        f"ours: {figures['updates_per_s']} updates/s, p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms"
         f"\necho: {figures['echo_updates_per_s']} updates/s  → ratio {figures['ratio']}"
         f"\nbot CPU per update: {figures['bot_cpu_ms_per_update']} ms (echo bot: {figures['echo_cpu_ms_per_update']} ms,"
         f" {figures['cpu_vs_echo']}x), of which kernel {figures['bot_system_cpu_ms_per_update']} ms,"
         f" peak RSS {figures['bot_peak_rss_mb']} MB"
         f"\nsandbox+people process busy: {figures['driver_cpu_share']} (ours), {figures['echo_driver_cpu_share']} (echo)"
-        f"\nreports stored: {figures['reports_stored']} of {args.users}"
+        f"\nreports stored: {figures['reports_stored']} of {users}"
     )
+
+
+def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several runs in a row: the last run's figures, the median of each rate and ratio
+    (each ratio taken within its own run), and every run under `runs`."""
+    if len(runs) == 1:
+        return runs[0]
+    combined = {**runs[-1], "runs": runs}
+    for key in MEDIAN_KEYS:
+        values = [run[key] for run in runs if run.get(key) is not None]
+        combined[key] = round(statistics.median(values), 3) if values else None
+    combined["reports_stored"] = min(run["reports_stored"] for run in runs)
+    combined["errors"] = [error for run in runs for error in run["errors"]][:10]
+    return combined
+
+
+def main(
+    argv: list[str] | None = None, runner: Callable[..., Awaitable[dict[str, Any]]] = measure
+) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=500)
+    parser.add_argument(
+        "--runs", type=int, default=1, help="repeat the whole measurement; medians are reported"
+    )
+    parser.add_argument("--json", type=Path, default=None, help="write the figures to this file")
+    parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args(argv)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    runs = []
+    for number in range(1, args.runs + 1):
+        figures = asyncio.run(runner(args.users, args.workdir))
+        runs.append(figures)
+        if args.runs > 1:
+            print(f"\nrun {number} of {args.runs}:\n{_summary(figures, args.users)}", flush=True)
+    figures = combine(runs)
+    print(json.dumps(figures, ensure_ascii=False, indent=2))
+    heading = f"median of {args.runs} runs" if args.runs > 1 else "result"
+    print(f"\n{heading}:\n{_summary(figures, args.users)}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, ensure_ascii=False, indent=2))
