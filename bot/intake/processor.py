@@ -85,6 +85,12 @@ def belongs_to_a_chat(key: int) -> bool:
     return key > OWN_KEYS_BELOW
 
 
+def _describe(error: BaseException) -> str:
+    """What is stored with a failed attempt: the error, then where it happened."""
+    summary = "".join(traceback.format_exception_only(error)).strip()
+    return f"{summary}\n{traceback.format_exc(limit=8)}"
+
+
 class InboxProcessor:
     def __init__(
         self,
@@ -204,9 +210,14 @@ class InboxProcessor:
             await asyncio.sleep(self.retry_delay * 2 ** (item.attempts - 1) * (0.5 + random.random()))
 
     async def _attempt(self, update: Update) -> str | None:
-        connection = await self._take_connection()
+        connection: AsyncConnection | None = None
         try:
+            connection = await self._take_connection()
             return await self._attempt_on(update, connection)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # no connection, or the rollback itself failed
+            return _describe(error)
         finally:
             await self._give_back(connection)
 
@@ -229,7 +240,10 @@ class InboxProcessor:
         # A connection that lost its database, or whose transaction did not end (the attempt
         # was cancelled half-way), is not reused: closing it rolls back and frees it.
         if self._closing or connection.closed or connection.invalidated or connection.in_transaction():
-            await connection.close()
+            try:
+                await connection.close()
+            except Exception:  # a connection that cannot even close is dropped all the same
+                log.exception("could not close an intake connection")
             return
         self._idle_connections.append(connection)
 
@@ -248,8 +262,7 @@ class InboxProcessor:
                 raise
             except Exception as error:
                 await session.rollback()
-                summary = "".join(traceback.format_exception_only(error)).strip()
-                return f"{summary}\n{traceback.format_exc(limit=8)}"
+                return _describe(error)
 
     async def _record_failure(self, update_id: int, error: str, *, park: bool) -> None:
         async with self.session_factory() as session:

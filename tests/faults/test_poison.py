@@ -173,3 +173,49 @@ async def test_an_update_aiogram_cannot_read_is_kept_and_parked(
     assert handled == []
     assert row.status == InboxStatus.FAILED and "unreadable update" in (row.error or "")
     assert json.loads(row.payload) == broken
+
+
+async def test_an_attempt_without_a_connection_is_a_failed_attempt(
+    sandbox: SandboxServer, sandbox_client: SandboxClient, tmp_path: Path
+) -> None:
+    """The connections the intake keeps come from an engine that cannot open its file: each
+    attempt fails with the reason, the update is parked, its person is told, and nothing
+    leaks out of the chat's worker."""
+    info = await sandbox_client.create_bot(username="noconn_bot")
+    user = await sandbox_client.create_user(first_name="Năm")
+    engine, factory = await _database(tmp_path / "n.db")
+    unreachable = create_engine(f"sqlite+aiosqlite:///{tmp_path}")  # a folder, not a database
+    bot = _bot(sandbox, info)
+    dispatcher = Dispatcher()
+    apologies: list[int] = []
+
+    async def on_failure(update: Update, error: str) -> None:
+        apologies.append(update.update_id)
+
+    processor = InboxProcessor(
+        dispatcher=dispatcher,
+        bot=bot,
+        session_factory=factory,
+        clock=SystemClock(),
+        engine=unreachable,
+        max_attempts=2,
+        retry_delay=0.01,
+        on_failure=on_failure,
+    )
+    intake = Intake(session_factory=factory, processor=processor, clock=SystemClock())
+    try:
+        await sandbox_client.send_message(info.token, user.id, "alô")
+        updates = await bot(GetRawUpdates(timeout=1))
+        assert await intake.accept(updates) == 1
+        await processor.wait_idle()
+        assert processor.kept_connections == 0
+    finally:
+        await processor.close()
+        await bot.session.close()
+        await unreachable.dispose()
+    async with factory() as session:
+        row = (await session.exec(select(Inbox))).one()
+    await engine.dispose()
+    assert (row.status, row.attempts) == (InboxStatus.FAILED, 2)
+    assert "unable to open database file" in (row.error or "")
+    assert apologies == [row.update_id]
