@@ -93,7 +93,7 @@ class JsonAiohttpSession(AiohttpSession):
         returning = method.__returning__
         response_type = self._response_types.get(returning)
         if response_type is None:
-            response_type = self._response_types[returning] = Response[returning]
+            response_type = self._response_types[returning] = Response[returning]  # type: ignore[valid-type]
         if status_code == HTTPStatus.OK:
             try:
                 answer = json.loads(content)

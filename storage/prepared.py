@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import manager_of_class
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.selectable import Select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -49,10 +49,10 @@ class _Compiled:
 class Prepared:
     """A Core statement (select, insert, update or delete with named bind parameters)."""
 
-    def __init__(self, statement: Executable) -> None:
+    def __init__(self, statement: Select[Any] | UpdateBase) -> None:
         self.statement = statement
         self.keys: tuple[str, ...] = (
-            tuple(column.key for column in statement.selected_columns)
+            tuple(str(column.key) for column in statement.selected_columns)
             if isinstance(statement, Select)
             else ()
         )
