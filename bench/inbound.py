@@ -340,13 +340,23 @@ def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return combined
 
 
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of runs, 1 or more; got {text!r}")
+    return value
+
+
 def main(
     argv: list[str] | None = None, runner: Callable[..., Awaitable[dict[str, Any]]] = measure
 ) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=500)
     parser.add_argument(
-        "--runs", type=int, default=1, help="repeat the whole measurement; medians are reported"
+        "--runs", type=_at_least_one, default=1, help="repeat the whole measurement; medians are reported"
     )
     parser.add_argument("--json", type=Path, default=None, help="write the figures to this file")
     parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "results")

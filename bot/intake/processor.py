@@ -91,6 +91,14 @@ def _describe(error: BaseException) -> str:
     return f"{summary}\n{traceback.format_exc(limit=8)}"
 
 
+async def _close_quietly(connection: AsyncConnection) -> None:
+    """A connection that cannot even close is dropped all the same (with a log line)."""
+    try:
+        await connection.close()
+    except Exception:
+        log.exception("could not close an intake connection")
+
+
 class InboxProcessor:
     def __init__(
         self,
@@ -171,7 +179,7 @@ class InboxProcessor:
             await asyncio.gather(*workers, return_exceptions=True)
         connections, self._idle_connections = self._idle_connections, []
         for connection in connections:
-            await connection.close()
+            await _close_quietly(connection)
 
     async def _run_chat(self, key: int) -> None:
         queue = self._queues[key]
@@ -240,10 +248,7 @@ class InboxProcessor:
         # A connection that lost its database, or whose transaction did not end (the attempt
         # was cancelled half-way), is not reused: closing it rolls back and frees it.
         if self._closing or connection.closed or connection.invalidated or connection.in_transaction():
-            try:
-                await connection.close()
-            except Exception:  # a connection that cannot even close is dropped all the same
-                log.exception("could not close an intake connection")
+            await _close_quietly(connection)
             return
         self._idle_connections.append(connection)
 

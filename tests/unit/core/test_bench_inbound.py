@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[3] / "bench" / "inbound.py"
 
 
@@ -70,3 +72,15 @@ def test_one_run_is_reported_as_it_is(tmp_path: Path) -> None:
 
     figures = inbound.main(["--workdir", str(tmp_path)], runner)
     assert figures["updates_per_s"] == 280 and "runs" not in figures
+
+
+@pytest.mark.parametrize("runs", ["0", "-2", "ba"])
+def test_a_run_count_under_one_is_refused_with_a_reason(tmp_path: Path, capsys: Any, runs: str) -> None:
+    inbound = _load()
+
+    async def runner(users: int, workdir: Path) -> dict[str, Any]:
+        raise AssertionError("nothing is measured")
+
+    with pytest.raises(SystemExit):
+        inbound.main(["--runs", runs, "--workdir", str(tmp_path)], runner)
+    assert "1 or more" in capsys.readouterr().err
