@@ -49,13 +49,13 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 20) -> Async
     kwargs: dict[str, Any] = {"echo": echo}
     sqlite_file = _sqlite_file(url)
     if url.startswith("sqlite"):
-        kwargs["pool_size"] = pool_size
-        kwargs["max_overflow"] = 0
         if sqlite_file is not None:
             sqlite_file.parent.mkdir(parents=True, exist_ok=True)
             path = str(sqlite_file)
             kwargs["async_creator"] = lambda: sqlite_inline.connect(path)
-        else:
+            kwargs["pool_size"] = pool_size
+            kwargs["max_overflow"] = 0
+        else:  # in memory: one connection, shared (SQLAlchemy's StaticPool), no pool to size
             kwargs["connect_args"] = {"timeout": 30}
     else:
         kwargs["pool_size"] = pool_size
