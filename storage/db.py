@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session
@@ -129,8 +129,10 @@ class WriteGate:
         if session.info.get(HELD_KEY) is not None:
             return
         # Hold a pooled connection before queueing: a gate holder must never wait for the pool
-        # while the sessions queued behind it keep every connection.
-        await transaction_connection(session)
+        # while the sessions queued behind it keep every connection. (A session run on its
+        # driver directly already holds one.)
+        if DIRECT_KEY not in session.info:
+            await transaction_connection(session)
         await self._lock.acquire()
         session.info[HELD_KEY] = self
 
@@ -174,10 +176,44 @@ def _take_staged(info: dict[Any, Any]) -> list[StagedWrite]:
 
 
 async def commit(session: AsyncSession) -> None:
-    """Commit, running the staged writes first as prepared statements (the update path)."""
+    """Commit, running the staged writes first as prepared statements (the update path).
+
+    A session run on its driver directly (`run_directly`) whose work was all prepared
+    statements has nothing for the ORM to do: the driver commits, and the ORM's transaction
+    machinery is skipped. Anything the ORM holds (a transaction, pending objects) is
+    committed by the ORM, which commits the same driver connection."""
     for write in _take_staged(session.info):
         await write.statement.execute(session, write.parameters())
+    direct: DirectDriver | None = session.info.get(DIRECT_KEY)
+    if direct is not None and not _orm_has_work(session):
+        try:
+            await direct.connection.commit()
+        finally:
+            _release_gate(session.info)
+        return
     await session.commit()
+    if direct is not None and direct.connection.in_transaction:  # the ORM committed nothing
+        await direct.connection.commit()
+
+
+async def rollback(session: AsyncSession) -> None:
+    """Roll back the ORM's transaction and, for a session run directly, the driver's."""
+    try:
+        await session.rollback()
+    finally:
+        discard_direct(session)
+
+
+def _orm_has_work(session: AsyncSession) -> bool:
+    """Whether the ORM's transaction has a connection, or objects to flush. (Its transaction
+    alone says nothing: adding an object begins one without touching the database.)"""
+    return ORM_CONNECTED_KEY in session.info or bool(session.new or session.dirty or session.deleted)
+
+
+def _release_gate(info: dict[Any, Any]) -> None:
+    gate = info.pop(HELD_KEY, None)
+    if gate is not None:
+        gate.release()
 
 
 @event.listens_for(GatedSession, "before_commit")
@@ -192,14 +228,74 @@ def _write_staged(session: Session) -> None:
         connection.execute(write.statement.statement, write.parameters())
 
 
+ORM_CONNECTED_KEY = "orm_connected"
+
+
+@event.listens_for(GatedSession, "after_begin")
+def _orm_connected(session: Session, _transaction: SessionTransaction, _connection: Connection) -> None:
+    session.info[ORM_CONNECTED_KEY] = True
+
+
 @event.listens_for(GatedSession, "after_transaction_end")
 def _end_of_transaction(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:
         session.info.pop(STAGED_KEY, None)
         session.info.pop(CONNECTION_KEY, None)
-        gate = session.info.pop(HELD_KEY, None)
-        if gate is not None:
-            gate.release()
+        session.info.pop(ORM_CONNECTED_KEY, None)
+        _release_gate(session.info)
+
+
+DIRECT_KEY = "direct_driver"
+
+
+@dataclass(frozen=True)
+class DirectDriver:
+    """The SQLite driver under a session bound to a connection its caller holds."""
+
+    connection: sqlite_inline.InlineConnection
+    dialect: Dialect
+
+
+def run_directly(session: AsyncSession, connection: AsyncConnection) -> bool:
+    """Let prepared statements and `commit` use the driver of `connection` (which the session
+    is bound to) without going through the session; False where it cannot (not the inline
+    SQLite driver).
+
+    Why: for an update whose statements are all prepared (a button press), beginning and
+    committing the ORM's transaction, each through SQLAlchemy's greenlet bridge, cost about
+    twice the statements themselves. The driver connection is the same one the session
+    would use, so its statements and the ORM's share one SQLite transaction: whichever
+    commits (or rolls back) does so for both. The caller must end with `commit`, `rollback`
+    or `discard_direct`, which also gives back the write gate that a direct transaction
+    holds outside the ORM's knowledge.
+    """
+    sync_connection = connection.sync_connection
+    if sync_connection is None or sync_connection.invalidated:
+        return False
+    driver = sync_connection.connection.driver_connection
+    if not isinstance(driver, sqlite_inline.InlineConnection):
+        return False
+    session.info[DIRECT_KEY] = DirectDriver(driver, connection.dialect)
+    return True
+
+
+def direct_driver(session: AsyncSession) -> DirectDriver | None:
+    direct: DirectDriver | None = session.info.get(DIRECT_KEY)
+    return direct
+
+
+def discard_direct(session: AsyncSession) -> None:
+    """Roll back what the driver holds uncommitted and give back the write gate (synchronous,
+    so it also runs when the update's task is cancelled)."""
+    direct: DirectDriver | None = session.info.get(DIRECT_KEY)
+    if direct is None:
+        return
+    session.info.pop(STAGED_KEY, None)
+    try:
+        if direct.connection.in_transaction:
+            direct.connection.rollback_now()
+    finally:
+        _release_gate(session.info)
 
 
 CONNECTION_KEY = "transaction_connection"

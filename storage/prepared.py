@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import manager_of_class
 from sqlalchemy.sql.dml import UpdateBase
@@ -29,7 +30,7 @@ from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.selectable import Select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import transaction_connection
+from storage.db import direct_driver, transaction_connection
 from storage.sqlite_inline import InlineConnection
 
 Processor = Callable[[Any], Any] | None
@@ -104,11 +105,11 @@ class Prepared:
     async def rows(self, session: AsyncSession, params: dict[str, Any] | None = None) -> list[Row]:
         """All rows, as tuples in the order of `keys`."""
         params = params or {}
-        connection = await transaction_connection(session)
-        inline = _inline(connection.sync_connection)
-        if inline is None:
-            return [tuple(row) for row in (await connection.execute(self.statement, params)).all()]
-        compiled = self._compile(connection.dialect)
+        target = await _driver_of(session)
+        if isinstance(target, AsyncConnection):
+            return [tuple(row) for row in (await target.execute(self.statement, params)).all()]
+        inline, dialect = target
+        compiled = self._compile(dialect)
         rows = await inline.fetch(compiled.sql, self._driver_parameters(compiled, params))
         return self._processed(compiled, rows)
 
@@ -119,12 +120,22 @@ class Prepared:
     async def execute(self, session: AsyncSession, params: dict[str, Any] | None = None) -> int:
         """Run a write; returns the number of rows it touched. The caller holds the write gate."""
         params = params or {}
-        connection = await transaction_connection(session)
-        inline = _inline(connection.sync_connection)
-        if inline is None:
-            return int((await connection.execute(self.statement, params)).rowcount)  # type: ignore[attr-defined]
-        compiled = self._compile(connection.dialect)
+        target = await _driver_of(session)
+        if isinstance(target, AsyncConnection):
+            return int((await target.execute(self.statement, params)).rowcount)  # type: ignore[attr-defined]
+        inline, dialect = target
+        compiled = self._compile(dialect)
         return await inline.write(compiled.sql, self._driver_parameters(compiled, params))
+
+
+async def _driver_of(session: AsyncSession) -> tuple[InlineConnection, Dialect] | AsyncConnection:
+    """The inline driver (and dialect) to run on, or else the SQLAlchemy connection."""
+    direct = direct_driver(session)
+    if direct is not None:
+        return direct.connection, direct.dialect
+    connection = await transaction_connection(session)
+    inline = _inline(connection.sync_connection)
+    return connection if inline is None else (inline, connection.dialect)
 
 
 def _inline(connection: Connection | None) -> InlineConnection | None:

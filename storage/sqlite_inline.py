@@ -215,6 +215,17 @@ class InlineConnection:
     async def rollback(self) -> None:
         await self._call(self._sqlite().rollback)
 
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a transaction is open on the driver (sqlite3 begins one before a write)."""
+        return self._conn is not None and self._conn.in_transaction
+
+    def rollback_now(self) -> None:
+        """Roll back at once: a rollback never waits for a lock, so this is safe on the
+        event loop's thread even while the task is being cancelled."""
+        if self._conn is not None:
+            self._conn.rollback()
+
     async def create_function(
         self, name: str, num_params: int, func: Any, deterministic: bool = False
     ) -> None:

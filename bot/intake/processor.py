@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.clock import Clock
 from storage import inbox
-from storage.db import SessionFactory, begin_write, commit
+from storage.db import SessionFactory, begin_write, commit, discard_direct, rollback, run_directly
 
 log = logging.getLogger(__name__)
 
@@ -255,6 +255,8 @@ class InboxProcessor:
     async def _attempt_on(self, update: Update, connection: AsyncConnection | None) -> str | None:
         bind = {} if connection is None else {"bind": connection}
         async with self.session_factory(**bind) as session:
+            if connection is not None:
+                run_directly(session, connection)
             try:
                 result = await self.dispatcher.feed_update(self.bot, update, session=session)
                 if isinstance(result, TelegramMethod):
@@ -266,8 +268,12 @@ class InboxProcessor:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                await session.rollback()
+                await rollback(session)
                 return _describe(error)
+            finally:
+                # Cancelled half-way, or a commit that failed: nothing is left open on the
+                # driver, and the write gate is free for the next update.
+                discard_direct(session)
 
     async def _record_failure(self, update_id: int, error: str, *, park: bool) -> None:
         async with self.session_factory() as session:

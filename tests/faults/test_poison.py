@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,13 +14,14 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import Message, Update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import SystemClock
 from bot.intake.poller import GetRawUpdates, Intake
 from bot.intake.processor import InboxProcessor
 from bot.sandbox import BotInfo, SandboxClient, SandboxServer
 from storage import inbox
-from storage.db import SessionFactory, create_engine, create_session_factory, upgrade_database
+from storage.db import SessionFactory, begin_write, create_engine, create_session_factory, upgrade_database
 from storage.models import Inbox, InboxStatus
 
 
@@ -219,3 +222,56 @@ async def test_an_attempt_without_a_connection_is_a_failed_attempt(
     assert (row.status, row.attempts) == (InboxStatus.FAILED, 2)
     assert "unable to open database file" in (row.error or "")
     assert list(apologies) == [row.update_id]
+
+
+async def test_an_update_cancelled_half_way_leaves_nothing_behind(
+    sandbox: SandboxServer, sandbox_client: SandboxClient, tmp_path: Path
+) -> None:
+    """An update's task cancelled after a write (here: its own done mark, written on the kept
+    connection's driver): the write is undone, the write gate is free, and the next update,
+    served by the same connection, commits only its own work."""
+    info = await sandbox_client.create_bot(username="cancel_bot")
+    first = await sandbox_client.create_user(first_name="Sáu")
+    second = await sandbox_client.create_user(first_name="Bảy")
+    engine, factory = await _database(tmp_path / "c.db")
+    router = Router()
+
+    @router.message(F.text == "dừng")
+    async def cancelled_half_way(message: Message, session: AsyncSession, event_update: Update) -> None:
+        await begin_write(session)
+        await inbox.mark_done(session=session, update_id=event_update.update_id, now=datetime.now(UTC))
+        raise asyncio.CancelledError  # as when the task is cancelled at its next await
+
+    @router.message(F.text)
+    async def handle(message: Message) -> None:
+        return None
+
+    dispatcher = Dispatcher()
+    dispatcher.include_router(router)
+    bot = _bot(sandbox, info)
+    processor, _apologies = _processor(dispatcher, bot, factory, engine=engine, max_attempts=3)
+    intake = Intake(session_factory=factory, processor=processor, clock=SystemClock())
+    try:
+        await sandbox_client.send_message(info.token, first.id, "dừng")
+        cancelled = await bot(GetRawUpdates(timeout=1))
+        assert await intake.accept(cancelled) == 1
+        await asyncio.wait_for(processor.wait_idle(), timeout=10)
+        assert processor.kept_connections == 1
+        await sandbox_client.send_message(info.token, second.id, "tiếp")
+        later = await bot(GetRawUpdates(offset=cancelled[-1]["update_id"] + 1, timeout=1))
+        # A write gate left taken would hold this update (and its intake) forever.
+        assert await asyncio.wait_for(intake.accept(later), timeout=10) == 1
+        await asyncio.wait_for(processor.wait_idle(), timeout=10)
+        assert processor.kept_connections == 1
+    finally:
+        try:
+            await asyncio.wait_for(processor.close(), timeout=10)  # a stuck worker fails the test
+        finally:
+            await bot.session.close()
+    async with factory() as session:
+        statuses = {row.update_id: row.status for row in (await session.exec(select(Inbox))).all()}
+    await engine.dispose()
+    assert statuses == {
+        cancelled[0]["update_id"]: InboxStatus.PENDING,
+        later[0]["update_id"]: InboxStatus.DONE,
+    }
