@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import json
 import typing
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -33,10 +32,11 @@ from aiogram.types import (
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
 )
-from aiohttp.payload import JsonPayload
+from aiohttp.payload import BytesPayload
 from pydantic import ValidationError
 
 from bot.config import Settings
+from storage import jsoncodec
 
 # Reply markups hold no files and no `Default` placeholders, so pydantic can write them
 # straight to JSON-ready dicts (about ten times cheaper than aiogram's recursive `prepare_value`).
@@ -74,6 +74,8 @@ class JsonAiohttpSession(AiohttpSession):
     """
 
     def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("json_loads", jsoncodec.loads)
+        kwargs.setdefault("json_dumps", jsoncodec.dumps)
         super().__init__(**kwargs)
         self._response_types: dict[Any, Any] = {}
         self._defaults_of: DefaultBotProperties | None = None
@@ -98,7 +100,7 @@ class JsonAiohttpSession(AiohttpSession):
             response_type = self._response_types[returning] = Response[returning]  # type: ignore[valid-type]
         if status_code == HTTPStatus.OK:
             try:
-                answer = json.loads(content)
+                answer = jsoncodec.loads(content)
             except ValueError:
                 answer = None
             if isinstance(answer, dict) and answer.get("ok") is True:
@@ -136,7 +138,7 @@ class JsonAiohttpSession(AiohttpSession):
                     body[key] = prepared
         if files:
             return super().build_form_data(bot=bot, method=method)
-        return JsonPayload(body, dumps=self.json_dumps)
+        return BytesPayload(jsoncodec.dumps_bytes(body), content_type="application/json")
 
     def _prepared_default(self, bot: Bot, placeholder: Default, files: dict[str, InputFile]) -> Any:
         """The bot's default for a field, encoded once: every message carries the default

@@ -8,7 +8,6 @@ recognises what it already holds.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -20,7 +19,7 @@ from aiogram.types import Update
 
 from bot.clock import Clock
 from bot.intake.processor import InboxItem, InboxProcessor, chat_key, own_key, parse_update
-from storage import inbox
+from storage import inbox, jsoncodec
 from storage.db import SessionFactory, begin_write
 
 log = logging.getLogger(__name__)
@@ -58,7 +57,7 @@ class Intake:
         bot = self.processor.bot
         for raw in raw_updates:
             update_id = int(raw["update_id"])
-            payload = json.dumps(raw, ensure_ascii=False)
+            payload = jsoncodec.dumps(raw)
             try:
                 update = parse_update(raw, bot)
             except ValueError as error:

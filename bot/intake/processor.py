@@ -9,7 +9,6 @@ wedges its chat, the intake or a restart.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import traceback
@@ -24,7 +23,7 @@ from aiogram.types import Update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.clock import Clock
-from storage import inbox
+from storage import inbox, jsoncodec
 from storage.db import SessionFactory, begin_write, commit, discard_direct, rollback, run_directly
 
 log = logging.getLogger(__name__)
@@ -152,7 +151,7 @@ class InboxProcessor:
             log.warning("parked %d update(s) that failed on every restart", parked)
         for row in rows:
             try:
-                update = parse_update(json.loads(row.payload), self.bot)
+                update = parse_update(jsoncodec.loads(row.payload), self.bot)
             except ValueError as error:
                 await self._record_failure(row.update_id, f"unreadable update: {error}", park=True)
                 continue

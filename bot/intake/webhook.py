@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hmac
-import json
 
 from aiogram import Bot
 from aiohttp import web
 
 from bot.intake.poller import Intake
+from storage import jsoncodec
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
@@ -19,8 +19,8 @@ def create_webhook_app(*, bot: Bot, intake: Intake, secret: str, path: str = "/w
         if not secret or not hmac.compare_digest(given, secret):
             return web.Response(status=401, text="wrong secret token")
         try:
-            raw = await request.json()
-        except (ValueError, json.JSONDecodeError):
+            raw = await request.json(loads=jsoncodec.loads)
+        except ValueError:
             return web.Response(status=400, text="not JSON")
         if not isinstance(raw, dict) or not isinstance(raw.get("update_id"), int):
             return web.Response(status=400, text="not an update")

@@ -35,7 +35,7 @@ from aiogram.types import (
     ReplyParameters,
 )
 from aiohttp import FormData
-from aiohttp.payload import JsonPayload
+from aiohttp.payload import BytesPayload
 
 from bot.config import Settings
 from bot.sandbox import SandboxClient, SandboxServer
@@ -91,8 +91,8 @@ async def test_json_body_is_what_aiogram_would_send(bot: Bot, method: TelegramMe
     session = bot.session
     assert isinstance(session, JsonAiohttpSession)
     payload = session.build_form_data(bot, method)
-    assert isinstance(payload, JsonPayload)
-    sent = json.loads(payload._value.decode())
+    assert isinstance(payload, BytesPayload) and payload.content_type == "application/json"
+    sent = json.loads(payload._value)
     expected = json.loads(json.dumps(aiogram_body(session, bot, method)))
     assert sent == expected
     assert sent.get("parse_mode", "HTML") == "HTML"  # the bot's default, resolved

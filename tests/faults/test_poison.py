@@ -193,6 +193,49 @@ async def test_an_update_aiogram_cannot_read_is_kept_and_parked(
     assert json.loads(row.payload) == broken
 
 
+async def test_an_update_with_a_lone_surrogate_is_stored_and_handled(
+    sandbox: SandboxServer, sandbox_client: SandboxClient, tmp_path: Path
+) -> None:
+    """Text that is not valid Unicode (half of an emoji's UTF-16 pair) is refused by the fast
+    JSON encoder and by SQLite's UTF-8; the update is still stored, replayable and handled."""
+    info = await sandbox_client.create_bot(username="surrogate_bot")
+    engine, factory = await _database(tmp_path / "s.db")
+    bot = _bot(sandbox, info)
+    handled: list[str] = []
+    router = Router()
+
+    @router.message()
+    async def handle(message: Message) -> None:
+        handled.append(message.text or "")
+
+    dispatcher = Dispatcher()
+    dispatcher.include_router(router)
+    processor = InboxProcessor(dispatcher=dispatcher, bot=bot, session_factory=factory, clock=SystemClock())
+    intake = Intake(session_factory=factory, processor=processor, clock=SystemClock())
+    text = "nửa emoji \ud83d"
+    update = {
+        "update_id": 42,
+        "message": {
+            "message_id": 1,
+            "date": 1_700_000_000,
+            "chat": {"id": 9, "type": "private", "first_name": "An"},
+            "text": text,
+        },
+    }
+    try:
+        assert await intake.accept([update]) == 1
+        await processor.wait_idle()
+    finally:
+        await processor.close()
+        await bot.session.close()
+    async with factory() as session:
+        row = (await session.exec(select(Inbox).where(Inbox.update_id == 42))).one()
+    await engine.dispose()
+    assert handled == [text]
+    assert row.status == InboxStatus.DONE
+    assert json.loads(row.payload) == update
+
+
 async def test_an_attempt_without_a_connection_is_a_failed_attempt(
     sandbox: SandboxServer, sandbox_client: SandboxClient, tmp_path: Path
 ) -> None:

@@ -1,0 +1,43 @@
+"""JSON in and out, for the Bot API's requests and answers, the inbox and JSON columns.
+
+orjson rather than the standard library: every update is decoded from getUpdates, written
+to the inbox, and answered by one or two requests whose answers are decoded again, and a
+button press rewrites its draft's state; orjson does each several times faster (figures in
+BENCHMARKS.md, from bench/json_codec.py). Its output differs from `json.dumps` only in
+spelling (no spaces, no \\u escapes): what reads it back gets the same values.
+
+What orjson refuses and the standard library takes (a lone UTF-16 surrogate, which no
+Bot API server should send) goes through the standard library, escaped to ASCII, so such
+an update is still stored and answered rather than stalling the intake.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+_OPTIONS = orjson.OPT_NON_STR_KEYS  # like json.dumps, which writes {1: …} as {"1": …}
+
+
+def dumps_bytes(value: Any) -> bytes:
+    try:
+        return orjson.dumps(value, option=_OPTIONS)
+    except TypeError:
+        return json.dumps(value).encode()
+
+
+def dumps(value: Any) -> str:
+    try:
+        return orjson.dumps(value, option=_OPTIONS).decode()
+    except TypeError:
+        return json.dumps(value)
+
+
+def loads(text: str | bytes) -> Any:
+    """Raises ValueError (both decoders' errors are ValueErrors) on text that is not JSON."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
