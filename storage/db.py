@@ -159,6 +159,22 @@ class GatedSession(Session):
     """A sync Session that gives the write gate back when its transaction ends."""
 
 
+class AppSession(AsyncSession):
+    """The async session every factory makes: leaving it closes in place when it holds no
+    transaction.
+
+    AsyncSession's exit runs `close` in a task of its own through the greenlet bridge so a
+    cancellation cannot abandon a rollback half-way. Without a connection in its transaction
+    there is nothing to roll back and no I/O, only the loaded objects to forget; every update
+    paid a task and a turn of the event loop for that."""
+
+    async def __aexit__(self, type_: Any, value: Any, traceback: Any) -> None:
+        if ORM_CONNECTED_KEY in self.info:
+            await super().__aexit__(type_, value, traceback)
+        else:  # no transaction, or one that never took a connection (adding an object begins one)
+            self.sync_session.close()
+
+
 def stage_write(session: AsyncSession, key: Hashable, write: StagedWrite | None) -> None:
     """Run `write` on the session's connection when the transaction commits, before the
     ORM flush; a later stage under the same key replaces it (None: nothing after all).
@@ -338,7 +354,7 @@ def create_session_factory(engine: AsyncEngine) -> SessionFactory:
     info = {GATE_KEY: WriteGate()} if engine.dialect.name == "sqlite" else {}
     return async_sessionmaker(
         engine,
-        class_=AsyncSession,
+        class_=AppSession,
         sync_session_class=GatedSession,
         expire_on_commit=False,
         autoflush=False,
