@@ -8,13 +8,12 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, func, or_, update
 from sqlalchemy import select as select_core
-from sqlalchemy.orm.util import identity_key
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import begin_write, flush
 from storage.models import ChatGroup, Invite, Person, PersonRole, PersonStatus, Role, Unit
-from storage.prepared import Prepared, loaded
+from storage.prepared import Prepared, adopted, one_adopted
 
 
 async def create_unit(*, session: AsyncSession, code: str, name: str, parent: Unit | None = None) -> Unit:
@@ -26,8 +25,14 @@ async def create_unit(*, session: AsyncSession, code: str, name: str, parent: Un
     return unit
 
 
+_UNIT = Unit.__table__  # type: ignore[attr-defined]
+_UNIT_BY_ID = Prepared(select_core(_UNIT).where(_UNIT.c.id == bindparam("unit_id")))
+
+
 async def get_unit(*, session: AsyncSession, unit_id: int) -> Unit | None:
-    return await session.get(Unit, unit_id)
+    """As `session.get` (the session's own object), read as a prepared statement: opening a
+    topic's report reads the person's unit."""
+    return one_adopted(session, Unit, _UNIT_BY_ID, await _UNIT_BY_ID.first(session, {"unit_id": unit_id}))
 
 
 async def get_unit_by_code(*, session: AsyncSession, code: str) -> Unit | None:
@@ -54,7 +59,6 @@ async def get_person_by_telegram_id(*, session: AsyncSession, telegram_id: int) 
 
 PERSON = Person.__table__  # type: ignore[attr-defined]
 _ROLE = PersonRole.__table__  # type: ignore[attr-defined]
-_UNIT = Unit.__table__  # type: ignore[attr-defined]
 # Built once, in Core: this runs for every update, and the ORM's entity loading (and building
 # the statement) cost more than the query.
 _PERSON_WITH_GRANTS = Prepared(
@@ -80,11 +84,7 @@ async def person_with_grants(
     rows = await _PERSON_WITH_GRANTS.rows(session, {"telegram_id": telegram_id})
     if not rows:
         return None, []
-    first = rows[0]
-    person = session.sync_session.identity_map.get(identity_key(Person, first[0]))
-    if person is None:
-        person = loaded(Person, dict(zip(_PERSON_COLUMNS, first, strict=False)))
-        session.add(person)
+    person = adopted(session, Person, dict(zip(_PERSON_COLUMNS, rows[0], strict=False)))
     grants = [(role, unit_id, path) for *_person, role, unit_id, path in rows if role is not None]
     return person, grants
 

@@ -21,10 +21,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from sqlalchemy import inspect
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import manager_of_class
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.selectable import Select
@@ -48,15 +50,16 @@ class _Compiled:
 
 
 class Prepared:
-    """A Core statement (select, insert, update or delete with named bind parameters)."""
+    """A Core statement (select, insert, update or delete with named bind parameters).
+
+    `keys` names the columns of the rows it returns: a select's, or a write's RETURNING."""
 
     def __init__(self, statement: Select[Any] | UpdateBase) -> None:
         self.statement = statement
-        self.keys: tuple[str, ...] = (
-            tuple(str(column.key) for column in statement.selected_columns)
-            if isinstance(statement, Select)
-            else ()
+        self._columns = tuple(
+            statement.selected_columns if isinstance(statement, Select) else statement.exported_columns
         )
+        self.keys: tuple[str, ...] = tuple(str(column.key) for column in self._columns)
         self._compiled: dict[str, _Compiled] = {}
 
     def _compile(self, dialect: Dialect) -> _Compiled:
@@ -72,12 +75,9 @@ class Prepared:
         bind_processors = tuple(
             bind.type.dialect_impl(dialect).bind_processor(dialect) for bind in binds.values()
         )
-        result_processors: tuple[Processor, ...] = ()
-        if isinstance(self.statement, Select):
-            result_processors = tuple(
-                column.type.dialect_impl(dialect).result_processor(dialect, None)
-                for column in self.statement.selected_columns
-            )
+        result_processors = tuple(
+            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in self._columns
+        )
         found = _Compiled(str(compiled), names, literals, bind_processors, result_processors)
         self._compiled[dialect.name] = found
         return found
@@ -127,6 +127,19 @@ class Prepared:
         compiled = self._compile(dialect)
         return await inline.write(compiled.sql, self._driver_parameters(compiled, params))
 
+    async def execute_many(self, session: AsyncSession, parameter_sets: Sequence[dict[str, Any]]) -> int:
+        """Run a write once per set of parameters (one driver call); the caller holds the gate."""
+        if not parameter_sets:
+            return 0
+        target = await _driver_of(session)
+        if isinstance(target, AsyncConnection):
+            return int((await target.execute(self.statement, list(parameter_sets))).rowcount)  # type: ignore[attr-defined]
+        inline, dialect = target
+        compiled = self._compile(dialect)
+        return await inline.write_many(
+            compiled.sql, [self._driver_parameters(compiled, params) for params in parameter_sets]
+        )
+
 
 async def _driver_of(session: AsyncSession) -> tuple[InlineConnection, Dialect] | AsyncConnection:
     """The inline driver (and dialect) to run on, or else the SQLAlchemy connection."""
@@ -153,3 +166,20 @@ def loaded(model: type[M], values: dict[str, Any]) -> M:
     instance.__dict__.update(values)
     make_transient_to_detached(instance)
     return instance
+
+
+def adopted(session: AsyncSession, model: type[M], values: dict[str, Any]) -> M:
+    """The row as the session's own object, as if the ORM had loaded it: the instance its
+    identity map already holds, else a `loaded` one added to the session, whose changes
+    flush as usual."""
+    key = identity_key(model, tuple(values[column.key] for column in inspect(model).primary_key))
+    held: M | None = session.sync_session.identity_map.get(key)
+    if held is not None:
+        return held
+    instance = loaded(model, values)
+    session.add(instance)
+    return instance
+
+
+def one_adopted(session: AsyncSession, model: type[M], statement: Prepared, row: Row | None) -> M | None:
+    return None if row is None else adopted(session, model, dict(zip(statement.keys, row, strict=True)))

@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, delete, func, insert, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import StagedWrite, begin_write, flush, stage_write
+from storage.db import StagedWrite, begin_write, stage_write
 from storage.models import (
     Draft,
     Person,
@@ -106,16 +106,43 @@ async def get_report(*, session: AsyncSession, report_id: int) -> Report | None:
     return await session.get(Report, report_id)
 
 
+REPORT = Report.__table__  # type: ignore[attr-defined]
+REPORT_ANSWER = ReportAnswer.__table__  # type: ignore[attr-defined]
+_REPORT_FIELDS = tuple(column.key for column in REPORT.columns if column.key != "id")
+_PRIVATE_REPORT = Prepared(
+    select(REPORT).where(
+        REPORT.c.person_id == bindparam("person_id"),
+        REPORT.c.topic_id == bindparam("topic_id"),
+        REPORT.c.channel == ReportChannel.PRIVATE.value,
+    )
+)
+_INSERT_REPORT = Prepared(
+    insert(REPORT).values({name: bindparam(f"new_{name}") for name in _REPORT_FIELDS}).returning(REPORT.c.id)
+)
+_UPDATE_REPORT = Prepared(
+    update(REPORT)
+    .where(REPORT.c.id == bindparam("report_id"))
+    .values({name: bindparam(f"new_{name}") for name in _REPORT_FIELDS})
+)
+_DELETE_REPORT_ANSWERS = Prepared(
+    delete(REPORT_ANSWER).where(REPORT_ANSWER.c.report_id == bindparam("report_id"))
+)
+_INSERT_REPORT_ANSWER = Prepared(
+    insert(REPORT_ANSWER).values(
+        report_id=bindparam("answer_report_id"),
+        question_key=bindparam("answer_question_key"),
+        value=bindparam("answer_value"),
+    )
+)
+
+# A collaborator's report is read when they open a topic and when they send it, and written
+# once: prepared statements, as drafts are. A `Report` returned by `get_private_report` or
+# written by `save_report` belongs to no session; change it through `save_report`.
+
+
 async def get_private_report(*, session: AsyncSession, person_id: int, topic_id: int) -> Report | None:
-    return (
-        await session.exec(
-            select(Report).where(
-                Report.person_id == person_id,
-                Report.topic_id == topic_id,
-                Report.channel == ReportChannel.PRIVATE,
-            )
-        )
-    ).first()
+    row = await _PRIVATE_REPORT.first(session, {"person_id": person_id, "topic_id": topic_id})
+    return loaded(Report, dict(zip(_PRIVATE_REPORT.keys, row, strict=True))) if row is not None else None
 
 
 async def get_report_by_update(*, session: AsyncSession, update_id: int) -> Report | None:
@@ -125,15 +152,24 @@ async def get_report_by_update(*, session: AsyncSession, update_id: int) -> Repo
 async def save_report(
     *, session: AsyncSession, report: Report, choice_values: Iterable[tuple[str, str]]
 ) -> Report:
-    """Insert or replace a report together with its groupable answers."""
-    session.add(report)
-    await flush(session)
-    assert report.id is not None
+    """Insert or replace a report together with its groupable answers (now: the caller
+    tells the person the report's number)."""
     await begin_write(session)
-    await session.exec(delete(ReportAnswer).where(col(ReportAnswer.report_id) == report.id))  # type: ignore[call-overload]
-    for key, value in sorted(set(choice_values)):
-        session.add(ReportAnswer(report_id=report.id, question_key=key, value=value))
-    await flush(session)
+    fields = {f"new_{name}": getattr(report, name) for name in _REPORT_FIELDS}
+    if report.id is None:
+        inserted = await _INSERT_REPORT.first(session, fields)
+        assert inserted is not None
+        report.id = int(inserted[0])
+    else:
+        await _UPDATE_REPORT.execute(session, {"report_id": report.id, **fields})
+        await _DELETE_REPORT_ANSWERS.execute(session, {"report_id": report.id})
+    await _INSERT_REPORT_ANSWER.execute_many(
+        session,
+        [
+            {"answer_report_id": report.id, "answer_question_key": key, "answer_value": value}
+            for key, value in sorted(set(choice_values))
+        ],
+    )
     return report
 
 

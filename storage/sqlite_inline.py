@@ -198,6 +198,17 @@ class InlineConnection:
         finally:
             cursor.close()
 
+    async def write_many(self, sql: str, parameter_sets: Sequence[Sequence[Any]]) -> int:
+        """Run one write for each set of parameters; returns the number of rows touched."""
+        return await self._call(self._write_many, sql, parameter_sets)
+
+    def _write_many(self, sql: str, parameter_sets: Sequence[Sequence[Any]]) -> int:
+        cursor = self._sqlite().executemany(sql, parameter_sets)
+        try:
+            return cursor.rowcount
+        finally:
+            cursor.close()
+
     def _write(self, sql: str, parameters: Sequence[Any]) -> int:
         cursor = self._sqlite().execute(sql, parameters)
         try:

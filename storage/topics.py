@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, literal, or_
+from sqlalchemy import bindparam, case, func, literal, or_
+from sqlalchemy import select as select_core
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -27,6 +28,7 @@ from storage.models import (
     TopicTarget,
     Unit,
 )
+from storage.prepared import Prepared, one_adopted
 
 
 async def ensure_form(
@@ -62,13 +64,25 @@ async def add_topic(*, session: AsyncSession, topic: Topic, target_unit_ids: Seq
     return topic
 
 
+TOPIC = Topic.__table__  # type: ignore[attr-defined]
+TOPIC_TARGET = TopicTarget.__table__  # type: ignore[attr-defined]
+# Opening a topic's report and sending it read the topic and whom it is for: prepared
+# statements, the same rows as the ORM's, without its per-query cost.
+_TOPIC_BY_ID = Prepared(select_core(TOPIC).where(TOPIC.c.id == bindparam("topic_id")))
+_TARGET_UNIT_IDS = Prepared(
+    select_core(TOPIC_TARGET.c.unit_id).where(TOPIC_TARGET.c.topic_id == bindparam("topic_id"))
+)
+
+
 async def get_topic(*, session: AsyncSession, topic_id: int) -> Topic | None:
-    return await session.get(Topic, topic_id)
+    """As `session.get`: the session's own object."""
+    return one_adopted(
+        session, Topic, _TOPIC_BY_ID, await _TOPIC_BY_ID.first(session, {"topic_id": topic_id})
+    )
 
 
 async def target_unit_ids(*, session: AsyncSession, topic_id: int) -> list[int]:
-    rows = await session.exec(select(TopicTarget.unit_id).where(TopicTarget.topic_id == topic_id))
-    return list(rows.all())
+    return [unit_id for (unit_id,) in await _TARGET_UNIT_IDS.rows(session, {"topic_id": topic_id})]
 
 
 async def topics_for_unit(
