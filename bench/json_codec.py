@@ -1,8 +1,7 @@
 """JSON codec: the standard library against storage.jsoncodec (orjson) on the bot's payloads.
 
 The payloads are the ones every button press handles: the raw update written to the inbox,
-the editMessageText request with a form's keyboard, the Bot API's answer, and a draft's
-state. Medians of `--repeat` timings of `--number` calls each, in microseconds per call.
+the editMessageText request with a form's keyboard, and the Bot API's answer. Medians of `--repeat` timings of `--number` calls each, in microseconds per call.
 
     python bench/json_codec.py [--number 20000] [--repeat 7] [--json PATH]
 """
@@ -58,18 +57,6 @@ PAYLOADS: dict[str, Any] = {
         "reply_markup": KEYBOARD,
     },
     "answer": {"ok": True, "result": {**MESSAGE, "edit_date": 1_764_900_001, "reply_markup": KEYBOARD}},
-    "draft_state": {
-        "step": 4,
-        "current": "noi_dung",
-        "answers": {
-            "linh_vuc": ["kinh_te", "chinh_sach"],
-            "tam_trang": "on_dinh",
-            "xu_huong": "dong_tinh",
-            "noi_dung": "Nhân dân phấn khởi trước chủ trương sắp xếp đơn vị hành chính " * 3,
-        },
-        "history": ["linh_vuc", "tam_trang", "xu_huong"],
-        "selection": [],
-    },
 }
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import jsoncodec, sqlite_inline
+from storage import sqlite_inline
 
 if TYPE_CHECKING:
     from storage.prepared import Prepared
@@ -46,11 +46,7 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 20) -> Async
 
     A SQLite file is opened through `storage.sqlite_inline`: short statements run on the
     event loop's thread instead of a hand-off to a worker thread per call."""
-    kwargs: dict[str, Any] = {
-        "echo": echo,
-        "json_serializer": jsoncodec.dumps,
-        "json_deserializer": jsoncodec.loads,
-    }
+    kwargs: dict[str, Any] = {"echo": echo}
     sqlite_file = _sqlite_file(url)
     if url.startswith("sqlite"):
         if sqlite_file is not None:

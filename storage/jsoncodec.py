@@ -1,10 +1,16 @@
-"""JSON in and out, for the Bot API's requests and answers, the inbox and JSON columns.
+"""JSON in and out, for the Bot API's requests and answers and the inbox.
 
 orjson rather than the standard library: every update is decoded from getUpdates, written
-to the inbox, and answered by one or two requests whose answers are decoded again, and a
-button press rewrites its draft's state; orjson does each several times faster (figures in
-BENCHMARKS.md, from bench/json_codec.py). Its output differs from `json.dumps` only in
-spelling (no spaces, no \\u escapes): what reads it back gets the same values.
+to the inbox, and answered by one or two requests whose answers are decoded again; orjson
+does each several times faster (figures in BENCHMARKS.md, from bench/json_codec.py). Its
+output differs from `json.dumps` only in spelling (no spaces, no \\u escapes): what reads it
+back gets the same values.
+
+Not for the database's JSON columns: SQLAlchemy's default (the standard library, ASCII
+escapes) stays. Queueing a broadcast serialises one payload per recipient at once, and
+Vietnamese text kept as it is makes each of those strings two bytes per character in
+Python instead of one: 12 MB more at the peak of a 10,000-recipient broadcast, for a few
+microseconds saved per draft write.
 
 What orjson refuses and the standard library takes (a lone UTF-16 surrogate, which no
 Bot API server should send) goes through the standard library, escaped to ASCII, so such

@@ -14,7 +14,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import select as select_orm
 
-from storage import inbox, jsoncodec, people, reports, topics
+from storage import inbox, people, reports, topics
 from storage.db import (
     CONNECTION_KEY,
     begin_write,
@@ -198,12 +198,8 @@ async def test_inline_and_sqlalchemy_paths_agree(tmp_path: Path, case: str, para
         await _seeded(path)
         if path_kind == "inline":
             engine = create_engine(f"sqlite+aiosqlite:///{path}")
-        else:  # plain aiosqlite (same JSON codec): Prepared falls back to SQLAlchemy's execution
-            engine = create_async_engine(
-                f"sqlite+aiosqlite:///{path}",
-                json_serializer=jsoncodec.dumps,
-                json_deserializer=jsoncodec.loads,
-            )
+        else:  # plain aiosqlite: Prepared falls back to SQLAlchemy's execution
+            engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
         factory = create_session_factory(engine)
         async with factory() as session:
             if statement.keys and _reads(statement):
