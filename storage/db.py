@@ -156,8 +156,8 @@ class GatedSession(Session):
 
 
 class AppSession(AsyncSession):
-    """The async session every factory makes: leaving it closes in place when it holds no
-    transaction.
+    """The async session every factory makes: leaving it closes in place when its
+    transaction, if any, never took a connection.
 
     AsyncSession's exit runs `close` in a task of its own through the greenlet bridge so a
     cancellation cannot abandon a rollback half-way. Without a connection in its transaction
@@ -196,20 +196,23 @@ async def commit(session: AsyncSession) -> None:
 
     A session run on its driver directly (`run_directly`) whose work was all prepared
     statements has nothing for the ORM to do: the driver commits, and the ORM's transaction
-    machinery is skipped. Anything the ORM holds (a transaction, pending objects) is
-    committed by the ORM, which commits the same driver connection."""
+    machinery is skipped. When the ORM has work (a connection in its transaction, objects to
+    flush, or someone listening for its `after_commit`), the ORM commits, which commits the
+    same driver connection; the driver then commits whatever the ORM did not. A direct
+    session holds the write gate until the driver has committed."""
     for write in _take_staged(session.info):
         await write.statement.execute(session, write.parameters())
     direct: DirectDriver | None = session.info.get(DIRECT_KEY)
-    if direct is not None and not _orm_has_work(session):
-        try:
-            await direct.connection.commit()
-        finally:
-            _release_gate(session.info)
+    if direct is None:
+        await session.commit()
         return
-    await session.commit()
-    if direct is not None and direct.connection.in_transaction:  # the ORM committed nothing
-        await direct.connection.commit()
+    try:
+        if _orm_has_work(session):
+            await session.commit()
+        if direct.connection.in_transaction:
+            await direct.connection.commit()
+    finally:
+        _release_gate(session.info)
 
 
 async def rollback(session: AsyncSession) -> None:
@@ -221,9 +224,14 @@ async def rollback(session: AsyncSession) -> None:
 
 
 def _orm_has_work(session: AsyncSession) -> bool:
-    """Whether the ORM's transaction has a connection, or objects to flush. (Its transaction
-    alone says nothing: adding an object begins one without touching the database.)"""
-    return ORM_CONNECTED_KEY in session.info or bool(session.new or session.dirty or session.deleted)
+    """Whether the ORM's transaction has a connection, objects to flush, or `after_commit`
+    listeners waiting (the outbox wakes its sender so). Its transaction alone says nothing:
+    adding an object begins one without touching the database."""
+    return (
+        ORM_CONNECTED_KEY in session.info
+        or bool(session.new or session.dirty or session.deleted)
+        or bool(session.sync_session.dispatch.after_commit)
+    )
 
 
 def _release_gate(info: dict[Any, Any]) -> None:
@@ -258,7 +266,8 @@ def _end_of_transaction(session: Session, transaction: SessionTransaction) -> No
         session.info.pop(STAGED_KEY, None)
         session.info.pop(CONNECTION_KEY, None)
         session.info.pop(ORM_CONNECTED_KEY, None)
-        _release_gate(session.info)
+        if DIRECT_KEY not in session.info:  # a direct session's driver may still hold writes
+            _release_gate(session.info)
 
 
 DIRECT_KEY = "direct_driver"
@@ -302,7 +311,12 @@ def direct_driver(session: AsyncSession) -> DirectDriver | None:
 
 def discard_direct(session: AsyncSession) -> None:
     """Roll back what the driver holds uncommitted and give back the write gate (synchronous,
-    so it also runs when the update's task is cancelled)."""
+    so it also runs when the update's task is cancelled, and never raises, so it cannot
+    replace that cancellation).
+
+    A driver still busy on its worker thread (a cancelled call that is waiting for SQLite's
+    lock) cannot be rolled back here: `leftover_on_driver` then tells the connection's
+    keeper to close it, which rolls back once the thread is done."""
     direct: DirectDriver | None = session.info.get(DIRECT_KEY)
     if direct is None:
         return
@@ -310,8 +324,23 @@ def discard_direct(session: AsyncSession) -> None:
     try:
         if direct.connection.in_transaction:
             direct.connection.rollback_now()
+    except Exception:
+        log.exception("could not roll back an abandoned update; its connection will be closed")
     finally:
         _release_gate(session.info)
+
+
+def leftover_on_driver(connection: AsyncConnection) -> bool:
+    """Whether the inline driver under `connection` is still busy on its worker thread or
+    holds a transaction that SQLAlchemy does not know of: such a connection must be closed,
+    not reused."""
+    sync_connection = connection.sync_connection
+    if sync_connection is None or sync_connection.invalidated:
+        return False
+    driver = sync_connection.connection.driver_connection
+    return isinstance(driver, sqlite_inline.InlineConnection) and (
+        driver.busy_in_thread or driver.in_transaction
+    )
 
 
 CONNECTION_KEY = "transaction_connection"

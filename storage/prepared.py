@@ -25,7 +25,7 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import make_transient_to_detached
-from sqlalchemy.orm.attributes import manager_of_class
+from sqlalchemy.orm.attributes import manager_of_class, set_committed_value
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.elements import BindParameter
@@ -128,7 +128,8 @@ class Prepared:
         return await inline.write(compiled.sql, self._driver_parameters(compiled, params))
 
     async def execute_many(self, session: AsyncSession, parameter_sets: Sequence[dict[str, Any]]) -> int:
-        """Run a write once per set of parameters (one driver call); the caller holds the gate."""
+        """Run a write once per set of parameters (one driver call); the caller holds the gate.
+        Returns the rows touched as the driver counts them (asyncpg's may not)."""
         if not parameter_sets:
             return 0
         target = await _driver_of(session)
@@ -175,6 +176,10 @@ def adopted(session: AsyncSession, model: type[M], values: dict[str, Any]) -> M:
     key = identity_key(model, tuple(values[column.key] for column in inspect(model).primary_key))
     held: M | None = session.sync_session.identity_map.get(key)
     if held is not None:
+        # Expired (by a rollback): filled from the row just read, as session.get would
+        # refresh it, instead of loading lazily (which async code cannot).
+        for name in inspect(held).expired_attributes & values.keys():
+            set_committed_value(held, name, values[name])
         return held
     instance = loaded(model, values)
     session.add(instance)
@@ -182,4 +187,5 @@ def adopted(session: AsyncSession, model: type[M], values: dict[str, Any]) -> M:
 
 
 def one_adopted(session: AsyncSession, model: type[M], statement: Prepared, row: Row | None) -> M | None:
+    """`adopted` for the first row of `statement` (its columns named by `keys`), or None."""
     return None if row is None else adopted(session, model, dict(zip(statement.keys, row, strict=True)))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, update
+from sqlalchemy import inspect as sa_inspect
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -152,8 +153,11 @@ async def get_report_by_update(*, session: AsyncSession, update_id: int) -> Repo
 async def save_report(
     *, session: AsyncSession, report: Report, choice_values: Iterable[tuple[str, str]]
 ) -> Report:
-    """Insert or replace a report together with its groupable answers (now: the caller
-    tells the person the report's number)."""
+    """Insert or replace a report together with its groupable answers, at once (a new
+    report gets its number here, which the caller shows). `report` must belong to no session
+    (new, or from `get_private_report`): it is written field by field, never by the ORM."""
+    if sa_inspect(report).session is not None:
+        raise ValueError("save_report writes reports that belong to no session")
     await begin_write(session)
     fields = {f"new_{name}": getattr(report, name) for name in _REPORT_FIELDS}
     if report.id is None:
@@ -161,7 +165,8 @@ async def save_report(
         assert inserted is not None
         report.id = int(inserted[0])
     else:
-        await _UPDATE_REPORT.execute(session, {"report_id": report.id, **fields})
+        if await _UPDATE_REPORT.execute(session, {"report_id": report.id, **fields}) != 1:
+            raise LookupError(f"report {report.id} is not in the database")
         await _DELETE_REPORT_ANSWERS.execute(session, {"report_id": report.id})
     await _INSERT_REPORT_ANSWER.execute_many(
         session,

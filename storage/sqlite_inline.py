@@ -146,6 +146,10 @@ class InlineConnection:
         self._conn: sqlite3.Connection | None = connection
         self._tx = _InlineQueue()
         self._executor: ThreadPoolExecutor | None = None
+        # Calls handed to the worker thread and not finished there, even if their caller
+        # stopped waiting (cancelled): while there are any, every call goes to the thread
+        # too, behind them, so the connection is never used by two threads at once.
+        self._in_thread_calls = 0
 
     # SQLAlchemy's adapter checks `_connection` before commit and rollback.
     @property
@@ -158,7 +162,7 @@ class InlineConnection:
         return self._conn
 
     async def _call(self, function: Callable[..., T], *args: Any) -> T:
-        if _offloaded.get():
+        if _offloaded.get() or self._in_thread_calls:
             return await self._in_thread(function, *args)
         try:
             return function(*args)
@@ -181,7 +185,21 @@ class InlineConnection:
         # one thread at a time, and the caller waits for the result before the next call.
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, lambda: function(*args))
+        loop = asyncio.get_running_loop()
+        call = self._executor.submit(function, *args)
+        self._in_thread_calls += 1
+        # Counted down when the thread is done with it (or it was dropped before starting),
+        # not when the awaiting task is cancelled.
+        call.add_done_callback(lambda _call: _on_loop(loop, self._thread_call_done))
+        return await asyncio.wrap_future(call, loop=loop)
+
+    def _thread_call_done(self) -> None:
+        self._in_thread_calls -= 1
+
+    @property
+    def busy_in_thread(self) -> bool:
+        """Whether a call is still running (or queued) on the worker thread."""
+        return self._in_thread_calls > 0
 
     async def fetch(self, sql: str, parameters: Sequence[Any]) -> list[Any]:
         """All rows of one statement, without a cursor object for the caller to manage."""
@@ -231,11 +249,16 @@ class InlineConnection:
         """Whether a transaction is open on the driver (sqlite3 begins one before a write)."""
         return self._conn is not None and self._conn.in_transaction
 
-    def rollback_now(self) -> None:
-        """Roll back at once: a rollback never waits for a lock, so this is safe on the
-        event loop's thread even while the task is being cancelled."""
+    def rollback_now(self) -> bool:
+        """Roll back at once, on the event loop's thread (usable while the task is being
+        cancelled); a rollback takes no lock. Refuses, returning False, while a call is still
+        running on the worker thread: sqlite3 would make this wait for it (up to the busy
+        timeout) with the event loop stopped. The caller then closes the connection."""
+        if self._in_thread_calls:
+            return False
         if self._conn is not None:
             self._conn.rollback()
+        return True
 
     async def create_function(
         self, name: str, num_params: int, func: Any, deterministic: bool = False
@@ -261,6 +284,11 @@ class InlineConnection:
         if self._executor is not None:
             self._executor.shutdown(wait=False)
             self._executor = None
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop, callback: Callable[[], Any]) -> None:
+    with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is counting
+        loop.call_soon_threadsafe(callback)
 
 
 async def connect(path: str) -> InlineConnection:

@@ -24,7 +24,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.clock import Clock
 from storage import inbox, jsoncodec
-from storage.db import SessionFactory, begin_write, commit, discard_direct, rollback, run_directly
+from storage.db import (
+    SessionFactory,
+    begin_write,
+    commit,
+    discard_direct,
+    leftover_on_driver,
+    rollback,
+    run_directly,
+)
 
 log = logging.getLogger(__name__)
 
@@ -245,8 +253,15 @@ class InboxProcessor:
         if connection is None:
             return
         # A connection that lost its database, or whose transaction did not end (the attempt
-        # was cancelled half-way), is not reused: closing it rolls back and frees it.
-        if self._closing or connection.closed or connection.invalidated or connection.in_transaction():
+        # was cancelled half-way, perhaps while its driver waited on its thread for SQLite's
+        # lock), is not reused: closing it rolls back and frees it.
+        if (
+            self._closing
+            or connection.closed
+            or connection.invalidated
+            or connection.in_transaction()
+            or leftover_on_driver(connection)
+        ):
             await _close_quietly(connection)
             return
         self._idle_connections.append(connection)

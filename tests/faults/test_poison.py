@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -318,3 +319,86 @@ async def test_an_update_cancelled_half_way_leaves_nothing_behind(
         cancelled[0]["update_id"]: InboxStatus.PENDING,
         later[0]["update_id"]: InboxStatus.DONE,
     }
+
+
+async def test_an_update_cancelled_while_its_driver_waits_for_the_lock(
+    sandbox: SandboxServer, sandbox_client: SandboxClient, tmp_path: Path
+) -> None:
+    """Another process holds SQLite's write lock, so the update's write waits on its
+    connection's worker thread; the update's task is cancelled meanwhile. The event loop
+    never stops (a rollback on its thread would wait for the worker), the connection is
+    closed rather than kept with the write the worker finishes later, nothing of the update
+    is committed, and the next update goes through."""
+    info = await sandbox_client.create_bot(username="lockwait_bot")
+    first = await sandbox_client.create_user(first_name="Tám")
+    second = await sandbox_client.create_user(first_name="Chín")
+    path = tmp_path / "w.db"
+    engine, factory = await _database(path)
+    waiting = asyncio.Event()
+    worker: list[asyncio.Task[object]] = []
+    router = Router()
+
+    @router.message(F.text == "chờ")
+    async def waits_for_the_lock(message: Message, session: AsyncSession, event_update: Update) -> None:
+        await begin_write(session)
+        task = asyncio.current_task()
+        assert task is not None
+        worker.append(task)
+        waiting.set()
+        await inbox.mark_done(session=session, update_id=event_update.update_id, now=datetime.now(UTC))
+
+    @router.message(F.text)
+    async def handle(message: Message) -> None:
+        return None
+
+    dispatcher = Dispatcher()
+    dispatcher.include_router(router)
+    bot = _bot(sandbox, info)
+    processor, _apologies = _processor(dispatcher, bot, factory, engine=engine, max_attempts=3)
+    intake = Intake(session_factory=factory, processor=processor, clock=SystemClock())
+    longest_gap = 0.0
+    beating = True
+
+    async def heartbeat() -> None:
+        nonlocal longest_gap
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        while beating:
+            await asyncio.sleep(0.01)
+            now = loop.time()
+            longest_gap, last = max(longest_gap, now - last), now
+
+    try:
+        await sandbox_client.send_message(info.token, first.id, "chờ")
+        stuck = await bot(GetRawUpdates(timeout=1))
+        assert await intake.accept(stuck) == 1
+        other_process = sqlite3.connect(path, isolation_level=None)
+        other_process.execute("BEGIN IMMEDIATE")  # SQLite's write lock, held elsewhere
+        try:
+            await asyncio.wait_for(waiting.wait(), timeout=10)
+            await asyncio.sleep(0.3)  # the write is now waiting on the worker thread
+            beats = asyncio.create_task(heartbeat())
+            worker[0].cancel()
+            await asyncio.sleep(1.5)
+        finally:
+            other_process.execute("ROLLBACK")
+            other_process.close()
+        await asyncio.wait_for(processor.wait_idle(), timeout=10)
+        beating = False
+        await beats
+        assert longest_gap < 0.5, f"the event loop stood still for {longest_gap:.2f} s"
+        assert processor.kept_connections == 0  # closed, not kept with the worker's write
+        await sandbox_client.send_message(info.token, second.id, "tiếp")
+        later = await bot(GetRawUpdates(offset=stuck[-1]["update_id"] + 1, timeout=1))
+        assert await asyncio.wait_for(intake.accept(later), timeout=10) == 1
+        await asyncio.wait_for(processor.wait_idle(), timeout=10)
+    finally:
+        beating = False
+        try:
+            await asyncio.wait_for(processor.close(), timeout=10)
+        finally:
+            await bot.session.close()
+    async with factory() as session:
+        statuses = {row.update_id: row.status for row in (await session.exec(select(Inbox))).all()}
+    await engine.dispose()
+    assert statuses == {stuck[0]["update_id"]: InboxStatus.PENDING, later[0]["update_id"]: InboxStatus.DONE}

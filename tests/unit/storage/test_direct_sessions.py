@@ -10,11 +10,13 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import inbox, people, reports
+from storage import inbox, people, reports, topics
 from storage.db import (
     SessionFactory,
     begin_write,
@@ -23,10 +25,11 @@ from storage.db import (
     create_session_factory,
     direct_driver,
     discard_direct,
+    leftover_on_driver,
     rollback,
     run_directly,
 )
-from storage.models import Draft, Inbox, InboxStatus, Person, PersonStatus, Unit
+from storage.models import Draft, Inbox, InboxStatus, Person, PersonStatus, Report, ReportAnswer, Topic, Unit
 from tests.unit.storage.databases import migrated_sqlite
 
 NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
@@ -154,4 +157,98 @@ async def test_only_the_inline_sqlite_driver_is_run_directly() -> None:
     async with engine.connect() as connection, factory(bind=connection) as session:
         assert not run_directly(session, connection)
         assert direct_driver(session) is None
+    await engine.dispose()
+
+
+async def test_after_commit_listeners_hear_a_direct_commit(tmp_path: Path) -> None:
+    """The outbox wakes its sender from the ORM's after_commit: a session with a listener
+    commits through the ORM even when its writes were all prepared statements."""
+    engine, factory, draft_id = await _setup(tmp_path)
+    heard: list[str] = []
+    async with _direct(engine, factory) as session:
+        await _press(session, draft_id)
+        event.listen(session.sync_session, "after_commit", lambda _s: heard.append("committed"), once=True)
+        await commit(session)
+        assert not direct_driver(session).connection.in_transaction  # type: ignore[union-attr]
+    assert heard == ["committed"]
+    assert await _state(factory, draft_id) == ({"step": 1}, [InboxStatus.DONE, InboxStatus.PENDING])
+    await _gate_is_free(factory)
+    await engine.dispose()
+
+
+async def test_an_open_driver_transaction_is_a_leftover(tmp_path: Path) -> None:
+    engine, factory, draft_id = await _setup(tmp_path)
+    async with engine.connect() as connection, factory(bind=connection) as session:
+        assert run_directly(session, connection)
+        assert not leftover_on_driver(connection)
+        await _press(session, draft_id)
+        assert leftover_on_driver(connection) and not connection.in_transaction()
+        await commit(session)
+        assert not leftover_on_driver(connection)
+    await engine.dispose()
+
+
+async def _private_report(session: AsyncSession, topic_id: int) -> Report | None:
+    return await reports.get_private_report(session=session, person_id=1, topic_id=topic_id)
+
+
+async def test_a_report_is_replaced_with_its_answers(tmp_path: Path) -> None:
+    engine, factory, _draft_id = await _setup(tmp_path)
+    async with factory() as session:
+        unit = await people.create_unit(session=session, code="TINH", name="Tỉnh")
+        form = await topics.ensure_form(session=session, key="f", version=1, title="F", definition={})
+        topic = Topic(title="T", guidance="G", form_id=form.id or 0, period="2026-12", due_at=NOW)
+        await topics.add_topic(session=session, topic=topic, target_unit_ids=[unit.id or 0])
+        report = Report(
+            person_id=1, unit_id=unit.id or 0, topic_id=topic.id, period="2026-12", source_update_id=1
+        )
+        await reports.save_report(session=session, report=report, choice_values=[("tam_trang", "on_dinh")])
+        await session.commit()
+    assert report.id is not None and topic.id is not None
+    async with _direct(engine, factory) as session:
+        earlier = await _private_report(session, topic.id)
+        assert earlier is not None and earlier.id == report.id and earlier not in session
+        earlier.revision += 1
+        earlier.answers = {"tam_trang": "buc_xuc", "noi_dung": "Ý kiến <b>mới</b>"}
+        earlier.source_update_id = 2
+        await reports.save_report(
+            session=session, report=earlier, choice_values=[("tam_trang", "buc_xuc"), ("muc_do", "khan_cap")]
+        )
+        await commit(session)
+    async with factory() as session:
+        stored = await _private_report(session, topic.id)
+        answers = (await session.exec(select(ReportAnswer.question_key, ReportAnswer.value))).all()
+    assert stored is not None and (stored.id, stored.revision, stored.source_update_id) == (report.id, 2, 2)
+    assert stored.answers == {"tam_trang": "buc_xuc", "noi_dung": "Ý kiến <b>mới</b>"}
+    assert sorted(answers) == [("muc_do", "khan_cap"), ("tam_trang", "buc_xuc")]
+    await engine.dispose()
+
+
+async def test_save_report_refuses_a_report_it_cannot_write_alone(tmp_path: Path) -> None:
+    engine, factory, _draft_id = await _setup(tmp_path)
+    async with factory() as session:
+        unit = await people.create_unit(session=session, code="TINH", name="Tỉnh")
+        attached = Report(person_id=1, unit_id=unit.id or 0, period="2026-12", source_update_id=5)
+        session.add(attached)
+        with pytest.raises(ValueError, match="belong to no session"):
+            await reports.save_report(session=session, report=attached, choice_values=[])
+        session.expunge(attached)
+        gone = Report(id=999, person_id=1, unit_id=unit.id or 0, period="2026-12", source_update_id=6)
+        with pytest.raises(LookupError, match="999"):
+            await reports.save_report(session=session, report=gone, choice_values=[("tam_trang", "on_dinh")])
+        await session.rollback()
+    await engine.dispose()
+
+
+async def test_a_row_expired_by_a_rollback_is_adopted_fresh(tmp_path: Path) -> None:
+    engine, factory, _draft_id = await _setup(tmp_path)
+    async with factory() as session:
+        unit = await people.create_unit(session=session, code="TINH", name="Tỉnh")
+        await session.commit()
+    async with factory() as session:
+        held = await session.get(Unit, unit.id)
+        assert held is not None
+        await session.rollback()  # expires everything the session holds
+        again = await people.get_unit(session=session, unit_id=unit.id or 0)
+        assert again is held and again.name == "Tỉnh" and again.path == f"/{unit.id}/"
     await engine.dispose()
