@@ -64,6 +64,23 @@ def _processor(
     return processor, apologies
 
 
+def _intake_keeping_connections(
+    sandbox: SandboxServer, info: BotInfo, router: Router, factory: SessionFactory, engine: AsyncEngine
+) -> tuple[Bot, InboxProcessor, Intake]:
+    """The intake as the bot runs it (connections kept between updates) for `router`'s
+    handlers, after which any other text is taken and ignored."""
+
+    @router.message(F.text)
+    async def ignore(message: Message) -> None:
+        return None
+
+    dispatcher = Dispatcher()
+    dispatcher.include_router(router)
+    bot = _bot(sandbox, info)
+    processor, _apologies = _processor(dispatcher, bot, factory, engine=engine, max_attempts=3)
+    return bot, processor, Intake(session_factory=factory, processor=processor, clock=SystemClock())
+
+
 @pytest.mark.parametrize("keep_connections", [False, True], ids=["pooled", "kept"])
 async def test_poison_update_is_parked_and_later_updates_go_through(
     sandbox: SandboxServer, sandbox_client: SandboxClient, tmp_path: Path, keep_connections: bool
@@ -286,15 +303,7 @@ async def test_an_update_cancelled_half_way_leaves_nothing_behind(
         await inbox.mark_done(session=session, update_id=event_update.update_id, now=datetime.now(UTC))
         raise asyncio.CancelledError  # as when the task is cancelled at its next await
 
-    @router.message(F.text)
-    async def handle(message: Message) -> None:
-        return None
-
-    dispatcher = Dispatcher()
-    dispatcher.include_router(router)
-    bot = _bot(sandbox, info)
-    processor, _apologies = _processor(dispatcher, bot, factory, engine=engine, max_attempts=3)
-    intake = Intake(session_factory=factory, processor=processor, clock=SystemClock())
+    bot, processor, intake = _intake_keeping_connections(sandbox, info, router, factory, engine)
     try:
         await sandbox_client.send_message(info.token, first.id, "dừng")
         cancelled = await bot(GetRawUpdates(timeout=1))
@@ -347,15 +356,7 @@ async def test_an_update_cancelled_while_its_driver_waits_for_the_lock(
         waiting.set()
         await inbox.mark_done(session=session, update_id=event_update.update_id, now=datetime.now(UTC))
 
-    @router.message(F.text)
-    async def handle(message: Message) -> None:
-        return None
-
-    dispatcher = Dispatcher()
-    dispatcher.include_router(router)
-    bot = _bot(sandbox, info)
-    processor, _apologies = _processor(dispatcher, bot, factory, engine=engine, max_attempts=3)
-    intake = Intake(session_factory=factory, processor=processor, clock=SystemClock())
+    bot, processor, intake = _intake_keeping_connections(sandbox, info, router, factory, engine)
     longest_gap = 0.0
     beating = True
 
