@@ -184,12 +184,9 @@ def bind_bot_in_one_call() -> int:
             continue
         seen.add(cls)
         pending.extend(cls.__subclasses__())
-        if (
-            set(cls.__private_attributes__) != {"_bot"}
-            or cls.__dict__.get("model_post_init") is _bind_bot_once
-        ):
+        if set(cls.__private_attributes__) != {"_bot"} or not cls.__module__.startswith("aiogram."):
             continue
-        if not cls.__module__.startswith("aiogram.") or not _post_init_is_aiograms(cls):
+        if not _post_init_is_aiograms(cls):  # its own, or already changed
             continue
         cls.model_post_init = _bind_bot_once  # type: ignore[method-assign]
         changed += 1

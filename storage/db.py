@@ -294,11 +294,8 @@ def run_directly(session: AsyncSession, connection: AsyncConnection) -> bool:
     or `discard_direct`, which also gives back the write gate that a direct transaction
     holds outside the ORM's knowledge.
     """
-    sync_connection = connection.sync_connection
-    if sync_connection is None or sync_connection.invalidated:
-        return False
-    driver = sync_connection.connection.driver_connection
-    if not isinstance(driver, sqlite_inline.InlineConnection):
+    driver = inline_driver(connection)
+    if driver is None:
         return False
     session.info[DIRECT_KEY] = DirectDriver(driver, connection.dialect)
     return True
@@ -334,13 +331,17 @@ def leftover_on_driver(connection: AsyncConnection) -> bool:
     """Whether the inline driver under `connection` is still busy on its worker thread or
     holds a transaction that SQLAlchemy does not know of: such a connection must be closed,
     not reused."""
+    driver = inline_driver(connection)
+    return driver is not None and (driver.busy_in_thread or driver.in_transaction)
+
+
+def inline_driver(connection: AsyncConnection) -> sqlite_inline.InlineConnection | None:
+    """The `storage.sqlite_inline` driver under a live connection, if that is its driver."""
     sync_connection = connection.sync_connection
     if sync_connection is None or sync_connection.invalidated:
-        return False
+        return None
     driver = sync_connection.connection.driver_connection
-    return isinstance(driver, sqlite_inline.InlineConnection) and (
-        driver.busy_in_thread or driver.in_transaction
-    )
+    return driver if isinstance(driver, sqlite_inline.InlineConnection) else None
 
 
 CONNECTION_KEY = "transaction_connection"

@@ -35,10 +35,7 @@ def dumps_bytes(value: Any) -> bytes:
 
 
 def dumps(value: Any) -> str:
-    try:
-        return orjson.dumps(value, option=_OPTIONS).decode()
-    except TypeError:
-        return json.dumps(value)
+    return dumps_bytes(value).decode()
 
 
 def loads(text: str | bytes) -> Any:

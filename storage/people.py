@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import begin_write, flush
 from storage.models import ChatGroup, Invite, Person, PersonRole, PersonStatus, Role, Unit
-from storage.prepared import Prepared, adopted, one_adopted
+from storage.prepared import Prepared, adopted, first_adopted
 
 
 async def create_unit(*, session: AsyncSession, code: str, name: str, parent: Unit | None = None) -> Unit:
@@ -32,7 +32,7 @@ _UNIT_BY_ID = Prepared(select_core(_UNIT).where(_UNIT.c.id == bindparam("unit_id
 async def get_unit(*, session: AsyncSession, unit_id: int) -> Unit | None:
     """As `session.get` (the session's own object), read as a prepared statement: opening a
     topic's report reads the person's unit."""
-    return one_adopted(session, Unit, _UNIT_BY_ID, await _UNIT_BY_ID.first(session, {"unit_id": unit_id}))
+    return await first_adopted(session, Unit, _UNIT_BY_ID, {"unit_id": unit_id})
 
 
 async def get_unit_by_code(*, session: AsyncSession, code: str) -> Unit | None:

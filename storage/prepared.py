@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import inspect
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import manager_of_class, set_committed_value
@@ -32,7 +32,7 @@ from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.selectable import Select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import direct_driver, transaction_connection
+from storage.db import direct_driver, inline_driver, transaction_connection
 from storage.sqlite_inline import InlineConnection
 
 Processor = Callable[[Any], Any] | None
@@ -148,15 +148,8 @@ async def _driver_of(session: AsyncSession) -> tuple[InlineConnection, Dialect] 
     if direct is not None:
         return direct.connection, direct.dialect
     connection = await transaction_connection(session)
-    inline = _inline(connection.sync_connection)
+    inline = inline_driver(connection)
     return connection if inline is None else (inline, connection.dialect)
-
-
-def _inline(connection: Connection | None) -> InlineConnection | None:
-    if connection is None:
-        return None
-    driver = connection.connection.driver_connection
-    return driver if isinstance(driver, InlineConnection) else None
 
 
 def loaded(model: type[M], values: dict[str, Any]) -> M:
@@ -186,6 +179,17 @@ def adopted(session: AsyncSession, model: type[M], values: dict[str, Any]) -> M:
     return instance
 
 
-def one_adopted(session: AsyncSession, model: type[M], statement: Prepared, row: Row | None) -> M | None:
-    """`adopted` for the first row of `statement` (its columns named by `keys`), or None."""
+async def first_loaded(
+    session: AsyncSession, model: type[M], statement: Prepared, params: dict[str, Any]
+) -> M | None:
+    """The first row of `statement` as a `loaded` instance (belonging to no session), or None."""
+    row = await statement.first(session, params)
+    return None if row is None else loaded(model, dict(zip(statement.keys, row, strict=True)))
+
+
+async def first_adopted(
+    session: AsyncSession, model: type[M], statement: Prepared, params: dict[str, Any]
+) -> M | None:
+    """The first row of `statement` as the session's own object (`adopted`), or None."""
+    row = await statement.first(session, params)
     return None if row is None else adopted(session, model, dict(zip(statement.keys, row, strict=True)))

@@ -23,7 +23,7 @@ from storage.models import (
     Role,
     Unit,
 )
-from storage.prepared import Prepared, loaded
+from storage.prepared import Prepared, first_loaded
 
 DRAFT = Draft.__table__  # type: ignore[attr-defined]
 _SELECT_DRAFT = select(DRAFT)
@@ -55,22 +55,17 @@ _DELETE_DRAFT = delete(DRAFT).where(DRAFT.c.id == bindparam("draft_id"))
 # written by `save_draft` (at commit) and removed by `delete_draft`, never by the session.
 
 
-async def _one_draft(session: AsyncSession, statement: Prepared, params: dict[str, Any]) -> Draft | None:
-    row = await statement.first(session, params)
-    return loaded(Draft, dict(zip(statement.keys, row, strict=True))) if row is not None else None
-
-
 async def get_draft(*, session: AsyncSession, draft_id: int) -> Draft | None:
-    return await _one_draft(session, _DRAFT_BY_ID, {"draft_id": draft_id})
+    return await first_loaded(session, Draft, _DRAFT_BY_ID, {"draft_id": draft_id})
 
 
 async def get_draft_by_slot(*, session: AsyncSession, person_id: int, slot: str) -> Draft | None:
-    return await _one_draft(session, _DRAFT_BY_SLOT, {"person_id": person_id, "slot": slot})
+    return await first_loaded(session, Draft, _DRAFT_BY_SLOT, {"person_id": person_id, "slot": slot})
 
 
 async def latest_draft(*, session: AsyncSession, person_id: int) -> Draft | None:
     """The conversation a typed answer belongs to: the most recently touched draft."""
-    return await _one_draft(session, _LATEST_DRAFT, {"person_id": person_id})
+    return await first_loaded(session, Draft, _LATEST_DRAFT, {"person_id": person_id})
 
 
 async def save_draft(*, session: AsyncSession, draft: Draft) -> Draft:
@@ -142,8 +137,9 @@ _INSERT_REPORT_ANSWER = Prepared(
 
 
 async def get_private_report(*, session: AsyncSession, person_id: int, topic_id: int) -> Report | None:
-    row = await _PRIVATE_REPORT.first(session, {"person_id": person_id, "topic_id": topic_id})
-    return loaded(Report, dict(zip(_PRIVATE_REPORT.keys, row, strict=True))) if row is not None else None
+    return await first_loaded(
+        session, Report, _PRIVATE_REPORT, {"person_id": person_id, "topic_id": topic_id}
+    )
 
 
 async def get_report_by_update(*, session: AsyncSession, update_id: int) -> Report | None:

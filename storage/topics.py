@@ -28,7 +28,7 @@ from storage.models import (
     TopicTarget,
     Unit,
 )
-from storage.prepared import Prepared, one_adopted
+from storage.prepared import Prepared, first_adopted
 
 
 async def ensure_form(
@@ -76,9 +76,7 @@ _TARGET_UNIT_IDS = Prepared(
 
 async def get_topic(*, session: AsyncSession, topic_id: int) -> Topic | None:
     """As `session.get`: the session's own object."""
-    return one_adopted(
-        session, Topic, _TOPIC_BY_ID, await _TOPIC_BY_ID.first(session, {"topic_id": topic_id})
-    )
+    return await first_adopted(session, Topic, _TOPIC_BY_ID, {"topic_id": topic_id})
 
 
 async def target_unit_ids(*, session: AsyncSession, topic_id: int) -> list[int]:

@@ -7,10 +7,27 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.db import SessionFactory, create_engine, create_session_factory, upgrade_database
+from storage import reports
+from storage.db import SessionFactory, begin_write, create_engine, create_session_factory, upgrade_database
+from storage.models import Draft, Person, PersonStatus
 
 
 async def migrated_sqlite(path: Path, **engine_options: Any) -> tuple[AsyncEngine, SessionFactory]:
     engine = create_engine(f"sqlite+aiosqlite:///{path}", **engine_options)
     await upgrade_database(engine)
     return engine, create_session_factory(engine)
+
+
+async def seed_person_with_draft(factory: SessionFactory) -> int:
+    """A person (Telegram id 7) with an ad-hoc report draft at step 0; returns the draft's id."""
+    async with factory() as session:
+        person = Person(telegram_id=7, full_name="An", status=PersonStatus.ACTIVE)
+        session.add(person)
+        await begin_write(session)
+        await session.flush()
+        draft = await reports.save_draft(
+            session=session, draft=Draft(person_id=person.id or 0, slot="report:adhoc", state={"step": 0})
+        )
+        await session.commit()
+    assert draft.id is not None
+    return draft.id

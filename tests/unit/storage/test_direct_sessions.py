@@ -29,26 +29,20 @@ from storage.db import (
     rollback,
     run_directly,
 )
-from storage.models import Draft, Inbox, InboxStatus, Person, PersonStatus, Report, ReportAnswer, Topic, Unit
-from tests.unit.storage.databases import migrated_sqlite
+from storage.models import Inbox, InboxStatus, Report, ReportAnswer, Topic, Unit
+from tests.unit.storage.databases import migrated_sqlite, seed_person_with_draft
 
 NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
 
 
 async def _setup(tmp_path: Path) -> tuple[AsyncEngine, SessionFactory, int]:
     engine, factory = await migrated_sqlite(tmp_path / "d.db")
+    draft_id = await seed_person_with_draft(factory)
     async with factory() as session:
-        person = Person(telegram_id=7, full_name="An", status=PersonStatus.ACTIVE)
-        session.add(person)
         await begin_write(session)
-        await session.flush()
-        draft = await reports.save_draft(
-            session=session, draft=Draft(person_id=person.id or 0, slot="report:adhoc", state={"step": 0})
-        )
         await inbox.store_updates(session=session, rows=[(1, 7, "{}"), (2, 7, "{}")], now=NOW)
         await session.commit()
-    assert draft.id is not None
-    return engine, factory, draft.id
+    return engine, factory, draft_id
 
 
 @asynccontextmanager

@@ -12,22 +12,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import reports
 from storage.db import begin_write, commit
-from storage.models import Draft, Person, PersonStatus
-from tests.unit.storage.databases import migrated_sqlite
+from storage.models import Draft
+from tests.unit.storage.databases import migrated_sqlite, seed_person_with_draft
 
 
 async def _setup(tmp_path: Path):  # type: ignore[no-untyped-def]
     engine, factory = await migrated_sqlite(tmp_path / "s.db")
-    async with factory() as session:
-        person = Person(telegram_id=7, full_name="An", status=PersonStatus.ACTIVE)
-        session.add(person)
-        await begin_write(session)
-        await session.flush()
-        draft = await reports.save_draft(
-            session=session, draft=Draft(person_id=person.id or 0, slot="report:adhoc", state={"step": 0})
-        )
-        await session.commit()
-    return engine, factory, draft.id
+    return engine, factory, await seed_person_with_draft(factory)
 
 
 async def _session_commit(session: AsyncSession) -> None:
