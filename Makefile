@@ -3,13 +3,24 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
+# The uv that compiles the locks (`make lock`); installing from them needs only pip.
+UV_VERSION := 0.13.9
+# `make lock LOCK_FLAGS=--upgrade` moves every pin to the newest release allowed by pyproject.toml.
+LOCK_FLAGS ?=
+UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command 'make lock' --quiet $(LOCK_FLAGS)
 
-.PHONY: run test lint locales extract-messages bench clean
+.PHONY: run test lint locales extract-messages bench bench-deps lock clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+
+# Exactly the pinned, hashed packages of the lock, then the project itself on top (no resolving, no downloads
+# besides the lock's files; setuptools comes from the lock, so the editable build needs no isolation).
+$(STAMP): requirements.lock pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 locales: $(STAMP)
@@ -30,6 +41,19 @@ test: locales
 extract-messages: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k _ -k __ -k N_ -k localized:2 --no-location --sort-output -o bot/locales/messages.pot .
 	$(BIN)/pybabel update -i bot/locales/messages.pot -d bot/locales -D messages --no-fuzzy-matching
+
+## Recompile requirements.lock and requirements-bench.lock after a change to pyproject.toml (uv, pinned).
+lock: | $(BIN)/python
+	$(BIN)/pip install --quiet uv==$(UV_VERSION)
+	$(UV_COMPILE) --extra dev -o requirements.lock
+	$(UV_COMPILE) --extra dev --extra bench -c requirements.lock -o requirements-bench.lock
+
+## Add the benchmark-only packages (aiogram-broadcaster, for bench/broadcast.py) from requirements-bench.lock.
+bench-deps: $(BENCH_STAMP)
+
+$(BENCH_STAMP): requirements-bench.lock $(STAMP)
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements-bench.lock
+	touch $(BENCH_STAMP)
 
 bench: locales
 	$(BIN)/python bench/inbound.py --json bench/results/inbound.json

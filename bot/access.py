@@ -1,26 +1,20 @@
 """Who may do what, and over which units: the one place access is decided.
 
 Handlers declare what they need with a flag, `flags={"permission": Permission.X}`;
-`AccessMiddleware` checks it for every message and callback before the handler runs and
-answers a polite refusal otherwise. Scope is a unit subtree, matched by materialised path.
+`bot.middlewares.AccessMiddleware` checks it with `Actor.allows` for every message and
+callback before the handler runs and answers `refusal_text` otherwise. Scope is a unit subtree, matched by materialised path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
-from aiogram import BaseMiddleware
-from aiogram.dispatcher.flags import get_flag
-from aiogram.types import CallbackQuery, Message, TelegramObject, User
+from aiogram.types import User
 from aiogram.utils.i18n import gettext as _
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.ui import acknowledge
 from storage import people
-from storage.db import flush
 from storage.models import Person, PersonStatus, Role, Unit
 
 ROOT_PATH = "/"
@@ -108,7 +102,7 @@ async def load_actor(*, session: AsyncSession, user: User, admin_ids: frozenset[
                 status=PersonStatus.ACTIVE,
             )
             session.add(person)
-            await flush(session)
+            await session.flush()
         elif person.status != PersonStatus.ACTIVE:
             person.status = PersonStatus.ACTIVE
             session.add(person)
@@ -131,26 +125,3 @@ def refusal_text(permission: Permission, actor: Actor | None) -> str:
     if permission is Permission.REPORT:
         return _("Sorry, only registered collaborators can send reports.")
     return _("Sorry, this command is only for Propaganda Board staff.")
-
-
-class AccessMiddleware(BaseMiddleware):
-    """Inner middleware: enforces the handler's `permission` flag, answering a refusal."""
-
-    async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
-        permission: Permission | None = get_flag(data, "permission")
-        if permission is None:
-            return await handler(event, data)
-        actor: Actor | None = data.get("actor")
-        if actor is not None and actor.allows(permission):
-            return await handler(event, data)
-        text = refusal_text(permission, actor)
-        if isinstance(event, CallbackQuery):
-            await acknowledge(event, text)
-        elif isinstance(event, Message):
-            await event.reply(text)
-        return None

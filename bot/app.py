@@ -20,10 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 import handlers
 from bot import menus, onboarding, reporting, topics, urgent
-from bot.access import AccessMiddleware
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.conversation import Conversations, FormCatalog
+from bot.delivery import payloads
 from bot.delivery.limits import Pacer, RateLimitMiddleware
 from bot.delivery.progress import ProgressReporter
 from bot.delivery.sender import Sender
@@ -32,15 +32,17 @@ from bot.i18n import create_i18n, in_locale
 from bot.intake.poller import Intake, Poller
 from bot.intake.processor import InboxProcessor, belongs_to_a_chat, chat_key
 from bot.intake.webhook import create_webhook_app
-from bot.middlewares import UpdateContextMiddleware
+from bot.middlewares import AccessMiddleware, UpdateContextMiddleware
 from bot.telegram import create_bot
+from bot.ui import escape
+from storage import inbox, outbox, people
 from storage.db import (
     SessionFactory,
-    checkpoint_periodically,
     create_engine,
     create_session_factory,
     upgrade_database,
 )
+from storage.models import InboxStatus, Outbox
 
 log = logging.getLogger(__name__)
 
@@ -117,13 +119,10 @@ class Application:
     _poll_task: asyncio.Task[None] | None = None
     _delivery_tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _web_runner: web.AppRunner | None = None
-    _checkpoint_task: asyncio.Task[None] | None = None
 
     async def start(self, *, poll: bool = True) -> None:
         settings = self.settings
-        # The intake keeps one connection per concurrent update; as many again for the rest
-        # (the poller, the outbox sender's many small transactions, replays, reports).
-        self.engine = create_engine(settings.database_url, pool_size=2 * settings.intake_concurrency + 4)
+        self.engine = create_engine(settings.database_url, busy_timeout_ms=settings.database_busy_timeout_ms)
         await upgrade_database(self.engine)
         self.session_factory = create_session_factory(self.engine)
         self.i18n = create_i18n(settings.default_locale)
@@ -152,12 +151,15 @@ class Application:
             session_factory=self.session_factory,
             pacer=pacer,
             clock=self.clock,
-            max_attempts=settings.delivery_max_attempts,
+            reply_horizon=settings.delivery_reply_horizon_seconds,
+            bulk_horizon=settings.delivery_bulk_horizon_seconds,
             retry_base_seconds=settings.delivery_retry_seconds,
+            retry_max_seconds=settings.delivery_retry_max_seconds,
             request_timeout=settings.delivery_request_timeout,
-            # Few sends wait for the global bucket at a time, so an immediate answer queues
-            # behind at most about a quarter of a second of bulk messages.
+            # Few bulk sends wait for the global bucket at a time, so an answer queues behind
+            # at most about a quarter of a second of them.
             max_in_flight=max(4, int(settings.global_rate_per_second / 4)),
+            max_answers_in_flight=settings.intake_concurrency,
             on_wake=self.progress.nudge,
         )
         self.delivery = Delivery(i18n=self.i18n, clock=self.clock, sender=self.sender)
@@ -175,26 +177,30 @@ class Application:
             bot=self.bot,
             session_factory=self.session_factory,
             clock=self.clock,
-            engine=self.engine,
+            on_replies=self.sender.push,
+            on_parked=self._parked,
             max_attempts=settings.intake_max_attempts,
+            max_restarts=settings.intake_max_restarts,
+            retry_first=settings.intake_retry_seconds,
+            retry_max=settings.intake_retry_max_seconds,
+            retry_horizon=settings.intake_retry_horizon_seconds,
             concurrency=settings.intake_concurrency,
-            on_failure=self._apologise,
         )
         self.intake = Intake(session_factory=self.session_factory, processor=self.processor, clock=self.clock)
         if not settings.webhook_url:
             await self.bot.delete_webhook(drop_pending_updates=False)
         await menus.set_default_menus(self.bot, self.i18n)
-        changed = await menus.sync_all_menus(self.bot, self.i18n, self.session_factory)
+        changed = await menus.sync_all_menus(self.i18n, self.session_factory, self.clock)
         if changed:
             log.info("updated the command menu of %d person(s)", changed)
         self._delivery_tasks = [
             asyncio.create_task(self.sender.run()),
             asyncio.create_task(self.progress.run()),
         ]
-        self._checkpoint_task = asyncio.create_task(checkpoint_periodically(self.engine))
         replayed = await self.processor.replay()
         if replayed:
             log.info("replaying %d unfinished update(s) from the inbox", replayed)
+        self.processor.start_rescanning()
         if settings.webhook_url:
             await self._start_webhook()
         elif poll:
@@ -228,15 +234,57 @@ class Application:
             allowed_updates=self.dispatcher.resolve_used_update_types(),
         )
 
-    async def _apologise(self, update: Update, error: str) -> None:
-        """Nobody is left in silence: a parked update gets an apology in the default language."""
-        assert self.bot is not None and self.i18n is not None
+    async def _parked(self, update: Update, error: str) -> None:
+        """Nobody is left in silence: the person gets an apology, the admins one line (both
+        through the outbox; with the database down they cannot be queued, and the row stays
+        pending for the next rescan instead)."""
+        assert self.session_factory is not None and self.i18n is not None and self.sender is not None
         key = chat_key(update)
-        if not belongs_to_a_chat(key):
-            return
-        with in_locale(self.i18n, self.settings.default_locale):
-            text = _("Sorry, something went wrong while handling your message. Please try again later.")
-        await self.bot.send_message(key, text)
+        now = self.clock.now()
+        rows: list[Outbox] = []
+        locale = self.settings.default_locale
+        async with self.session_factory() as session:
+            if belongs_to_a_chat(key):
+                with in_locale(self.i18n, locale):
+                    text = _(
+                        "Sorry, something went wrong while handling your message. Please try again later."
+                    )
+                rows.append(
+                    Outbox(chat_id=key, payload=payloads.message(text), not_before=now, created_at=now)
+                )
+            summary = error.splitlines()[0][:300] if error else ""
+            for admin in await people.admin_chat_ids(session=session, admin_ids=self.settings.admin_ids):
+                with in_locale(self.i18n, locale):
+                    text = _(
+                        "⚠️ Update {update} could not be handled and was set aside: {error}\n"
+                        "See it with <code>dlxh inbox failed</code>; <code>dlxh inbox retry {update}</code> "
+                        "tries it again."
+                    ).format(update=update.update_id, error=escape(summary))
+                rows.append(
+                    Outbox(
+                        chat_id=admin,
+                        payload=payloads.message(text),
+                        dedupe_key=f"parked:{update.update_id}:{admin}",
+                        not_before=now,
+                        created_at=now,
+                    )
+                )
+            await outbox.add_rows(session=session, rows=rows)
+            await session.commit()
+        self.sender.push(rows)
+
+    async def finished(self, update_id: int) -> bool:
+        """Whether the bot is done with an update: handled (or parked), its answers carried
+        out and its button's query answered (for the demo and the tests, which act as people
+        and then read what the bot said)."""
+        assert self.session_factory is not None and self.processor is not None
+        async with self.session_factory() as session:
+            row = await inbox.get_row(session=session, update_id=update_id)
+            if row is None or row.status == InboxStatus.PENDING:
+                return False
+            if await outbox.pending_for_update(session=session, update_id=update_id):
+                return False
+        return not self.processor.holds(update_id)
 
     async def wait(self) -> None:
         if self._poll_task is not None:
@@ -262,9 +310,5 @@ class Application:
                 await task
         if self.bot is not None:
             await self.bot.session.close()
-        if self._checkpoint_task is not None:
-            self._checkpoint_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._checkpoint_task
         if self.engine is not None:
             await self.engine.dispose()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 
 from bot.access import Actor, Permission, Role
@@ -10,9 +9,8 @@ from bot.clock import format_datetime
 from bot.conversation import Outcome, Services
 from bot.delivery.progress import Counts, broadcast_counts, progress_bar
 from bot.delivery.splitting import split_html
-from bot.ui import BroadcastButton, Screen, escape
+from bot.ui import BroadcastButton, Choice, Screen, escape
 from storage import outbox
-from storage.db import offloaded
 from storage.models import Broadcast, BroadcastStatus, OutboxStatus
 
 
@@ -38,7 +36,7 @@ async def list_broadcasts(services: Services, actor: Actor) -> Outcome:
     if not recent:
         return Outcome(screen=Screen(text=_("No deliveries yet. Publishing a topic starts one.")))
     lines = [_("📤 <b>Recent deliveries</b>")]
-    buttons: list[list[InlineKeyboardButton]] = []
+    buttons: list[list[Choice]] = []
     for broadcast in recent:
         assert broadcast.id is not None
         counts = await broadcast_counts(services.session, broadcast.id)
@@ -59,25 +57,24 @@ async def list_broadcasts(services: Services, actor: Actor) -> Outcome:
         if broadcast.status == BroadcastStatus.RUNNING and counts.pending:
             buttons.append(
                 [
-                    InlineKeyboardButton(
-                        text=_("⛔ Stop No. {number}").format(number=broadcast.id),
-                        callback_data=BroadcastButton(broadcast=broadcast.id, action="x").pack(),
+                    Choice(
+                        label=_("⛔ Stop No. {number}").format(number=broadcast.id),
+                        data=BroadcastButton(broadcast=broadcast.id, action="x").pack(),
                     )
                 ]
             )
         elif counts.failed + counts.unreachable:
             buttons.append(
                 [
-                    InlineKeyboardButton(
-                        text=_("👥 No. {number}: not reached ({count})").format(
+                    Choice(
+                        label=_("👥 No. {number}: not reached ({count})").format(
                             number=broadcast.id, count=counts.failed + counts.unreachable
                         ),
-                        callback_data=BroadcastButton(broadcast=broadcast.id, action="u").pack(),
+                        data=BroadcastButton(broadcast=broadcast.id, action="u").pack(),
                     )
                 ]
             )
-    markup = InlineKeyboardMarkup(inline_keyboard=buttons) if buttons else None
-    return Outcome(screen=Screen(text="\n".join(lines), markup=markup))
+    return Outcome(screen=Screen(text="\n".join(lines), choices=buttons))
 
 
 async def _managed(services: Services, actor: Actor, broadcast_id: int) -> Broadcast | None:
@@ -106,8 +103,7 @@ async def not_reached(services: Services, actor: Actor, broadcast_id: int) -> Ou
     broadcast = await _managed(services, actor, broadcast_id)
     if broadcast is None:
         return Outcome(alert=_("This delivery is not yours to manage."))
-    with offloaded():  # every recipient of the broadcast who was not reached
-        missed = await outbox.undelivered(session=services.session, broadcast_id=broadcast_id)
+    missed = await outbox.undelivered(session=services.session, broadcast_id=broadcast_id)
     if not missed:
         return Outcome(alert=_("Everyone was reached."))
     lines = [

@@ -12,15 +12,17 @@ import typer
 
 from bot.config import Settings, get_settings
 from bot.units import UnitImportError, import_units, parse_units_csv
-from storage import people
+from storage import inbox, people
 from storage.db import create_engine, create_session_factory, upgrade_database
 from storage.models import Role
 
 app = typer.Typer(help="DLXH Bot — public-opinion collaborator network on Telegram.", no_args_is_help=True)
 db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
 units_app = typer.Typer(help="Organisation units.", no_args_is_help=True)
+inbox_app = typer.Typer(help="Updates that could not be handled.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(units_app, name="units")
+app.add_typer(inbox_app, name="inbox")
 
 
 def _logging(settings: Settings) -> None:
@@ -79,6 +81,73 @@ def db_upgrade() -> None:
 
     asyncio.run(_run())
     typer.echo(f"database is up to date: {settings.database_url}")
+
+
+@inbox_app.command("failed")
+def inbox_failed(limit: int = typer.Option(20, min=1, max=1000, help="How many, newest first.")) -> None:
+    """List the updates that were set aside after failing, with their error."""
+    settings = get_settings()
+
+    async def _run() -> list[tuple[int, int, int, str, str]]:
+        engine = create_engine(settings.database_url)
+        try:
+            await upgrade_database(engine)
+            async with create_session_factory(engine)() as session:
+                rows = await inbox.failed_rows(session=session, limit=limit)
+                return [
+                    (
+                        row.update_id,
+                        row.chat_key,
+                        row.attempts,
+                        row.received_at.strftime("%d/%m/%Y %H:%M"),
+                        (row.error or "").splitlines()[0][:200] if row.error else "",
+                    )
+                    for row in rows
+                ]
+        finally:
+            await engine.dispose()
+
+    rows = asyncio.run(_run())
+    if not rows:
+        typer.echo("no failed updates")
+        return
+    for update_id, chat, attempts, received, error in rows:
+        typer.echo(f"{update_id}\tchat {chat}\t{attempts} tries\treceived {received} UTC\t{error}")
+
+
+@inbox_app.command("retry")
+def inbox_retry(
+    update_ids: list[int] = typer.Argument(None, help="Update ids, as `dlxh inbox failed` lists them."),
+    all_failed: bool = typer.Option(False, "--all", help="Every failed update."),
+) -> None:
+    """Put failed updates back in the queue; the running bot handles them within 30 s."""
+    if bool(update_ids) == all_failed:
+        typer.echo("error: give update ids or --all (not both)", err=True)
+        raise typer.Exit(2)
+    settings = get_settings()
+
+    async def _run() -> list[int]:
+        engine = create_engine(settings.database_url)
+        try:
+            await upgrade_database(engine)
+            async with create_session_factory(engine)() as session:
+                found = await inbox.requeue_failed(
+                    session=session, update_ids=None if all_failed else update_ids
+                )
+                await session.commit()
+                return found
+        finally:
+            await engine.dispose()
+
+    found = asyncio.run(_run())
+    missing = sorted(set(update_ids or []) - set(found))
+    if found:
+        typer.echo(f"requeued {len(found)} update(s): {', '.join(map(str, found))}")
+    if missing:
+        typer.echo(f"error: not failed or not found: {', '.join(map(str, missing))}", err=True)
+        raise typer.Exit(2)
+    if not found:
+        typer.echo("no failed updates")
 
 
 @units_app.command("import")

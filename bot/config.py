@@ -22,14 +22,26 @@ class Settings(BaseSettings):
     telegram_api_url: str = "https://api.telegram.org"
     database_url: str = "sqlite+aiosqlite:///data/dlxh.db"
     sandbox_database_url: str = "sqlite+aiosqlite:///data/sandbox.db"
+    # SQLite: how long a statement waits for another process's write lock before the unit
+    # of work fails and is retried later.
+    database_busy_timeout_ms: int = Field(default=10_000, ge=0)
     admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     org_timezone: str = "Asia/Ho_Chi_Minh"
     default_locale: str = "vi"
 
-    # Intake: how updates come in and how failures are retried.
+    # Intake: how updates come in and how failures are retried. A database that fails is
+    # waited out (retries from `intake_retry_seconds`, doubling up to
+    # `intake_retry_max_seconds`, for `intake_retry_horizon_seconds`); a handler that fails
+    # otherwise gets `intake_max_attempts` tries. Either way the update is then parked
+    # (`dlxh inbox failed`, `dlxh inbox retry`). An update that kills the process is parked
+    # after `intake_max_restarts` restarts.
     polling_timeout: int = 25
     intake_concurrency: int = 32
-    intake_max_attempts: int = 3
+    intake_max_attempts: int = Field(default=5, ge=1)
+    intake_max_restarts: int = Field(default=3, ge=1)
+    intake_retry_seconds: float = Field(default=1.0, gt=0)
+    intake_retry_max_seconds: float = Field(default=60.0, gt=0)
+    intake_retry_horizon_seconds: float = Field(default=900.0, gt=0)
     webhook_url: str = ""
     webhook_secret: SecretStr = SecretStr("")
     webhook_host: str = "127.0.0.1"
@@ -39,11 +51,14 @@ class Settings(BaseSettings):
     global_rate_per_second: float = 30.0
     per_chat_rate_per_second: float = 1.0
     per_group_rate_per_minute: float = 20.0
-    # The sender: attempts before a message is given up as failed (network errors, 5xx),
-    # the first retry delay (doubled each time, with jitter), and how often the progress
-    # message of a broadcast may be edited.
-    delivery_max_attempts: int = Field(default=6, ge=1)
-    delivery_retry_seconds: float = Field(default=2.0, gt=0)
+    # The sender: how long an answer and a broadcast's message keep being retried (network
+    # errors, 5xx, an outage) before they are marked failed, the first retry delay (doubled
+    # each time, with jitter, up to the maximum), and how often the progress message of a
+    # broadcast may be edited.
+    delivery_reply_horizon_seconds: float = Field(default=3600.0, gt=0)
+    delivery_bulk_horizon_seconds: float = Field(default=6 * 3600.0, gt=0)
+    delivery_retry_seconds: float = Field(default=1.0, gt=0)
+    delivery_retry_max_seconds: float = Field(default=60.0, gt=0)
     delivery_request_timeout: float = Field(default=15.0, gt=0)
     progress_edit_seconds: float = Field(default=3.0, ge=0.5)
 

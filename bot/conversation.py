@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from aiogram import Bot
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -20,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.access import Actor
 from bot.clock import Clock, local_today
 from bot.config import Settings
+from bot.delivery.replies import ReplyQueue
 from bot.delivery.service import Delivery
 from bot.forms import FormDefinition, FormState, load_builtin_forms, text_for
 from bot.forms import engine as form_engine
@@ -81,7 +81,7 @@ class Services:
     """What flows need besides the update: built per update from the dispatcher's data."""
 
     session: AsyncSession
-    bot: Bot
+    replies: ReplyQueue
     settings: Settings
     clock: Clock
     forms: FormCatalog
@@ -97,10 +97,12 @@ class Services:
 
 @dataclass
 class Outcome:
-    """What a step produced, for the handler to render.
+    """What a step produced, for the channel to render.
 
     `screen` replaces the prompt (edited in place for a button, sent anew for typed input);
     `alert` is a short refusal (a callback alert, or a reply); `messages` go out after.
+    `draft` is the conversation the screen belongs to; `ended` the one this step ended
+    (submitted or cancelled), whose last question may still show buttons or a keyboard.
     """
 
     screen: Screen | None = None
@@ -108,6 +110,7 @@ class Outcome:
     messages: list[Screen] = field(default_factory=list)
     finished: bool = False
     draft: Draft | None = None
+    ended: Draft | None = None
 
 
 class Purpose(Protocol):
@@ -255,11 +258,12 @@ class Conversations:
         new_state = result.state
         if new_state.status == "cancelled":
             await reports.delete_draft(session=services.session, draft=draft)
-            return Outcome(screen=Screen(text=_("Cancelled. Nothing was saved.")), finished=True)
+            return Outcome(screen=Screen(text=_("Cancelled. Nothing was saved.")), finished=True, ended=draft)
         if new_state.status == "submitted":
             outcome = await self.purpose(draft).complete(services, actor, draft, dict(new_state.answers))
             if outcome.finished:
                 await reports.delete_draft(session=services.session, draft=draft)
+                outcome.ended = draft
             return outcome
         draft.state = new_state.to_json()
         draft.updated_at = services.clock.now()

@@ -19,9 +19,9 @@ from bot.config import Settings
 from bot.sandbox import SandboxClient, start_sandbox
 from bot.sandbox.client import ActionResult
 from bot.sandbox.server import SandboxServer
-from storage import inbox, outbox, people
-from storage.db import SessionFactory, flush
-from storage.models import ChatGroup, InboxStatus, Person, PersonStatus, Role
+from storage import outbox, people
+from storage.db import SessionFactory
+from storage.models import ChatGroup, Person, PersonStatus, Role
 
 GROUP_TITLE = "CTV DLXH Huyện Bình Minh"
 GUIDANCE = (
@@ -40,13 +40,12 @@ class Actor:
     client: SandboxClient
     token: str
     sessions: SessionFactory
+    application: Application
 
     async def _settle(self, result: ActionResult) -> None:
         for _ in range(1000):
-            async with self.sessions() as session:
-                row = await inbox.get_row(session=session, update_id=result.update_id or 0)
-                if row is not None and row.status != InboxStatus.PENDING:
-                    return
+            if await self.application.finished(result.update_id or 0):
+                return
             await asyncio.sleep(0.01)
         raise TimeoutError(f"the bot did not answer {self.name} in time")
 
@@ -165,7 +164,7 @@ async def seed_organisation(sessions: SessionFactory, users: dict[str, int]) -> 
                 status=PersonStatus.ACTIVE,
             )
             session.add(person)
-            await flush(session)
+            await session.flush()
             await people.grant_role(session=session, person=person, role=role, unit_id=unit.id)
         await session.commit()
         return {"TINH": province.id or 0, "HUYEN_A": district_a.id or 0}
@@ -248,7 +247,7 @@ async def play_demo_month(
         ],
     )
     added = await client.add_bot_to_group(group.id, token, users["staff"])
-    actors = {key: Actor(names[key], users[key], client, token, sessions) for key in users}
+    actors = {key: Actor(names[key], users[key], client, token, sessions, application) for key in users}
     await actors["staff"]._settle(added)
     async with sessions() as session:
         session.add(ChatGroup(telegram_chat_id=group.id, title=GROUP_TITLE, unit_id=units["HUYEN_A"]))

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from aiogram.filters import BaseFilter
-from aiogram.types import Chat, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import Chat, Message
 from aiogram.utils.i18n import gettext as _
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.access import Actor, Permission
 from bot.conversation import Outcome, Services
 from bot.onboarding import units_in_scope
-from bot.ui import Screen, SetupButton, escape
+from bot.ui import Choice, Screen, SetupButton, escape
 from storage import audit, outbox, people
 from storage.models import ChatGroup
 
@@ -37,10 +37,10 @@ async def offer_setup(services: Services, *, actor: Actor, chat: Chat) -> Outcom
         unit = await people.get_unit(session=services.session, unit_id=existing.unit_id)
         lines.append(_("It is currently bound to {unit}.").format(unit=escape(unit.name if unit else "—")))
     rows = [
-        [InlineKeyboardButton(text=unit.name, callback_data=SetupButton(unit=unit.id or 0).pack())]
+        [Choice(label=unit.name, data=SetupButton(unit=unit.id or 0).pack())]
         for unit in units[:MAX_UNIT_BUTTONS]
     ]
-    return Outcome(screen=Screen(text="\n".join(lines), markup=InlineKeyboardMarkup(inline_keyboard=rows)))
+    return Outcome(screen=Screen(text="\n".join(lines), choices=rows))
 
 
 async def bind_group(services: Services, *, actor: Actor, chat: Chat, unit_id: int) -> Outcome:

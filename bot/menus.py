@@ -10,22 +10,23 @@ and role changes call `setMyCommands` only when a menu would change.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError
 from aiogram.types import (
     BotCommand,
     BotCommandScopeAllGroupChats,
     BotCommandScopeAllPrivateChats,
-    BotCommandScopeChat,
 )
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
+from bot.clock import Clock
+from bot.delivery import payloads
 from bot.i18n import in_locale, normalize_locale
-from storage import people
+from storage import outbox, people
 from storage.db import SessionFactory
-from storage.models import Person, Role
+from storage.models import Outbox, Person, Role
 
 log = logging.getLogger(__name__)
 
@@ -106,37 +107,43 @@ async def set_default_menus(bot: Bot, i18n: I18n) -> None:
         )
 
 
-async def sync_person_menu(bot: Bot, i18n: I18n, person: Person, roles: frozenset[Role] | set[Role]) -> bool:
-    """Give this person's chat the menu of their roles and language; True if it changed.
+def menu_change(i18n: I18n, person: Person, roles: frozenset[Role] | set[Role]) -> dict[str, Any] | None:
+    """The outbox payload that gives this person's chat the menu of their roles and
+    language, or None when it has it already; records the new `person.menu_key`.
 
-    The caller commits `person.menu_key`. A failure is logged, not raised: the menu is a
-    convenience and must not undo the action (a registration, a language change) behind it.
-    """
+    A menu is a row like any message: set after the commit, retried if Telegram fails, and
+    never able to undo the action (a registration, a language change) behind it."""
     locale = normalize_locale(person.locale, i18n.default_locale)
     key = menu_key(roles, locale)
     default_key = menu_key(set(), i18n.default_locale)
     if (person.menu_key or default_key) == key:
-        return False
-    scope = BotCommandScopeChat(chat_id=person.telegram_id)
-    try:
-        if key == default_key:
-            await bot.delete_my_commands(scope=scope)  # the default menu fits
-        else:
-            await bot.set_my_commands(commands_for(roles, i18n, locale), scope=scope)
-    except TelegramAPIError as error:
-        log.warning("could not set the menu of person %s: %s", person.id, error)
-        return False
+        return None
     person.menu_key = key
-    return True
+    if key == default_key:
+        return payloads.menu(None)  # the default menu fits
+    commands = [(command.command, command.description) for command in commands_for(roles, i18n, locale)]
+    return payloads.menu(commands)
 
 
-async def sync_all_menus(bot: Bot, i18n: I18n, session_factory: SessionFactory) -> int:
-    """At start: everyone whose menu is out of date (usually nobody after the first run)."""
-    changed = 0
+async def sync_all_menus(i18n: I18n, session_factory: SessionFactory, clock: Clock) -> int:
+    """At start: queue a menu for everyone whose menu is out of date (usually nobody after
+    the first run)."""
+    now = clock.now()
+    rows: list[Outbox] = []
     async with session_factory() as session:
         for person, roles in await people.people_with_roles(session=session):
-            if await sync_person_menu(bot, i18n, person, roles):
-                await people.set_menu_key(session=session, person_id=person.id or 0, key=person.menu_key)
-                changed += 1
+            payload = menu_change(i18n, person, roles)
+            if payload is not None:
+                session.add(person)
+                rows.append(
+                    Outbox(
+                        chat_id=person.telegram_id,
+                        person_id=person.id,
+                        payload=payload,
+                        not_before=now,
+                        created_at=now,
+                    )
+                )
+        await outbox.add_rows(session=session, rows=rows)
         await session.commit()
-    return changed
+    return len(rows)

@@ -6,10 +6,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import TelegramObject, Update, User
+from aiogram.dispatcher.flags import get_flag
+from aiogram.types import CallbackQuery, Message, TelegramObject, Update, User
 from aiogram.utils.i18n import I18n
 
-from bot.access import load_actor
+from bot.access import Actor, Permission, load_actor, refusal_text
+from bot.channels.telegram import answer_text
 from bot.conversation import Services
 from bot.i18n import normalize_locale
 
@@ -41,7 +43,7 @@ class UpdateContextMiddleware(BaseMiddleware):
         update = event if isinstance(event, Update) else data.get("event_update")
         data["services"] = Services(
             session=data["session"],
-            bot=data["bot"],
+            replies=data["replies"],
             settings=data["settings"],
             clock=data["clock"],
             forms=data["forms"],
@@ -53,3 +55,27 @@ class UpdateContextMiddleware(BaseMiddleware):
         locale = normalize_locale(actor.locale if actor else None, self.i18n.default_locale)
         with self.i18n.context(), self.i18n.use_locale(locale):
             return await handler(event, data)
+
+
+class AccessMiddleware(BaseMiddleware):
+    """Inner middleware: enforces the handler's `permission` flag, answering a refusal."""
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        permission: Permission | None = get_flag(data, "permission")
+        if permission is None:
+            return await handler(event, data)
+        actor: Actor | None = data.get("actor")
+        if actor is not None and actor.allows(permission):
+            return await handler(event, data)
+        text = refusal_text(permission, actor)
+        services: Services = data["services"]
+        if isinstance(event, CallbackQuery):
+            services.replies.answer_callback(event.id, text, alert=True)
+        elif isinstance(event, Message):
+            await answer_text(services, event, text, quote=True)
+        return None

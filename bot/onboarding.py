@@ -20,7 +20,6 @@ from bot.forms import FormDefinition
 from bot.i18n import N_, localized
 from bot.ui import Screen, deep_link, escape
 from storage import audit, people
-from storage.db import flush
 from storage.models import Draft, Invite, Person, PersonStatus, Role, Unit
 
 REGISTRATION_SLOT = "registration"
@@ -179,7 +178,7 @@ async def open_invite(
     if person is None:
         person = Person(telegram_id=user.id, telegram_username=user.username, status=PersonStatus.PENDING)
         services.session.add(person)
-        await flush(services.session)
+        await services.session.flush()
     person.telegram_username = user.username
     assert person.id is not None
     return await conversations.start(
@@ -235,7 +234,9 @@ class RegistrationPurpose(WizardPurpose):
         session.add(person)
         await people.grant_role(session=session, person=person, role=Role(invite.role), unit_id=unit.id)
         roles = {grant.role for grant in actor.grants} | {Role(invite.role)}
-        await menus.sync_person_menu(services.bot, services.i18n, person, roles)
+        menu = menus.menu_change(services.i18n, person, roles)
+        if menu is not None:
+            await services.replies.add(person.telegram_id, menu)
         await audit.record(
             session=session,
             action="person.register",

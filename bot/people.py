@@ -41,7 +41,9 @@ async def set_locale(services: Services, *, actor: Actor, locale: str) -> Outcom
     if actor.person is None:
         return Outcome(alert=help_text(actor))
     actor.person.locale = locale
-    await menus.sync_person_menu(services.bot, services.i18n, actor.person, actor.roles)
+    menu = menus.menu_change(services.i18n, actor.person, actor.roles)
+    if menu is not None:
+        await services.replies.add(actor.person.telegram_id, menu)
     services.session.add(actor.person)
     with in_locale(services.i18n, locale):
         text = _("Language set to English.") if locale == "en" else _("Language set to Vietnamese.")

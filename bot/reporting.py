@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.access import Actor
 from bot.clock import format_date, format_datetime, period_of
 from bot.conversation import Conversations, Outcome, Services
 from bot.forms import FormDefinition, text_for
-from bot.ui import ReplaceButton, Screen, current_locale, escape
+from bot.ui import Choice, ReplaceButton, Screen, current_locale, escape
 from storage import people, reports, topics
 from storage.models import Draft, Report, ReportChannel, Topic, TopicStatus
 
@@ -110,19 +110,13 @@ def _replace_offer(services: Services, topic: Topic, existing: Report) -> Screen
         "You already sent report No. {number} for this topic ({sent}). "
         "Do you want to replace it with a new report? You can do so until {due}."
     ).format(number=existing.id, sent=sent, due=format_datetime(topic.due_at, services.tz))
-    markup = InlineKeyboardMarkup(
-        inline_keyboard=[
-            [
-                InlineKeyboardButton(
-                    text=_("✏️ Replace"), callback_data=ReplaceButton(topic=topic.id, replace=True).pack()
-                ),
-                InlineKeyboardButton(
-                    text=_("Keep it"), callback_data=ReplaceButton(topic=topic.id, replace=False).pack()
-                ),
-            ]
+    choices = [
+        [
+            Choice(label=_("✏️ Replace"), data=ReplaceButton(topic=topic.id, replace=True).pack()),
+            Choice(label=_("Keep it"), data=ReplaceButton(topic=topic.id, replace=False).pack()),
         ]
-    )
-    return Screen(text=text, markup=markup)
+    ]
+    return Screen(text=text, choices=choices)
 
 
 async def open_incident_report(services: Services, conversations: Conversations, *, actor: Actor) -> Outcome:

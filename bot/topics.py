@@ -17,9 +17,8 @@ from bot.delivery.service import Outgoing, ProgressTarget, Recipient
 from bot.forms import FormDefinition, text_for
 from bot.i18n import localized, normalize_locale
 from bot.onboarding import units_in_scope
-from bot.ui import Screen, current_locale, deep_link, escape, url_keyboard
+from bot.ui import Screen, current_locale, deep_link, escape, link_choices
 from storage import audit, people, topics
-from storage.db import offloaded
 from storage.models import Draft, Topic, TopicKind, TopicStatus, Unit
 
 log = logging.getLogger(__name__)
@@ -208,7 +207,7 @@ class TopicPurpose(WizardPurpose):
 
         def render(recipient: Recipient) -> Outgoing:
             text = post_text(services, topic) if recipient.is_group else direct_text(services, topic)
-            return Outgoing(text=text, reply_markup=url_keyboard(report_button_text(), button_url))
+            return Outgoing(text=text, choices=link_choices(report_button_text(), button_url))
 
         delivery = await deliver_topic(services, actor, topic, plan.unit_ids, kind="topic", render=render)
         await audit.record(
@@ -264,43 +263,42 @@ async def deliver_topic(
     one broadcast whose progress the publisher sees."""
     session = services.session
     # Scans and inserts that grow with the number of recipients (thousands of rows).
-    with offloaded():
-        paths = []
-        for unit_id in unit_ids:
-            unit = await people.get_unit(session=session, unit_id=unit_id)
-            if unit is not None:
-                paths.append(unit.path)
-        default_locale = services.settings.default_locale
-        groups = await people.groups_for_units(session=session, unit_paths=paths)
-        members = await people.active_collaborators(session=session, unit_paths=paths)
-        recipients = [
-            Recipient(chat_id=group.telegram_chat_id, locale=default_locale, chat_group_id=group.id)
-            for group in groups
-        ] + [
-            Recipient(
-                chat_id=member.telegram_id,
-                locale=normalize_locale(member.locale, default_locale),
-                person_id=member.person_id,
-            )
-            for member in members
-        ]
-        assert actor.person is not None and topic.id is not None
-        broadcast = await services.delivery.start_broadcast(
-            session,
-            kind=kind,
-            title=topic.title,
-            created_by=actor.person.id,
-            progress=ProgressTarget(chat_id=actor.telegram_id, locale=current_locale()),
-            topic_id=topic.id,
+    paths = []
+    for unit_id in unit_ids:
+        unit = await people.get_unit(session=session, unit_id=unit_id)
+        if unit is not None:
+            paths.append(unit.path)
+    default_locale = services.settings.default_locale
+    groups = await people.groups_for_units(session=session, unit_paths=paths)
+    members = await people.active_collaborators(session=session, unit_paths=paths)
+    recipients = [
+        Recipient(chat_id=group.telegram_chat_id, locale=default_locale, chat_group_id=group.id)
+        for group in groups
+    ] + [
+        Recipient(
+            chat_id=member.telegram_id,
+            locale=normalize_locale(member.locale, default_locale),
+            person_id=member.person_id,
         )
-        await services.delivery.deliver(
-            session,
-            key=f"topic:{topic.id}",
-            recipients=recipients,
-            render=render,
-            broadcast=broadcast,
-            topic_id=topic.id,
-        )
+        for member in members
+    ]
+    assert actor.person is not None and topic.id is not None
+    broadcast = await services.delivery.start_broadcast(
+        session,
+        kind=kind,
+        title=topic.title,
+        created_by=actor.person.id,
+        progress=ProgressTarget(chat_id=actor.telegram_id, locale=current_locale()),
+        topic_id=topic.id,
+    )
+    await services.delivery.deliver(
+        session,
+        key=f"topic:{topic.id}",
+        recipients=recipients,
+        render=render,
+        broadcast=broadcast,
+        topic_id=topic.id,
+    )
     assert broadcast.id is not None
     return TopicDelivery(broadcast_id=broadcast.id, groups=len(groups), people=len(members))
 

@@ -1,38 +1,27 @@
-"""Rendering: form screens, keyboards and callback data, in the current locale.
+"""Screens, channel-neutral: a text plus choices, and the callback data behind them.
 
-Everything a user typed is escaped here before it is shown back (parse mode is HTML).
-Renderers read the locale from aiogram's i18n context; code that writes to someone
-other than the sender wraps the call in `i18n.use_locale(...)`.
+A `Screen` says what a person sees, not how a channel shows it: the Telegram renderer turns
+choices into inline buttons (or a reply keyboard when a choice asks for the person's
+contact); a channel without buttons lists them as numbered lines. Everything a user typed
+is escaped here before it is shown back (the texts are HTML). Texts come in the current
+locale (aiogram's i18n context); code that writes to someone else wraps the call in
+`i18n.use_locale(...)`.
 """
 
 from __future__ import annotations
 
 import html
-import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any, Literal
 
-from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters.callback_data import CallbackData
-from aiogram.types import (
-    CallbackQuery,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    KeyboardButton,
-    ReplyKeyboardMarkup,
-    ReplyKeyboardRemove,
-)
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n.context import get_i18n
 
 from bot.forms import FormDefinition, FormError, FormState, Question, text_for
 from bot.forms.deadlines import format_deadline
 from bot.forms.engine import progress, visible_questions
-from bot.telegram import result_unused
-
-log = logging.getLogger(__name__)
-
-Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 
 REVIEW_ANSWER_LIMIT = 300
 MAX_MESSAGE = 4096
@@ -77,15 +66,62 @@ class AckButton(CallbackData, prefix="ak"):
     topic: int
 
 
+@dataclass(frozen=True)
+class Choice:
+    """One thing a person can pick: a button press (`data`), a link (`url`), or, on a reply
+    keyboard, sharing their phone number (`contact`) or a label typed back as text."""
+
+    label: str
+    data: str | None = None
+    url: str | None = None
+    contact: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        value: dict[str, Any] = {"label": self.label}
+        if self.data is not None:
+            value["data"] = self.data
+        if self.url is not None:
+            value["url"] = self.url
+        if self.contact:
+            value["contact"] = True
+        return value
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> Choice:
+        return cls(
+            label=str(value["label"]),
+            data=value.get("data"),
+            url=value.get("url"),
+            contact=bool(value.get("contact")),
+        )
+
+
+Keyboard = Literal["inline", "reply"]
+
+
 @dataclass
 class Screen:
+    """What a person sees: text, rows of choices, notes shown above the text.
+
+    `keyboard` "reply" means the choices are answers typed back (a contact button, back,
+    cancel) rather than buttons under the message.
+    """
+
     text: str
-    markup: Markup | None = None
+    choices: list[list[Choice]] = field(default_factory=list)
+    keyboard: Keyboard = "inline"
     notes: list[str] = field(default_factory=list)
 
     @property
     def uses_reply_keyboard(self) -> bool:
-        return isinstance(self.markup, ReplyKeyboardMarkup)
+        return self.keyboard == "reply" and bool(self.choices)
+
+    @property
+    def has_buttons(self) -> bool:
+        return self.keyboard == "inline" and bool(self.choices)
+
+    def full_text(self) -> str:
+        return "\n\n".join([*self.notes, self.text]) if self.notes else self.text
 
 
 def current_locale() -> str:
@@ -189,7 +225,7 @@ def expired_text() -> str:
     return _("This button has expired. Send /start to continue where you left off.")
 
 
-def _nav_row(draft_id: int, state: FormState, question: Question | None) -> list[InlineKeyboardButton]:
+def _nav_row(draft_id: int, state: FormState, question: Question | None) -> list[Choice]:
     row = []
     if state.history:
         row.append(_button(_("⬅️ Back"), draft_id, state.step, "b"))
@@ -199,19 +235,15 @@ def _nav_row(draft_id: int, state: FormState, question: Question | None) -> list
     return row
 
 
-def _button(text: str, draft_id: int, step: int, action: str, arg: int = -1) -> InlineKeyboardButton:
-    return InlineKeyboardButton(text=text, callback_data=FormButton.data(draft_id, step, action, arg))
+def _button(text: str, draft_id: int, step: int, action: str, arg: int = -1) -> Choice:
+    return Choice(label=text, data=FormButton.data(draft_id, step, action, arg))
 
 
-def contact_keyboard() -> ReplyKeyboardMarkup:
-    return ReplyKeyboardMarkup(
-        keyboard=[
-            [KeyboardButton(text=_("📱 Share my phone number"), request_contact=True)],
-            [KeyboardButton(text=_("⬅️ Back")), KeyboardButton(text=_("❌ Cancel"))],
-        ],
-        resize_keyboard=True,
-        one_time_keyboard=True,
-    )
+def contact_choices() -> list[list[Choice]]:
+    return [
+        [Choice(label=_("📱 Share my phone number"), contact=True)],
+        [Choice(label=_("⬅️ Back")), Choice(label=_("❌ Cancel"))],
+    ]
 
 
 def nav_texts() -> dict[str, str]:
@@ -245,8 +277,8 @@ def render_question(
     text = "\n".join(lines)
 
     if question.input_hint == "contact":
-        return Screen(text=text, markup=contact_keyboard())
-    rows: list[list[InlineKeyboardButton]] = []
+        return Screen(text=text, choices=contact_choices(), keyboard="reply")
+    rows: list[list[Choice]] = []
     options = question.choices()
     if question.type in ("choice", "yes_no"):
         chosen = state.answers.get(question.key)
@@ -259,7 +291,7 @@ def render_question(
             rows.append([_button(mark + text_for(option.label, locale), draft_id, state.step, "t", index)])
         rows.append([_button(_("✅ Done"), draft_id, state.step, "d")])
     rows.append(_nav_row(draft_id, state, question))
-    return Screen(text=text, markup=InlineKeyboardMarkup(inline_keyboard=rows))
+    return Screen(text=text, choices=rows)
 
 
 def _hint(question: Question) -> str:
@@ -315,7 +347,7 @@ def render_review(
     rows = [edit_buttons[i : i + 5] for i in range(0, len(edit_buttons), 5)]
     rows.append([_button(submit_label, draft_id, state.step, "u")])
     rows.append(_nav_row(draft_id, state, None))
-    return Screen(text=fit("\n".join(lines)), markup=InlineKeyboardMarkup(inline_keyboard=rows))
+    return Screen(text=fit("\n".join(lines)), choices=rows)
 
 
 def fit(text: str, limit: int = MAX_MESSAGE) -> str:
@@ -326,26 +358,14 @@ def fit(text: str, limit: int = MAX_MESSAGE) -> str:
     return cut[: cut.rfind("\n")] + "\n…"
 
 
-def url_keyboard(text: str, url: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text=text, url=url)]])
+def link_choices(text: str, url: str) -> list[list[Choice]]:
+    return [[Choice(label=text, url=url)]]
 
 
-def language_keyboard() -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        inline_keyboard=[
-            [
-                InlineKeyboardButton(text="🇻🇳 Tiếng Việt", callback_data=LangButton(code="vi").pack()),
-                InlineKeyboardButton(text="🇬🇧 English", callback_data=LangButton(code="en").pack()),
-            ]
+def language_choices() -> list[list[Choice]]:
+    return [
+        [
+            Choice(label="🇻🇳 Tiếng Việt", data=LangButton(code="vi").pack()),
+            Choice(label="🇬🇧 English", data=LangButton(code="en").pack()),
         ]
-    )
-
-
-async def acknowledge(query: CallbackQuery, alert: str | None = None) -> None:
-    """Answer a callback query, best effort: a replayed update's query was already answered
-    (or is too old), which Telegram refuses; the rest of the handling must still happen."""
-    try:
-        with result_unused():
-            await query.answer(alert, show_alert=alert is not None)
-    except TelegramBadRequest as error:
-        log.info("callback %s not answered: %s", query.id, error)
+    ]

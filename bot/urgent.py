@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 
 from bot.access import Actor, Permission
@@ -21,9 +20,8 @@ from bot.i18n import localized
 from bot.onboarding import units_in_scope
 from bot.reporting import INCIDENT_FORM, topic_is_for
 from bot.topics import deliver_topic, delivery_summary, plan_targets, report_payload, target_questions
-from bot.ui import AckButton, Screen, deep_link, escape
+from bot.ui import AckButton, Choice, Screen, deep_link, escape
 from storage import outbox, topics
-from storage.db import offloaded
 from storage.models import Draft, Topic, TopicKind, TopicStatus, Unit
 
 URGENT_SLOT = "urgent"
@@ -89,18 +87,15 @@ def urgent_text(topic: Topic, tz: ZoneInfo, *, in_group: bool) -> str:
     )
 
 
-def urgent_markup(services: Services, topic: Topic) -> InlineKeyboardMarkup:
+def urgent_choices(services: Services, topic: Topic) -> list[list[Choice]]:
+    """Under the post: ✅ Received and 📝 Report (in the reader's language)."""
     assert topic.id is not None
-    return InlineKeyboardMarkup(
-        inline_keyboard=[
-            [
-                InlineKeyboardButton(text=_("✅ Received"), callback_data=AckButton(topic=topic.id).pack()),
-                InlineKeyboardButton(
-                    text=_("📝 Report"), url=deep_link(services.bot_username, report_payload(topic.id))
-                ),
-            ]
+    return [
+        [
+            Choice(label=_("✅ Received"), data=AckButton(topic=topic.id).pack()),
+            Choice(label=_("📝 Report"), url=deep_link(services.bot_username, report_payload(topic.id))),
         ]
-    )
+    ]
 
 
 class UrgentPurpose(WizardPurpose):
@@ -143,13 +138,12 @@ class UrgentPurpose(WizardPurpose):
             published_at=now,
         )
         await topics.add_topic(session=session, topic=topic, target_unit_ids=unit_ids)
-        markup = urgent_markup(services, topic)
 
         def render(recipient: Recipient) -> Outgoing:
             return Outgoing(
                 text=urgent_text(topic, services.tz, in_group=recipient.is_group),
                 photo=topic.photo_file_id,
-                reply_markup=markup,
+                choices=urgent_choices(services, topic),
                 pin=recipient.is_group,
             )
 
@@ -213,9 +207,8 @@ async def status(services: Services, actor: Actor, topic_id: int | None) -> Outc
         return Outcome(
             alert=_("Urgent matter No. {number} is not addressed to your units.").format(number=topic.id)
         )
-    with offloaded():  # counts and names over every member of the units
-        rows = await topics.urgent_responses(session=session, topic_id=topic.id, unit_paths=paths)
-        silent = await topics.silent_members(session=session, topic_id=topic.id, unit_paths=paths)
+    rows = await topics.urgent_responses(session=session, topic_id=topic.id, unit_paths=paths)
+    silent = await topics.silent_members(session=session, topic_id=topic.id, unit_paths=paths)
     lines = [
         _("📊 <b>Urgent matter No. {number}</b>: {title}").format(number=topic.id, title=escape(topic.title)),
         _("⏰ Deadline: {deadline}").format(deadline=format_deadline(topic.due_at.astimezone(services.tz))),

@@ -9,8 +9,8 @@ from aiogram.types import CallbackQuery, Message
 
 from bot import broadcasts, urgent
 from bot.access import Actor, Permission
+from bot.channels.telegram import answer_callback, answer_message
 from bot.conversation import Services
-from bot.replies import answer_callback, answer_message
 from bot.ui import BroadcastButton
 
 

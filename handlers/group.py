@@ -6,22 +6,18 @@ not registered it answers a command with one short explanation and stores nothin
 
 from __future__ import annotations
 
-import logging
-
-from aiogram import Bot, F, Router
+from aiogram import F, Router
 from aiogram.enums import ChatType
-from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command
-from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, ReactionTypeEmoji
+from aiogram.types import CallbackQuery, ChatMemberUpdated, Message
 
 from bot.access import Actor, Permission
+from bot.channels.telegram import answer_callback, answer_message, answer_text
 from bot.conversation import Services
+from bot.delivery import payloads
 from bot.groups import RegisteredGroup, bind_group, migrate_group, offer_setup, unregistered_text
-from bot.replies import answer_callback, answer_message
 from bot.reporting import group_reply_for, not_member_text, store_group_reply
 from bot.ui import SetupButton
-
-log = logging.getLogger(__name__)
 
 GROUP_CHATS = F.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP})
 
@@ -31,16 +27,13 @@ async def group_migrated(message: Message, services: Services) -> None:
     await migrate_group(services, old_chat_id=message.chat.id, new_chat_id=message.migrate_to_chat_id)
 
 
-async def bot_membership_changed(event: ChatMemberUpdated, bot: Bot) -> None:
-    """Added to a group: one line on how to register it. Nothing is stored."""
+async def bot_membership_changed(event: ChatMemberUpdated, services: Services) -> None:
+    """Added to a group: one line on how to register it. Nothing else is stored."""
     if event.new_chat_member.status in ("member", "administrator") and event.old_chat_member.status in (
         "left",
         "kicked",
     ):
-        try:
-            await bot.send_message(event.chat.id, unregistered_text())
-        except TelegramAPIError as error:  # removed again, or migrated meanwhile: the hint is optional
-            log.info("could not greet chat %s: %s", event.chat.id, error)
+        await services.replies.add(event.chat.id, payloads.message(unregistered_text()))
 
 
 async def setup(message: Message, services: Services, actor: Actor) -> None:
@@ -56,26 +49,21 @@ async def setup_chosen(
     await answer_callback(services, query, outcome)
 
 
-async def unregistered_group_command(message: Message) -> None:
-    await message.reply(unregistered_text())
+async def unregistered_group_command(message: Message, services: Services) -> None:
+    await answer_text(services, message, unregistered_text(), quote=True)
 
 
-async def reply_to_topic(message: Message, services: Services, actor: Actor | None, bot: Bot) -> None:
-    """A reply to a topic post is a quick report; it is acknowledged with 👍."""
+async def reply_to_topic(message: Message, services: Services, actor: Actor | None) -> None:
+    """A reply to a topic post is a quick report; it is acknowledged with 👍 (a reply with
+    👍 where the group does not allow reactions)."""
     topic = await group_reply_for(services, message)
     if topic is None:
         return
     if actor is None or not actor.is_member or actor.person is None or actor.person.unit_id is None:
-        await message.reply(not_member_text())
+        await answer_text(services, message, not_member_text(), quote=True)
         return
     await store_group_reply(services, actor=actor, topic=topic, message=message)
-    try:
-        await bot.set_message_reaction(
-            chat_id=message.chat.id, message_id=message.message_id, reaction=[ReactionTypeEmoji(emoji="👍")]
-        )
-    except TelegramAPIError as error:
-        log.info("reaction refused (%s); acknowledging with a reply", error)
-        await message.reply("👍")
+    await services.replies.add(message.chat.id, payloads.react(message.message_id, "👍", fallback="👍"))
 
 
 def create_router() -> Router:

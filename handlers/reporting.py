@@ -10,11 +10,11 @@ from aiogram.utils.i18n import gettext as _
 
 from bot import reporting
 from bot.access import Actor, Permission
+from bot.channels.telegram import answer_callback, answer_message, answer_text
 from bot.conversation import Conversations, Outcome, Services
 from bot.forms.engine import Attachment
 from bot.people import help_text
-from bot.replies import answer_callback, answer_message
-from bot.ui import FormButton, ReplaceButton, acknowledge, expired_text, nav_texts
+from bot.ui import FormButton, ReplaceButton, expired_text, nav_texts
 from storage import reports
 
 
@@ -52,8 +52,8 @@ async def start_incident_report(
     await answer_message(services, message, outcome)
 
 
-async def unknown_command(message: Message) -> None:
-    await message.answer(_("Unknown command. Send /help to see what you can do."))
+async def unknown_command(message: Message, services: Services) -> None:
+    await answer_text(services, message, _("Unknown command. Send /help to see what you can do."))
 
 
 async def typed_answer(
@@ -64,12 +64,17 @@ async def typed_answer(
     if actor.person is not None and actor.person.id is not None:
         draft = await reports.latest_draft(session=services.session, person_id=actor.person.id)
     if draft is None:
-        await message.answer(help_text(actor))
+        await answer_text(services, message, help_text(actor))
         return
     assert message.from_user is not None
     if message.contact is not None:
         if message.contact.user_id != message.from_user.id:
-            await message.reply(_("Please share your own phone number with the button, or type it."))
+            await answer_text(
+                services,
+                message,
+                _("Please share your own phone number with the button, or type it."),
+                quote=True,
+            )
             return
         outcome = await conversations.answer(services, actor, draft, message.contact.phone_number)
     elif message.text is not None and message.text in nav_texts():
@@ -102,13 +107,13 @@ async def typed_answer(
     await answer_message(services, message, outcome)
 
 
-async def other_message(message: Message) -> None:
-    await message.answer(_("Please answer with text, a photo or a file."))
+async def other_message(message: Message, services: Services) -> None:
+    await answer_text(services, message, _("Please answer with text, a photo or a file."))
 
 
-async def stale_button(query: CallbackQuery) -> None:
+async def stale_button(query: CallbackQuery, services: Services) -> None:
     """Buttons we cannot read (old, forged or from another version): say so, change nothing."""
-    await acknowledge(query, expired_text())
+    services.replies.answer_callback(query.id, expired_text(), alert=True)
 
 
 def create_form_buttons_router() -> Router:

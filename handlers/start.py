@@ -12,10 +12,10 @@ from aiogram.utils.i18n import gettext as _
 
 from bot import onboarding, reporting
 from bot.access import Actor, Permission
+from bot.channels.telegram import answer_callback, answer_message, answer_text
 from bot.conversation import Conversations, Outcome, Services
 from bot.people import help_text, set_locale, set_reachability
-from bot.replies import answer_callback, answer_message
-from bot.ui import LangButton, language_keyboard
+from bot.ui import LangButton, Screen, language_choices
 from storage import reports
 
 REPORT_PAYLOAD = re.compile(r"^report_(\d{1,12})$")
@@ -53,7 +53,7 @@ async def start_plain(
             screen.notes.append(_("Let's continue where you stopped."))
             await answer_message(services, message, Outcome(screen=screen, draft=draft))
             return
-    await message.answer(help_text(actor))
+    await answer_text(services, message, help_text(actor))
 
 
 async def private_chat_membership(event: ChatMemberUpdated, services: Services, actor: Actor | None) -> None:
@@ -61,12 +61,13 @@ async def private_chat_membership(event: ChatMemberUpdated, services: Services, 
     await set_reachability(services, actor=actor, status=event.new_chat_member.status)
 
 
-async def show_help(message: Message, actor: Actor) -> None:
-    await message.answer(help_text(actor))
+async def show_help(message: Message, services: Services, actor: Actor) -> None:
+    await answer_text(services, message, help_text(actor))
 
 
-async def choose_language(message: Message) -> None:
-    await message.answer(_("Choose your language:"), reply_markup=language_keyboard())
+async def choose_language(message: Message, services: Services) -> None:
+    screen = Screen(text=_("Choose your language:"), choices=language_choices())
+    await answer_message(services, message, Outcome(screen=screen))
 
 
 async def set_language(
@@ -81,7 +82,7 @@ async def cancel(message: Message, services: Services, actor: Actor, conversatio
     if actor.person is not None and actor.person.id is not None:
         draft = await reports.latest_draft(session=services.session, person_id=actor.person.id)
     if draft is None:
-        await message.answer(_("There is nothing to cancel."))
+        await answer_text(services, message, _("There is nothing to cancel."))
         return
     outcome = await conversations.navigate(services, actor, draft, "x")
     await answer_message(services, message, outcome)

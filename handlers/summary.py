@@ -10,8 +10,8 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.access import Actor, Permission
 from bot.analytics.service import summary_for
+from bot.channels.telegram import answer_message, answer_text
 from bot.conversation import Services
-from bot.replies import answer_message
 
 
 async def summary(message: Message, command: CommandObject, services: Services, actor: Actor) -> None:
@@ -21,11 +21,10 @@ async def summary(message: Message, command: CommandObject, services: Services, 
 
 async def private_only_command(message: Message, services: Services) -> None:
     """Any other command in a registered group: point to the private chat, keep the group quiet."""
-    await message.reply(
-        _("This command works in a private chat with me: {link}").format(
-            link=f"https://t.me/{services.bot_username}"
-        )
+    text = _("This command works in a private chat with me: {link}").format(
+        link=f"https://t.me/{services.bot_username}"
     )
+    await answer_text(services, message, text, quote=True)
 
 
 def create_router() -> Router:

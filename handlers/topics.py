@@ -9,8 +9,8 @@ from aiogram.types import Message
 
 from bot import onboarding, topics
 from bot.access import Actor, Permission
+from bot.channels.telegram import answer_message
 from bot.conversation import Conversations, Services
-from bot.replies import answer_message
 
 
 async def new_topic(message: Message, services: Services, actor: Actor, conversations: Conversations) -> None:

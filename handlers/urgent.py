@@ -10,8 +10,8 @@ from aiogram.utils.i18n import gettext as _
 
 from bot import urgent
 from bot.access import Actor, Permission
+from bot.channels.telegram import answer_callback, answer_message
 from bot.conversation import Conversations, Outcome, Services
-from bot.replies import answer_callback, answer_message
 from bot.ui import AckButton
 
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import insert, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import begin_write
 from storage.models import Inbox, InboxStatus
-from storage.prepared import Prepared
 
 INBOX = Inbox.__table__  # type: ignore[attr-defined]
 
@@ -45,24 +43,18 @@ async def store_updates(
         )
         new_ids.add(update_id)
     if values:
-        # A Core insert of the batch: the ORM's per-object bookkeeping cost more than the write.
-        await begin_write(session)
-        connection = await session.connection()
-        await connection.execute(insert(INBOX), values)
+        # One Core insert for the batch: the rows are never read back as objects here.
+        await session.exec(insert(INBOX), params=values)
     return new_ids
 
 
-_MARK_DONE = Prepared(
-    update(INBOX)
-    .where(INBOX.c.update_id == bindparam("done_update_id"))
-    .values(status=InboxStatus.DONE, processed_at=bindparam("done_at"))
-)
-
-
 async def mark_done(*, session: AsyncSession, update_id: int, now: datetime) -> None:
-    """A prepared statement: this runs once per update (see storage.prepared)."""
-    await begin_write(session)
-    await _MARK_DONE.execute(session, {"done_update_id": update_id, "done_at": now})
+    """Committed with the handler's writes and replies: all of them, or none."""
+    await session.exec(
+        update(INBOX)
+        .where(INBOX.c.update_id == update_id)
+        .values(status=InboxStatus.DONE, processed_at=now, error=None)
+    )
 
 
 async def record_failure(
@@ -72,7 +64,6 @@ async def record_failure(
     values: dict[str, object] = {"attempts": col(Inbox.attempts) + 1, "error": error[:4000]}
     if park:
         values.update(status=InboxStatus.FAILED, processed_at=now)
-    await begin_write(session)
     await session.exec(  # type: ignore[call-overload]
         update(Inbox).where(col(Inbox.update_id) == update_id).values(**values)
     )
@@ -90,14 +81,12 @@ async def unfinished(*, session: AsyncSession) -> Sequence[Inbox]:
 async def count_attempt_for_pending(*, session: AsyncSession) -> None:
     """At start, count a try for every unfinished row: an update that kills the process
     on every attempt is parked after a bounded number of restarts instead of looping."""
-    await begin_write(session)
     await session.exec(  # type: ignore[call-overload]
         update(Inbox).where(Inbox.status == InboxStatus.PENDING).values(attempts=col(Inbox.attempts) + 1)
     )
 
 
 async def park_exhausted(*, session: AsyncSession, max_attempts: int, now: datetime) -> int:
-    await begin_write(session)
     result = await session.exec(  # type: ignore[call-overload]
         update(Inbox)
         .where(Inbox.status == InboxStatus.PENDING, col(Inbox.attempts) > max_attempts)
@@ -119,3 +108,19 @@ async def failed_rows(*, session: AsyncSession, limit: int = 20) -> Sequence[Inb
             .limit(limit)
         )
     ).all()
+
+
+async def requeue_failed(*, session: AsyncSession, update_ids: Sequence[int] | None) -> list[int]:
+    """Put parked updates back in the queue (None: all of them); returns the ids requeued.
+    The running bot picks them up at its next rescan (or start)."""
+    statement = select(Inbox.update_id).where(Inbox.status == InboxStatus.FAILED)
+    if update_ids is not None:
+        statement = statement.where(col(Inbox.update_id).in_(list(update_ids)))
+    found = list((await session.exec(statement)).all())
+    if found:
+        await session.exec(  # type: ignore[call-overload]
+            update(Inbox)
+            .where(col(Inbox.update_id).in_(found))
+            .values(status=InboxStatus.PENDING, attempts=0, processed_at=None)
+        )
+    return sorted(found)

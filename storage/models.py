@@ -244,7 +244,13 @@ class Draft(SQLModel, table=True):
     definition: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     state: dict[str, Any] = Field(sa_type=JSON)
     context: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    # The message showing the current question: known by its id once it is on screen, or by
+    # the outbox row that will show it (its id is known when that row has been sent).
     prompt_message_id: int | None = Field(default=None, sa_type=BigInteger)
+    prompt_outbox_id: int | None = None
+    # "inline" (buttons under it, to take away when it is answered), "reply" (a reply
+    # keyboard, removed by the next message) or "" (nothing to take away).
+    prompt_keyboard: str = Field(default="", max_length=8)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime, index=True)
 
@@ -344,15 +350,18 @@ class Broadcast(SQLModel, table=True):
 
 
 class Outbox(SQLModel, table=True):
-    """One message to one chat, durable until sent (reliability rule 2).
+    """One thing to do in one chat, durable until done (reliability rule 2): a message, or
+    an edit, a reaction or a menu change (`payload["op"]`, see bot/delivery/payloads.py).
 
-    Long texts are several rows for the same chat, sent in id order. `dedupe_key` makes
-    enqueueing idempotent: a retried handler or schedule never queues a message twice.
+    Replies to an update are committed with it (`update_id`); long texts are several rows
+    for the same chat, done in id order. `dedupe_key` makes enqueueing idempotent: a
+    retried handler or schedule never queues a message twice.
     """
 
     __table_args__ = (
         Index("ix_outbox_status_id", "status", "id"),
         Index("ix_outbox_broadcast_status", "broadcast_id", "status"),
+        Index("ix_outbox_update_id", "update_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -363,6 +372,7 @@ class Outbox(SQLModel, table=True):
     person_id: int | None = Field(default=None, foreign_key="person.id")
     chat_group_id: int | None = Field(default=None, foreign_key="chat_group.id")
     topic_id: int | None = Field(default=None, foreign_key="topic.id")  # a group post to remember
+    update_id: int | None = Field(default=None, sa_type=BigInteger)  # the update this answers
     payload: dict[str, Any] = Field(sa_type=JSON)
     status: str = Field(default=OutboxStatus.PENDING, max_length=16)
     attempts: int = 0

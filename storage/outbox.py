@@ -10,7 +10,6 @@ from sqlalchemy import func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import begin_write, flush
 from storage.models import (
     Broadcast,
     BroadcastStatus,
@@ -27,7 +26,7 @@ OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
 
 async def add_broadcast(*, session: AsyncSession, broadcast: Broadcast) -> Broadcast:
     session.add(broadcast)
-    await flush(session)
+    await session.flush()
     return broadcast
 
 
@@ -46,7 +45,6 @@ async def add_rows(*, session: AsyncSession, rows: Sequence[Outbox]) -> int:
         )
     fresh = [row for row in rows if row.dedupe_key is None or row.dedupe_key not in known]
     if fresh:
-        await begin_write(session)
         session.add_all(fresh)
         await session.flush()
     return len(fresh)
@@ -65,6 +63,30 @@ class PendingRow:
     payload: dict
     attempts: int
     not_before: datetime
+    created_at: datetime
+    error: str | None = None  # what the last attempt met
+
+    @property
+    def is_bulk(self) -> bool:
+        """Part of a broadcast (paced, behind replies) rather than an answer or a notice."""
+        return self.broadcast_id is not None
+
+    @classmethod
+    def of(cls, row: Outbox) -> PendingRow:
+        assert row.id is not None
+        return cls(
+            id=row.id,
+            broadcast_id=row.broadcast_id,
+            chat_id=row.chat_id,
+            person_id=row.person_id,
+            chat_group_id=row.chat_group_id,
+            topic_id=row.topic_id,
+            payload=row.payload,
+            attempts=row.attempts,
+            not_before=row.not_before,
+            created_at=row.created_at,
+            error=row.error,
+        )
 
 
 async def pending_rows(*, session: AsyncSession, after_id: int, limit: int) -> list[PendingRow]:
@@ -77,36 +99,37 @@ async def pending_rows(*, session: AsyncSession, after_id: int, limit: int) -> l
             .limit(limit)
         )
     ).all()
-    return [
-        PendingRow(
-            id=row.id or 0,
-            broadcast_id=row.broadcast_id,
-            chat_id=row.chat_id,
-            person_id=row.person_id,
-            chat_group_id=row.chat_group_id,
-            topic_id=row.topic_id,
-            payload=row.payload,
-            attempts=row.attempts,
-            not_before=row.not_before,
-        )
-        for row in rows
-    ]
+    return [PendingRow.of(row) for row in rows]
+
+
+async def sent_message_id(*, session: AsyncSession, row_id: int) -> int | None:
+    """The message an earlier row showed, if it was sent (an edit or a clear refers to it)."""
+    statement = select(Outbox.message_id).where(Outbox.id == row_id, Outbox.status == OutboxStatus.SENT)
+    return (await session.exec(statement)).first()
+
+
+async def pending_for_update(*, session: AsyncSession, update_id: int) -> int:
+    """How many answers to an update have not gone out yet."""
+    statement = (
+        select(func.count())
+        .select_from(Outbox)
+        .where(Outbox.update_id == update_id, Outbox.status == OutboxStatus.PENDING)
+    )
+    return (await session.exec(statement)).one()
 
 
 async def set_row(*, session: AsyncSession, row_id: int, only_pending: bool = True, **values: object) -> bool:
     """Change one row with a Core UPDATE; False when it was no longer pending (cancelled)."""
-    await begin_write(session)
     statement = update(OUTBOX).where(OUTBOX.c.id == row_id)
     if only_pending:
         statement = statement.where(OUTBOX.c.status == OutboxStatus.PENDING)
-    result = await (await session.connection()).execute(statement.values(**values))
+    result = await session.exec(statement.values(**values))
     return bool(result.rowcount)
 
 
 async def move_chat(*, session: AsyncSession, old_chat_id: int, new_chat_id: int) -> None:
     """A group became a supergroup: its pending messages follow it."""
-    await begin_write(session)
-    await (await session.connection()).execute(
+    await session.exec(
         update(OUTBOX)
         .where(OUTBOX.c.chat_id == old_chat_id, OUTBOX.c.status == OutboxStatus.PENDING)
         .values(chat_id=new_chat_id)
@@ -114,7 +137,6 @@ async def move_chat(*, session: AsyncSession, old_chat_id: int, new_chat_id: int
 
 
 async def set_reachability(*, session: AsyncSession, person_id: int, reachability: Reachability) -> None:
-    await begin_write(session)
     await session.exec(  # type: ignore[call-overload]
         update(Person).where(col(Person.id) == person_id).values(reachability=reachability)
     )
@@ -182,7 +204,6 @@ async def unshown_finished(*, session: AsyncSession) -> Sequence[Broadcast]:
 async def set_progress(
     *, session: AsyncSession, broadcast_id: int, message_id: int | None, shown: str
 ) -> None:
-    await begin_write(session)
     await session.exec(  # type: ignore[call-overload]
         update(Broadcast)
         .where(col(Broadcast.id) == broadcast_id)
@@ -202,8 +223,7 @@ async def recent_broadcasts(
 
 async def cancel_pending(*, session: AsyncSession, broadcast_id: int) -> int:
     """Drop what has not gone out yet; what was sent stays sent."""
-    await begin_write(session)
-    result = await (await session.connection()).execute(
+    result = await session.exec(
         update(OUTBOX)
         .where(OUTBOX.c.broadcast_id == broadcast_id, OUTBOX.c.status == OutboxStatus.PENDING)
         .values(status=OutboxStatus.CANCELLED)
@@ -248,7 +268,6 @@ async def undelivered(*, session: AsyncSession, broadcast_id: int, limit: int = 
 async def finish_broadcast(
     *, session: AsyncSession, broadcast_id: int, status: BroadcastStatus, now: datetime
 ) -> None:
-    await begin_write(session)
     await session.exec(  # type: ignore[call-overload]
         update(Broadcast)
         .where(col(Broadcast.id) == broadcast_id, Broadcast.status == BroadcastStatus.RUNNING)

@@ -6,33 +6,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, or_, update
-from sqlalchemy import select as select_core
+from sqlalchemy import func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import begin_write, flush
 from storage.models import ChatGroup, Invite, Person, PersonRole, PersonStatus, Role, Unit
-from storage.prepared import Prepared, adopted, first_adopted
 
 
 async def create_unit(*, session: AsyncSession, code: str, name: str, parent: Unit | None = None) -> Unit:
     unit = Unit(code=code, name=name, parent_id=parent.id if parent else None)
     session.add(unit)
-    await flush(session)
+    await session.flush()
     unit.path = f"{parent.path if parent else '/'}{unit.id}/"
-    await flush(session)
+    await session.flush()
     return unit
 
 
-_UNIT = Unit.__table__  # type: ignore[attr-defined]
-_UNIT_BY_ID = Prepared(select_core(_UNIT).where(_UNIT.c.id == bindparam("unit_id")))
-
-
 async def get_unit(*, session: AsyncSession, unit_id: int) -> Unit | None:
-    """As `session.get` (the session's own object), read as a prepared statement: opening a
-    topic's report reads the person's unit."""
-    return await first_adopted(session, Unit, _UNIT_BY_ID, {"unit_id": unit_id})
+    return await session.get(Unit, unit_id)
 
 
 async def get_unit_by_code(*, session: AsyncSession, code: str) -> Unit | None:
@@ -57,36 +48,22 @@ async def get_person_by_telegram_id(*, session: AsyncSession, telegram_id: int) 
     return (await session.exec(select(Person).where(Person.telegram_id == telegram_id))).first()
 
 
-PERSON = Person.__table__  # type: ignore[attr-defined]
-_ROLE = PersonRole.__table__  # type: ignore[attr-defined]
-# Built once, in Core: this runs for every update, and the ORM's entity loading (and building
-# the statement) cost more than the query.
-_PERSON_WITH_GRANTS = Prepared(
-    select_core(
-        PERSON, _ROLE.c.role.label("grant_role"), _ROLE.c.unit_id.label("grant_unit_id"), _UNIT.c.path
-    )
-    .select_from(
-        PERSON.outerjoin(_ROLE, _ROLE.c.person_id == PERSON.c.id).outerjoin(
-            _UNIT, _UNIT.c.id == _ROLE.c.unit_id
-        )
-    )
-    .where(PERSON.c.telegram_id == bindparam("telegram_id"))
-)
-_PERSON_COLUMNS = tuple(column.key for column in PERSON.columns)
-
-
 async def person_with_grants(
     *, session: AsyncSession, telegram_id: int
 ) -> tuple[Person | None, list[tuple[str, int | None, str | None]]]:
-    """A person and their (role, unit id, unit path) grants, in one round trip: this runs
-    for every update. The person joins the session as if the ORM had loaded it (same
-    identity, changes flushed as usual), without the ORM's loading cost."""
-    rows = await _PERSON_WITH_GRANTS.rows(session, {"telegram_id": telegram_id})
+    """A person and their (role, unit id, unit path) grants, in one query: this runs for
+    every update."""
+    statement = (
+        select(Person, PersonRole.role, PersonRole.unit_id, Unit.path)
+        .outerjoin(PersonRole, col(PersonRole.person_id) == Person.id)
+        .outerjoin(Unit, col(Unit.id) == PersonRole.unit_id)
+        .where(Person.telegram_id == telegram_id)
+    )
+    rows = (await session.exec(statement)).all()
     if not rows:
         return None, []
-    person = adopted(session, Person, dict(zip(_PERSON_COLUMNS, rows[0], strict=False)))
-    grants = [(role, unit_id, path) for *_person, role, unit_id, path in rows if role is not None]
-    return person, grants
+    grants = [(role, unit_id, path) for _person, role, unit_id, path in rows if role is not None]
+    return rows[0][0], grants
 
 
 async def grant_role(
@@ -126,7 +103,7 @@ async def count_active_collaborators(*, session: AsyncSession, under_path: str) 
 
 async def add_invite(*, session: AsyncSession, invite: Invite) -> Invite:
     session.add(invite)
-    await flush(session)
+    await session.flush()
     return invite
 
 
@@ -136,7 +113,6 @@ async def get_invite_by_hash(*, session: AsyncSession, token_hash: str) -> Invit
 
 async def consume_invite(*, session: AsyncSession, invite_id: int, now: datetime) -> bool:
     """Count one use, atomically: two people racing for the last use cannot both win."""
-    await begin_write(session)
     result = await session.exec(  # type: ignore[call-overload]
         update(Invite)
         .where(
@@ -190,7 +166,6 @@ async def move_group(*, session: AsyncSession, old_chat_id: int, new_chat_id: in
     group = await get_group(session=session, telegram_chat_id=old_chat_id)
     if group is None or await get_group(session=session, telegram_chat_id=new_chat_id) is not None:
         return False
-    await begin_write(session)
     group.telegram_chat_id = new_chat_id
     session.add(group)
     return True
@@ -226,7 +201,17 @@ async def people_with_roles(*, session: AsyncSession) -> list[tuple[Person, froz
 
 
 async def set_menu_key(*, session: AsyncSession, person_id: int, key: str | None) -> None:
-    await begin_write(session)
     await session.exec(  # type: ignore[call-overload]
         update(Person).where(col(Person.id) == person_id).values(menu_key=key)
     )
+
+
+async def admin_chat_ids(*, session: AsyncSession, admin_ids: Sequence[int]) -> list[int]:
+    """Whom to tell about what needs an administrator: active admins and ADMIN_IDS."""
+    statement = (
+        select(Person.telegram_id)
+        .join(PersonRole, col(PersonRole.person_id) == Person.id)
+        .where(PersonRole.role == Role.ADMIN, Person.status == PersonStatus.ACTIVE)
+    )
+    found = set((await session.exec(statement)).all())
+    return sorted(found | set(admin_ids))

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, update
-from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import delete, func, insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import StagedWrite, begin_write, stage_write
 from storage.models import (
     Draft,
     Person,
@@ -23,123 +20,52 @@ from storage.models import (
     Role,
     Unit,
 )
-from storage.prepared import Prepared, first_loaded
-
-DRAFT = Draft.__table__  # type: ignore[attr-defined]
-_SELECT_DRAFT = select(DRAFT)
-_DRAFT_BY_ID = Prepared(_SELECT_DRAFT.where(DRAFT.c.id == bindparam("draft_id")))
-_DRAFT_BY_SLOT = Prepared(
-    _SELECT_DRAFT.where(DRAFT.c.person_id == bindparam("person_id"), DRAFT.c.slot == bindparam("slot"))
-)
-_LATEST_DRAFT = Prepared(
-    _SELECT_DRAFT.where(DRAFT.c.person_id == bindparam("person_id"))
-    .order_by(DRAFT.c.updated_at.desc(), DRAFT.c.id.desc())
-    .limit(1)
-)
-# Whose draft and for what (`person_id`, `slot`) are fixed when it is created; the rest
-# changes as the conversation goes. Writing back only what changes keeps the indexes on
-# (person_id) and (person_id, slot) untouched on every press (SQLite rewrites an index entry
-# whenever an UPDATE sets one of its columns, even to the same value).
-_DRAFT_CHANGING = ("form_id", "topic_id", "definition", "state", "context", "prompt_message_id", "updated_at")
-_DRAFT_FIELDS = ("person_id", "slot", *_DRAFT_CHANGING)
-_UPDATE_DRAFT = Prepared(
-    update(DRAFT)
-    .where(DRAFT.c.id == bindparam("draft_id"))
-    .values({name: bindparam(f"new_{name}") for name in _DRAFT_CHANGING})
-)
-_DELETE_DRAFT = delete(DRAFT).where(DRAFT.c.id == bindparam("draft_id"))
-
-# Drafts are read and written with Core statements, not the ORM: a form button loads one,
-# changes it and writes it back on every press, and the ORM's identity map and unit of work
-# cost several times the statements. A `Draft` returned here belongs to no session; it is
-# written by `save_draft` (at commit) and removed by `delete_draft`, never by the session.
 
 
 async def get_draft(*, session: AsyncSession, draft_id: int) -> Draft | None:
-    return await first_loaded(session, Draft, _DRAFT_BY_ID, {"draft_id": draft_id})
+    return await session.get(Draft, draft_id)
 
 
 async def get_draft_by_slot(*, session: AsyncSession, person_id: int, slot: str) -> Draft | None:
-    return await first_loaded(session, Draft, _DRAFT_BY_SLOT, {"person_id": person_id, "slot": slot})
+    return (await session.exec(select(Draft).where(Draft.person_id == person_id, Draft.slot == slot))).first()
 
 
 async def latest_draft(*, session: AsyncSession, person_id: int) -> Draft | None:
     """The conversation a typed answer belongs to: the most recently touched draft."""
-    return await first_loaded(session, Draft, _LATEST_DRAFT, {"person_id": person_id})
+    statement = (
+        select(Draft)
+        .where(Draft.person_id == person_id)
+        .order_by(col(Draft.updated_at).desc(), col(Draft.id).desc())
+        .limit(1)
+    )
+    return (await session.exec(statement)).first()
 
 
 async def save_draft(*, session: AsyncSession, draft: Draft) -> Draft:
-    """A new draft is inserted now (for its id); changes to an existing one are written at
-    commit, with what the draft holds then. Writing late keeps SQLite's single write lock
-    out of the handler's Bot API calls."""
+    """A new draft is flushed at once (callers show its id in button data)."""
+    session.add(draft)
     if draft.id is None:
-        await begin_write(session)
-        connection = await session.connection()
-        values = {name: getattr(draft, name) for name in (*_DRAFT_FIELDS, "created_at")}
-        result = await connection.execute(insert(DRAFT).values(values))
-        draft.id = int(result.inserted_primary_key[0])
-        return draft
-
-    def parameters() -> dict[str, Any]:
-        values = {f"new_{name}": getattr(draft, name) for name in _DRAFT_CHANGING}
-        return {"draft_id": draft.id, **values}
-
-    stage_write(session, ("draft", draft.id), StagedWrite(_UPDATE_DRAFT, parameters))
+        await session.flush()
     return draft
 
 
 async def delete_draft(*, session: AsyncSession, draft: Draft) -> None:
-    """Now: a new draft in the same slot may follow in this transaction."""
+    """At once: a new draft in the same slot may follow in this transaction."""
     if draft.id is None:
         return
-    stage_write(session, ("draft", draft.id), None)
-    await begin_write(session)
-    connection = await session.connection()
-    await connection.execute(_DELETE_DRAFT, {"draft_id": draft.id})
+    await session.delete(draft)
+    await session.flush()
 
 
 async def get_report(*, session: AsyncSession, report_id: int) -> Report | None:
     return await session.get(Report, report_id)
 
 
-REPORT = Report.__table__  # type: ignore[attr-defined]
-REPORT_ANSWER = ReportAnswer.__table__  # type: ignore[attr-defined]
-_REPORT_FIELDS = tuple(column.key for column in REPORT.columns if column.key != "id")
-_PRIVATE_REPORT = Prepared(
-    select(REPORT).where(
-        REPORT.c.person_id == bindparam("person_id"),
-        REPORT.c.topic_id == bindparam("topic_id"),
-        REPORT.c.channel == ReportChannel.PRIVATE.value,
-    )
-)
-_INSERT_REPORT = Prepared(
-    insert(REPORT).values({name: bindparam(f"new_{name}") for name in _REPORT_FIELDS}).returning(REPORT.c.id)
-)
-_UPDATE_REPORT = Prepared(
-    update(REPORT)
-    .where(REPORT.c.id == bindparam("report_id"))
-    .values({name: bindparam(f"new_{name}") for name in _REPORT_FIELDS})
-)
-_DELETE_REPORT_ANSWERS = Prepared(
-    delete(REPORT_ANSWER).where(REPORT_ANSWER.c.report_id == bindparam("report_id"))
-)
-_INSERT_REPORT_ANSWER = Prepared(
-    insert(REPORT_ANSWER).values(
-        report_id=bindparam("answer_report_id"),
-        question_key=bindparam("answer_question_key"),
-        value=bindparam("answer_value"),
-    )
-)
-
-# A collaborator's report is read when they open a topic and when they send it, and written
-# once: prepared statements, as drafts are. A `Report` returned by `get_private_report` or
-# written by `save_report` belongs to no session; change it through `save_report`.
-
-
 async def get_private_report(*, session: AsyncSession, person_id: int, topic_id: int) -> Report | None:
-    return await first_loaded(
-        session, Report, _PRIVATE_REPORT, {"person_id": person_id, "topic_id": topic_id}
+    statement = select(Report).where(
+        Report.person_id == person_id, Report.topic_id == topic_id, Report.channel == ReportChannel.PRIVATE
     )
+    return (await session.exec(statement)).first()
 
 
 async def get_report_by_update(*, session: AsyncSession, update_id: int) -> Report | None:
@@ -149,28 +75,18 @@ async def get_report_by_update(*, session: AsyncSession, update_id: int) -> Repo
 async def save_report(
     *, session: AsyncSession, report: Report, choice_values: Iterable[tuple[str, str]]
 ) -> Report:
-    """Insert or replace a report together with its groupable answers, at once (a new
-    report gets its number here, which the caller shows). `report` must belong to no session
-    (new, or from `get_private_report`): it is written field by field, never by the ORM."""
-    if sa_inspect(report).session is not None:
-        raise ValueError("save_report writes reports that belong to no session")
-    await begin_write(session)
-    fields = {f"new_{name}": getattr(report, name) for name in _REPORT_FIELDS}
-    if report.id is None:
-        inserted = await _INSERT_REPORT.first(session, fields)
-        assert inserted is not None
-        report.id = int(inserted[0])
-    else:
-        if await _UPDATE_REPORT.execute(session, {"report_id": report.id, **fields}) != 1:
-            raise LookupError(f"report {report.id} is not in the database")
-        await _DELETE_REPORT_ANSWERS.execute(session, {"report_id": report.id})
-    await _INSERT_REPORT_ANSWER.execute_many(
-        session,
-        [
-            {"answer_report_id": report.id, "answer_question_key": key, "answer_value": value}
-            for key, value in sorted(set(choice_values))
-        ],
-    )
+    """Insert or replace a report together with its groupable answers (a new report gets
+    its number here, which the caller shows)."""
+    session.add(report)
+    await session.flush()
+    assert report.id is not None
+    await session.exec(delete(ReportAnswer).where(col(ReportAnswer.report_id) == report.id))
+    answers = sorted(set(choice_values))
+    if answers:
+        await session.exec(
+            insert(ReportAnswer),
+            params=[{"report_id": report.id, "question_key": key, "value": value} for key, value in answers],
+        )
     return report
 
 

@@ -7,12 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, literal, or_
-from sqlalchemy import select as select_core
+from sqlalchemy import case, func, literal, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import begin_write, flush
 from storage.models import (
     Acknowledgement,
     Form,
@@ -28,7 +26,6 @@ from storage.models import (
     TopicTarget,
     Unit,
 )
-from storage.prepared import Prepared, first_adopted
 
 
 async def ensure_form(
@@ -40,7 +37,7 @@ async def ensure_form(
         return existing
     form = Form(key=key, version=version, title=title, definition=definition)
     session.add(form)
-    await flush(session)
+    await session.flush()
     return form
 
 
@@ -56,31 +53,21 @@ async def latest_form(*, session: AsyncSession, key: str) -> Form | None:
 
 async def add_topic(*, session: AsyncSession, topic: Topic, target_unit_ids: Sequence[int]) -> Topic:
     session.add(topic)
-    await flush(session)
+    await session.flush()
     assert topic.id is not None
     for unit_id in sorted(set(target_unit_ids)):
         session.add(TopicTarget(topic_id=topic.id, unit_id=unit_id))
-    await flush(session)
+    await session.flush()
     return topic
 
 
-TOPIC = Topic.__table__  # type: ignore[attr-defined]
-TOPIC_TARGET = TopicTarget.__table__  # type: ignore[attr-defined]
-# Opening a topic's report and sending it read the topic and whom it is for: prepared
-# statements, the same rows as the ORM's, without its per-query cost.
-_TOPIC_BY_ID = Prepared(select_core(TOPIC).where(TOPIC.c.id == bindparam("topic_id")))
-_TARGET_UNIT_IDS = Prepared(
-    select_core(TOPIC_TARGET.c.unit_id).where(TOPIC_TARGET.c.topic_id == bindparam("topic_id"))
-)
-
-
 async def get_topic(*, session: AsyncSession, topic_id: int) -> Topic | None:
-    """As `session.get`: the session's own object."""
-    return await first_adopted(session, Topic, _TOPIC_BY_ID, {"topic_id": topic_id})
+    return await session.get(Topic, topic_id)
 
 
 async def target_unit_ids(*, session: AsyncSession, topic_id: int) -> list[int]:
-    return [unit_id for (unit_id,) in await _TARGET_UNIT_IDS.rows(session, {"topic_id": topic_id})]
+    statement = select(TopicTarget.unit_id).where(TopicTarget.topic_id == topic_id)
+    return list((await session.exec(statement)).all())
 
 
 async def topics_for_unit(
@@ -126,7 +113,6 @@ async def acknowledge(*, session: AsyncSession, topic_id: int, person_id: int, n
     ).first()
     if existing is not None:
         return False
-    await begin_write(session)
     session.add(Acknowledgement(topic_id=topic_id, person_id=person_id, created_at=now))
     return True
 

@@ -12,7 +12,6 @@ from bot.conversation import Outcome, Services
 from bot.forms import FormDefinition
 from bot.ui import Screen, current_locale, escape
 from storage import audit, people, reports
-from storage.db import offloaded
 from storage.models import Unit
 
 FORM_ORDER = ("monthly_opinion", "incident")
@@ -36,14 +35,13 @@ async def summary_for(services: Services, *, actor: Actor, argument: str | None)
     forms: list[FormDefinition] = [
         services.forms.builtin[key] for key in FORM_ORDER if key in services.forms.builtin
     ]
-    with offloaded():  # scans that grow with the month's reports
-        for form_id in await reports.forms_used(session=session, period=period, under_path=path):
-            definition = await services.forms.get(session, form_id)
-            if all(definition.key != known.key for known in forms):
-                forms.append(definition)
-        summary = await build_summary(
-            session=session, period=period, scope=scope, forms=forms, locale=current_locale()
-        )
+    for form_id in await reports.forms_used(session=session, period=period, under_path=path):
+        definition = await services.forms.get(session, form_id)
+        if all(definition.key != known.key for known in forms):
+            forms.append(definition)
+    summary = await build_summary(
+        session=session, period=period, scope=scope, forms=forms, locale=current_locale()
+    )
     assert actor.person is not None
     await audit.record(
         session=session,

@@ -1,11 +1,14 @@
 """Telegram's rate limits as token buckets, shared by every call the bot makes.
 
-Telegram allows about 30 messages a second per bot, one a second per chat and 20 a
-minute per group, and answers 429 with `retry_after` above that. Buckets with a burst of
-one space messages evenly instead of sending bursts that then collect 429s.
+Telegram allows about 30 messages a second per bot, one a second per chat (with short
+bursts) and 20 a minute per group, and answers 429 with `retry_after` above that. Bulk
+messages are spaced evenly (a bucket with a burst of one) instead of sent in bursts that
+then collect 429s.
 
-Immediate answers pay only the global bucket (a person pressing buttons is not made to
-wait a second per press); the sender's bulk messages also pay the chat's bucket.
+Answers to what a person just did are not made to wait for an even slot: they go at once
+while the last second has room under the global limit (and take the next bulk slot with
+them, so the total stays under it), and they pay no per-chat bucket (a person pressing
+buttons is not made to wait a second per press; Telegram allows such short bursts).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from typing import Any
@@ -40,16 +44,20 @@ PACED_METHODS = frozenset(
 )
 
 _bulk: ContextVar[bool] = ContextVar("dlxh_bulk_call", default=False)
+_sender: ContextVar[bool] = ContextVar("dlxh_sender_call", default=False)
 
 
 @contextlib.contextmanager
-def bulk_call() -> Iterator[None]:
-    """Marks calls made by the sender: it handles 429s itself, so the middleware must not."""
-    token = _bulk.set(True)
+def sender_call(*, bulk: bool) -> Iterator[None]:
+    """Marks calls made by the sender, which handles 429s itself (the middleware must not);
+    `bulk` ones are paced evenly, answers go while the last second has room."""
+    bulk_token = _bulk.set(bulk)
+    sender_token = _sender.set(True)
     try:
         yield
     finally:
-        _bulk.reset(token)
+        _bulk.reset(bulk_token)
+        _sender.reset(sender_token)
 
 
 class TokenBucket:
@@ -97,11 +105,13 @@ class Pacer:
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
         self.global_bucket = TokenBucket(global_per_second * SAFETY)
+        self.window_capacity = max(1, int(global_per_second * SAFETY))
         self.per_chat_per_second = per_chat_per_second * SAFETY
         self.per_group_per_second = per_group_per_minute / 60.0 * SAFETY
         self.clock = clock
         self.sleep = sleep
         self._chats: dict[int, TokenBucket] = {}
+        self._window: deque[float] = deque()  # when the calls of the last second went
         self._calls = 0
         self._global_lock = asyncio.Lock()
 
@@ -118,24 +128,41 @@ class Pacer:
         bucket = self._chats.get(chat_id)
         return bucket.ready_at(now) if bucket is not None else now
 
-    async def acquire_global(self) -> None:
-        """Callers queue on a lock (in order); each token is spaced from the moment the
+    async def acquire_global(self, *, bulk: bool = True) -> None:
+        """Callers queue on a lock (in order). Bulk tokens are spaced from the moment the
         previous one was actually taken, so a stalled event loop resumes at the same pace
-        instead of firing the backlog as a burst."""
+        instead of firing the backlog as a burst; answers go as soon as the last second has
+        room. Either way no second holds more calls than the limit."""
         async with self._global_lock:
             bucket = self.global_bucket
-            now = self.clock()
-            moment = bucket.ready_at(now)
-            if moment > now:
-                await self.sleep(moment - now)
+            if bulk:
+                now = self.clock()
+                moment = bucket.ready_at(now)
+                if moment > now:
+                    await self.sleep(moment - now)
+            await self._wait_for_window()
             woke = self.clock()
-            # Waking a little late is normal (timer granularity) and must not slow the
-            # pace; being late by more than a few tokens' worth is a stall, and the pace
-            # restarts from now instead of catching up in a burst.
-            stalled = woke - moment > max(STALL_SECONDS, 3 * bucket.interval)
-            bucket.next_free = (woke if stalled else max(moment, bucket.next_free)) + bucket.interval
+            if bulk:
+                # Waking a little late is normal (timer granularity) and must not slow the
+                # pace; being late by more than a few tokens' worth is a stall, and the pace
+                # restarts from now instead of catching up in a burst.
+                stalled = woke - moment > max(STALL_SECONDS, 3 * bucket.interval)
+                bucket.next_free = (woke if stalled else max(moment, bucket.next_free)) + bucket.interval
+            else:  # the answer took a slot: the bulk pace moves on by one
+                bucket.next_free = max(bucket.next_free, woke) + bucket.interval
+            self._window.append(woke)
+
+    async def _wait_for_window(self) -> None:
+        while True:
+            now = self.clock()
+            while self._window and self._window[0] <= now - 1.0:
+                self._window.popleft()
+            if len(self._window) < self.window_capacity:
+                return
+            await self.sleep(self._window[0] + 1.0 - now + 0.001)
 
     async def acquire_chat(self, chat_id: int) -> None:
+        """A bulk message's turn in its chat."""
         now = self.clock()
         delay = self._chat_bucket(chat_id).reserve(now) - now
         self._prune(now)
@@ -179,13 +206,13 @@ class RateLimitMiddleware(BaseRequestMiddleware):
     ) -> Response[TelegramType]:
         if method.__api_method__ not in PACED_METHODS:
             return await make_request(bot, method)
-        await self.pacer.acquire_global()
+        await self.pacer.acquire_global(bulk=_bulk.get())
         try:
             return await make_request(bot, method)
         except TelegramRetryAfter as error:
             chat_id = getattr(method, "chat_id", None)
             self.pacer.penalize(error.retry_after, chat_id if isinstance(chat_id, int) else None)
-            if _bulk.get() or error.retry_after > self.max_wait:
+            if _sender.get() or error.retry_after > self.max_wait:
                 raise
             await self.pacer.sleep(error.retry_after)
             await self.pacer.acquire_global()

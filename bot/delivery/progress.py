@@ -10,17 +10,17 @@ from datetime import timedelta
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from babel.numbers import format_decimal
 
+from bot.channels import telegram_calls
 from bot.clock import Clock
+from bot.delivery import payloads
 from bot.i18n import in_locale
-from bot.telegram import result_unused
-from bot.ui import BroadcastButton, escape
-from storage import outbox
-from storage.db import SessionFactory, offloaded
+from bot.ui import BroadcastButton, Choice, escape
+from storage import jsoncodec, outbox
+from storage.db import SessionFactory
 from storage.models import Broadcast, BroadcastStatus, OutboxStatus
 
 log = logging.getLogger(__name__)
@@ -109,16 +109,16 @@ def progress_text(broadcast: Broadcast, counts: Counts, rate: float, locale: str
     return "\n".join(lines)
 
 
-def progress_markup(broadcast: Broadcast, counts: Counts) -> InlineKeyboardMarkup | None:
+def progress_choices(broadcast: Broadcast, counts: Counts) -> list[list[Choice]]:
     assert broadcast.id is not None
-    rows: list[list[InlineKeyboardButton]] = []
+    rows: list[list[Choice]] = []
     running = broadcast.status == BroadcastStatus.RUNNING and counts.pending > 0
     if running:
         rows.append(
             [
-                InlineKeyboardButton(
-                    text=_("⛔ Stop sending"),
-                    callback_data=BroadcastButton(broadcast=broadcast.id, action="x").pack(),
+                Choice(
+                    label=_("⛔ Stop sending"),
+                    data=BroadcastButton(broadcast=broadcast.id, action="x").pack(),
                 )
             ]
         )
@@ -126,27 +126,26 @@ def progress_markup(broadcast: Broadcast, counts: Counts) -> InlineKeyboardMarku
     if missed and not running:
         rows.append(
             [
-                InlineKeyboardButton(
-                    text=_("👥 Not reached ({count})").format(count=missed),
-                    callback_data=BroadcastButton(broadcast=broadcast.id, action="u").pack(),
+                Choice(
+                    label=_("👥 Not reached ({count})").format(count=missed),
+                    data=BroadcastButton(broadcast=broadcast.id, action="u").pack(),
                 )
             ]
         )
     if broadcast.kind == "urgent" and broadcast.topic_id is not None:
         rows.append(
             [
-                InlineKeyboardButton(
-                    text=_("📊 Urgent matter status"),
-                    callback_data=BroadcastButton(broadcast=broadcast.id, action="s").pack(),
+                Choice(
+                    label=_("📊 Urgent matter status"),
+                    data=BroadcastButton(broadcast=broadcast.id, action="s").pack(),
                 )
             ]
         )
-    return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
+    return rows
 
 
 async def broadcast_counts(session: object, broadcast_id: int) -> Counts:
-    with offloaded():  # counts over every recipient of the broadcast
-        return counts_from(await outbox.recipient_counts(session=session, broadcast_id=broadcast_id))  # type: ignore[arg-type]
+    return counts_from(await outbox.recipient_counts(session=session, broadcast_id=broadcast_id))  # type: ignore[arg-type]
 
 
 class ProgressReporter:
@@ -203,10 +202,9 @@ class ProgressReporter:
         now = self.clock.now()
         async with self.session_factory() as session:
             counts = await broadcast_counts(session, broadcast.id)
-            with offloaded():
-                rate = await outbox.sent_since(
-                    session=session, broadcast_id=broadcast.id, since=now - RATE_WINDOW
-                )
+            rate = await outbox.sent_since(
+                session=session, broadcast_id=broadcast.id, since=now - RATE_WINDOW
+            )
             if broadcast.status == BroadcastStatus.RUNNING and counts.pending == 0:
                 await outbox.finish_broadcast(
                     session=session, broadcast_id=broadcast.id, status=BroadcastStatus.DONE, now=now
@@ -220,24 +218,18 @@ class ProgressReporter:
             text = progress_text(
                 broadcast, counts, rate / RATE_WINDOW.total_seconds(), broadcast.progress_locale
             )
-            markup = progress_markup(broadcast, counts)
+            payload = payloads.message(text, progress_choices(broadcast, counts))
         final = broadcast.status != BroadcastStatus.RUNNING
-        state = f"{text}|{markup.model_dump_json() if markup else ''}|{final}"
+        state = f"{text}|{jsoncodec.dumps(payload.get('choices'))}|{final}"
         if state == broadcast.progress_shown:
             return
         message_id = broadcast.progress_message_id
         try:
             if message_id is None:
-                message = await self.bot.send_message(broadcast.progress_chat_id, text, reply_markup=markup)
+                message = await self.bot(telegram_calls.send_method(broadcast.progress_chat_id, payload))
                 message_id = message.message_id
             else:
-                with result_unused():
-                    await self.bot.edit_message_text(
-                        text=text,
-                        chat_id=broadcast.progress_chat_id,
-                        message_id=message_id,
-                        reply_markup=markup,
-                    )
+                await self.bot(telegram_calls.edit_method(broadcast.progress_chat_id, message_id, payload))
         except TelegramBadRequest as error:
             if "not modified" not in error.message:
                 log.warning("progress message of broadcast %s: %s", broadcast.id, error.message)

@@ -1,9 +1,17 @@
-"""The sender: drains the outbox at Telegram's pace, retries what can be retried, and
-records what became of every message.
+"""The sender: carries out the outbox at Telegram's pace, retries what can be retried, and
+records what became of every row.
 
-Rows go out in id order per chat, one in flight per chat, many chats at once. A row is
-marked sent in its own transaction right after Telegram accepted it, so a kill loses no
-recipient and repeats at most the messages that were in flight.
+Rows of a chat are carried out in id order, one at a time; many chats at once. Answers to
+what people just did (rows of no broadcast) go first and are handed over right after their
+update commits (`push`); broadcasts fill the rest of the global rate. A row is marked done in
+its own short transaction right after Telegram accepted it, so a kill loses nothing and
+repeats at most the calls that were in flight (a message whose answer was lost is sent
+again: at most one duplicate).
+
+Nothing stops the sender but `stop()`. Network errors and 5xx back off every chat (an outage
+is everyone's), a row keeps being retried until its horizon (`reply_horizon`,
+`bulk_horizon`) and only then is marked failed; a database that fails while a result is
+recorded is retried from memory, and the row is not sent again meanwhile.
 """
 
 from __future__ import annotations
@@ -12,8 +20,10 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from aiogram import Bot
@@ -26,14 +36,16 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.methods import PinChatMessage, SendMessage, SendPhoto, TelegramMethod
-from aiogram.types import InlineKeyboardMarkup, Message
+from aiogram.methods import PinChatMessage, TelegramMethod
+from aiogram.types import Message
 
+from bot.channels import telegram_calls
 from bot.clock import Clock
-from bot.delivery.limits import Pacer, bulk_call
+from bot.delivery import payloads
+from bot.delivery.limits import Pacer, sender_call
 from storage import outbox, people, topics
 from storage.db import SessionFactory
-from storage.models import OutboxStatus, Reachability, TopicPost
+from storage.models import Outbox, OutboxStatus, Reachability, TopicPost
 from storage.outbox import PendingRow
 
 log = logging.getLogger(__name__)
@@ -47,6 +59,15 @@ UNREACHABLE_HINTS = (
     "have no rights to send",
     "not enough rights",
 )
+# An edit of a message that is gone or too old: the screen is sent as a new message instead.
+CANNOT_EDIT_HINTS = (
+    "message can't be edited",
+    "message to edit not found",
+    "message_id_invalid",
+    "message identifier is not specified",
+)
+NOT_MODIFIED = "message is not modified"
+REMEMBERED_MESSAGE_IDS = 4096
 
 
 def is_group_chat(chat_id: int) -> bool:
@@ -54,7 +75,7 @@ def is_group_chat(chat_id: int) -> bool:
 
 
 class Sender:
-    """One per process. `wake()` after queueing; `run()` until `stop()`."""
+    """One per process. `push()` or `wake()` after committing rows; `run()` until `stop()`."""
 
     def __init__(
         self,
@@ -63,10 +84,13 @@ class Sender:
         session_factory: SessionFactory,
         pacer: Pacer,
         clock: Clock,
-        max_attempts: int = 5,
+        reply_horizon: float = 3600.0,
+        bulk_horizon: float = 6 * 3600.0,
         retry_base_seconds: float = 1.0,
+        retry_max_seconds: float = 60.0,
         request_timeout: float = 15.0,
         max_in_flight: int = 8,
+        max_answers_in_flight: int = 32,
         batch_size: int = 1000,
         rescan_seconds: float = 15.0,
         on_wake: Callable[[], None] | None = None,
@@ -75,25 +99,39 @@ class Sender:
         self.session_factory = session_factory
         self.pacer = pacer
         self.clock = clock
-        self.max_attempts = max_attempts
+        self.reply_horizon = reply_horizon
+        self.bulk_horizon = bulk_horizon
         self.retry_base_seconds = retry_base_seconds
+        self.retry_max_seconds = retry_max_seconds
         self.request_timeout = request_timeout
         self.max_in_flight = max_in_flight
+        self.max_answers_in_flight = max_answers_in_flight
         self.batch_size = batch_size
         self.rescan_seconds = rescan_seconds
         self.on_wake = on_wake
-        self._queue: dict[int, PendingRow] = {}
+        # Rows waiting, in id order: answers (no broadcast) and bulk (a broadcast's).
+        self._answers: dict[int, PendingRow] = {}
+        self._bulk: dict[int, PendingRow] = {}
         # When each queued row may go, on the event loop's monotonic clock: backoff must
         # not depend on wall-clock jumps (or on a frozen clock in tests).
         self._due: dict[int, float] = {}
-        self._in_flight: dict[int, asyncio.Task[None]] = {}  # chat id → its one send
+        self._in_flight: dict[int, asyncio.Task[None]] = {}  # chat id → its one call
         self._in_flight_ids: set[int] = set()
+        self._bulk_in_flight = 0
         self._finished_meanwhile: set[int] | None = None
+        # Results Telegram gave that the database has not taken yet (it failed): written
+        # again each round; their rows are neither queued nor sent meanwhile.
+        self._unrecorded: dict[int, Callable[[], Awaitable[None]]] = {}
+        self._message_ids: OrderedDict[int, int] = OrderedDict()  # row id → the message it made
+        self._outage_until = 0.0
+        self._outage_failures = 0
         self._last_id = 0
-        self._last_rescan = 0.0
+        self._last_rescan = float("-inf")
         self._wake = asyncio.Event()
         self._stopping = False
         self.sent_count = 0
+
+    # ------------------------------------------------------------------ the outside
 
     def wake(self) -> None:
         """New rows were committed (or a broadcast changed): look now, and show progress."""
@@ -101,20 +139,50 @@ class Sender:
         if self.on_wake is not None:
             self.on_wake()
 
+    def push(self, rows: list[Outbox]) -> None:
+        """Rows just committed (the answers to an update): queued without reading them back."""
+        now = asyncio.get_running_loop().time()
+        for row in rows:
+            if row.id is not None:  # rows a dedupe key kept out were never written
+                self._enqueue(PendingRow.of(row), now)
+        self.wake()
+
     def forget(self, broadcast_id: int) -> None:
         """A broadcast was cancelled: drop its queued rows (those in flight finish)."""
-        for row_id in [key for key, row in self._queue.items() if row.broadcast_id == broadcast_id]:
-            del self._queue[row_id]
+        for row_id in [key for key, row in self._bulk.items() if row.broadcast_id == broadcast_id]:
+            del self._bulk[row_id]
             self._due.pop(row_id, None)
 
     def idle(self) -> bool:
-        return not self._queue and not self._in_flight
+        return not self._answers and not self._bulk and not self._in_flight and not self._unrecorded
+
+    def holds(self, row_id: int) -> bool:
+        return (
+            row_id in self._answers
+            or row_id in self._bulk
+            or row_id in self._in_flight_ids
+            or row_id in self._unrecorded
+        )
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
+        failures = 0
         try:
             while not self._stopping:
-                await self._refill(loop.time())
+                try:
+                    await self._record_unrecorded()
+                    await self._refill(loop.time())
+                    failures = 0
+                except Exception:  # the database: log, back off, go on
+                    failures += 1
+                    delay = min(30.0, 0.5 * 2 ** min(failures, 6))
+                    log.exception("the sender could not read or write the outbox; retrying in %.1fs", delay)
+                    await self._sleep_or_wake(delay)
+                    continue
                 next_due = self._dispatch()
                 self._wake.clear()
                 timeout = 1.0 if next_due is None else max(0.005, min(1.0, next_due))
@@ -130,17 +198,34 @@ class Sender:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
 
-    def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
+    async def _sleep_or_wake(self, delay: float) -> None:
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=delay)
+
+    # ------------------------------------------------------------------ queueing
+
+    def _enqueue(self, row: PendingRow, now: float, *, requeue: bool = False) -> None:
+        """Queue a row in id order (`requeue`: the row being carried out, to try again)."""
+        if not requeue and self.holds(row.id):
+            return
+        queue = self._bulk if row.is_bulk else self._answers
+        if queue and row.id < next(reversed(queue)):
+            queue[row.id] = row
+            ordered = dict(sorted(queue.items()))
+            queue.clear()
+            queue.update(ordered)
+        else:
+            queue[row.id] = row
+        self._due[row.id] = now + max(0.0, (row.not_before - self.clock.now()).total_seconds())
 
     async def _refill(self, now: float) -> None:
         rescan = now - self._last_rescan >= self.rescan_seconds
-        if len(self._queue) >= self.batch_size // 2 and not rescan:
+        if len(self._bulk) >= self.batch_size // 2 and not rescan:
             return
         after_id = 0 if rescan else self._last_id
-        # Sends that finish while the query runs were read as pending: they must not be
-        # queued again (that would send them twice).
+        # Calls that finish while the query runs were read as pending: they must not be
+        # queued again (that would carry them out twice).
         self._finished_meanwhile = set()
         try:
             async with self.session_factory() as session:
@@ -150,39 +235,54 @@ class Sender:
             self._finished_meanwhile = None
         if rescan:
             self._last_rescan = now
-        added = False
         for row in rows:
-            if row.id in self._queue or row.id in self._in_flight_ids or row.id in finished:
-                continue
-            if len(self._queue) >= self.batch_size * 2:
-                break
-            self._queue[row.id] = row
-            self._due[row.id] = now + max(0.0, (row.not_before - self.clock.now()).total_seconds())
             self._last_id = max(self._last_id, row.id)
-            added = True
-        if added and rescan:
-            self._queue = dict(sorted(self._queue.items()))
+            if row.id in finished:
+                continue
+            if row.is_bulk and len(self._bulk) >= self.batch_size * 2:
+                continue
+            self._enqueue(row, now)
 
     def _dispatch(self) -> float | None:
-        """Start sends for rows that may go now; returns seconds until the next one may."""
+        """Start the calls that may go now (answers first); returns seconds until the next."""
         now = asyncio.get_running_loop().time()
+        if now < self._outage_until:
+            return self._outage_until - now
         blocked: set[int] = set(self._in_flight)
         next_due: float | None = None
-        for row in list(self._queue.values()):
-            if len(self._in_flight) >= self.max_in_flight:
-                return 0.05 if next_due is None else min(next_due, 0.05)
-            if row.chat_id in blocked:
-                continue
-            blocked.add(row.chat_id)  # later rows for this chat wait for this one
-            wait = max(self._due.get(row.id, now), self.pacer.ready_at(row.chat_id)) - now
-            if wait > 0.02:
-                next_due = wait if next_due is None else min(next_due, wait)
-                continue
-            del self._queue[row.id]
-            self._due.pop(row.id, None)
-            self._in_flight_ids.add(row.id)
-            self._in_flight[row.chat_id] = asyncio.create_task(self._send(row))
+
+        def consider(queue: dict[int, PendingRow], bulk: bool) -> float | None:
+            nonlocal next_due
+            for row in list(queue.values()):
+                if row.chat_id in blocked:
+                    continue
+                blocked.add(row.chat_id)  # later rows for this chat wait for this one
+                answers_in_flight = len(self._in_flight) - self._bulk_in_flight
+                if bulk and self._bulk_in_flight >= self.max_in_flight:
+                    return 0.05
+                if not bulk and answers_in_flight >= self.max_answers_in_flight:
+                    return 0.05
+                wait = self._due.get(row.id, now) - now
+                if bulk:
+                    wait = max(wait, self.pacer.ready_at(row.chat_id) - now)
+                if wait > 0.02:
+                    next_due = wait if next_due is None else min(next_due, wait)
+                    continue
+                del queue[row.id]
+                self._due.pop(row.id, None)
+                self._in_flight_ids.add(row.id)
+                if bulk:
+                    self._bulk_in_flight += 1
+                self._in_flight[row.chat_id] = asyncio.create_task(self._send(row))
+            return None
+
+        for queue, bulk in ((self._answers, False), (self._bulk, True)):
+            busy = consider(queue, bulk)
+            if busy is not None:
+                next_due = busy if next_due is None else min(next_due, busy)
         return next_due
+
+    # ------------------------------------------------------------------ one call
 
     async def _send(self, row: PendingRow) -> None:
         try:
@@ -191,19 +291,32 @@ class Sender:
             raise
         except Exception:  # a bug must not stop the sender; the row is retried later
             log.exception("outbox row %s failed unexpectedly", row.id)
-            await self._retry(row, "internal error", count=True)
+            await self._retry(row, "internal error")
         finally:
             self._in_flight.pop(row.chat_id, None)
             self._in_flight_ids.discard(row.id)
+            if row.is_bulk:
+                self._bulk_in_flight -= 1
             if self._finished_meanwhile is not None:
                 self._finished_meanwhile.add(row.id)
             self._wake.set()
 
+    def _expired(self, row: PendingRow) -> bool:
+        horizon = self.bulk_horizon if row.is_bulk else self.reply_horizon
+        return self.clock.now() - row.created_at > timedelta(seconds=horizon)
+
     async def _attempt(self, row: PendingRow) -> None:
-        await self.pacer.acquire_chat(row.chat_id)
+        if self._expired(row):
+            error = f"not delivered within {self._horizon_text(row)}"
+            if row.error:
+                error += f"; last error: {row.error}"
+            await self._finish(row, OutboxStatus.FAILED, error=error)
+            return
+        if row.is_bulk and payloads.is_message(row.payload):
+            await self.pacer.acquire_chat(row.chat_id)
         try:
-            with bulk_call():
-                message = await self.bot(build_method(row), request_timeout=int(self.request_timeout))
+            with sender_call(bulk=row.is_bulk):
+                message_id = await self._carry_out(row)
         except TelegramRetryAfter as error:
             self.pacer.penalize(error.retry_after, row.chat_id)
             await self._retry(row, error.message, count=False, delay=float(error.retry_after))
@@ -222,44 +335,136 @@ class Sender:
             else:
                 await self._finish(row, OutboxStatus.FAILED, error=error.message)
         except (TelegramNetworkError, TelegramServerError, TimeoutError) as error:
-            await self._retry(row, str(error) or type(error).__name__, count=True)
-        except TelegramAPIError as error:
-            await self._retry(row, error.message, count=True)
+            self._outage()
+            await self._retry(row, str(error) or type(error).__name__)
+        except TelegramAPIError as error:  # an answer aiogram could not read (an HTML error page)
+            self._outage()
+            await self._retry(row, error.message)
         else:
-            await self._sent(row, message)
+            self._outage_failures = 0
+            await self._sent(row, message_id)
 
-    async def _sent(self, row: PendingRow, message: Any) -> None:
-        message_id = message.message_id if isinstance(message, Message) else None
+    def _horizon_text(self, row: PendingRow) -> str:
+        seconds = self.bulk_horizon if row.is_bulk else self.reply_horizon
+        return f"{seconds / 3600:g} h" if seconds >= 3600 else f"{seconds:g} s"
+
+    def _outage(self) -> None:
+        """Every chat waits: a failing Bot API is failing for all of them."""
+        self._outage_failures += 1
+        delay = min(self.retry_max_seconds, self.retry_base_seconds * 2 ** (self._outage_failures - 1))
+        self._outage_until = max(self._outage_until, asyncio.get_running_loop().time() + delay)
+
+    async def _call(self, method: TelegramMethod[Any]) -> Any:
+        return await self.bot(method, request_timeout=int(self.request_timeout))
+
+    async def _carry_out(self, row: PendingRow) -> int | None:
+        """The Bot API call(s) for one row; returns the id of the message it shows, if any."""
+        payload, chat_id = row.payload, row.chat_id
+        op = payload.get("op")
+        if op is None:
+            return _message_id(await self._call(telegram_calls.send_method(chat_id, payload)))
+        if op == payloads.EDIT:
+            target = await self._target(payload)
+            if target is None:  # the message it was to replace never arrived
+                return _message_id(await self._call(telegram_calls.send_method(chat_id, payload)))
+            try:
+                await self._call(telegram_calls.edit_method(chat_id, target, payload))
+            except TelegramBadRequest as error:
+                text = error.message.lower()
+                if NOT_MODIFIED in text:
+                    return target
+                if not any(hint in text for hint in CANNOT_EDIT_HINTS):
+                    raise
+                return _message_id(await self._call(telegram_calls.send_method(chat_id, payload)))
+            return target
+        if op == payloads.CLEAR:
+            target = await self._target(payload)
+            if target is not None:
+                try:
+                    await self._call(telegram_calls.clear_method(chat_id, target))
+                except TelegramBadRequest as error:  # gone, too old or already bare: nothing to do
+                    text = error.message.lower()
+                    if NOT_MODIFIED not in text and not any(hint in text for hint in CANNOT_EDIT_HINTS):
+                        raise
+            return None
+        if op == payloads.REACT:
+            try:
+                await self._call(telegram_calls.react_method(chat_id, payload))
+            except TelegramBadRequest as error:
+                log.info("reaction refused in %s (%s); answering with a reply", chat_id, error.message)
+                reply = payloads.message(payload["fallback"], reply_to=int(payload["message_id"]))
+                return _message_id(await self._call(telegram_calls.send_method(chat_id, reply)))
+            return None
+        if op == payloads.MENU:
+            await self._call(telegram_calls.menu_method(chat_id, payload))
+            return None
+        raise ValueError(f"unknown outbox operation {op!r}")
+
+    async def _target(self, payload: dict[str, Any]) -> int | None:
+        """The message an edit or a clear is about: given, or made by an earlier row."""
+        if payload.get("message_id") is not None:
+            return int(payload["message_id"])
+        ref = int(payload["ref"])
+        if ref in self._message_ids:
+            return self._message_ids[ref]
         async with self.session_factory() as session:
-            await outbox.set_row(
-                session=session,
-                row_id=row.id,
-                status=OutboxStatus.SENT,
-                sent_at=self.clock.now(),
-                message_id=message_id,
-                attempts=row.attempts + 1,
-                error=None,
-            )
-            if row.topic_id is not None and row.chat_group_id is not None and message_id is not None:
-                await topics.add_post(
-                    session=session,
-                    post=TopicPost(
-                        topic_id=row.topic_id,
-                        chat_group_id=row.chat_group_id,
-                        telegram_chat_id=row.chat_id,
-                        message_id=message_id,
-                    ),
-                )
-            await session.commit()
+            return await outbox.sent_message_id(session=session, row_id=ref)
+
+    # ------------------------------------------------------------------ results
+
+    async def _sent(self, row: PendingRow, message_id: int | None) -> None:
         self.sent_count += 1
+        if message_id is not None:
+            self._message_ids[row.id] = message_id
+            if len(self._message_ids) > REMEMBERED_MESSAGE_IDS:
+                self._message_ids.popitem(last=False)
+        sent_at = self.clock.now()
+
+        async def write() -> None:
+            async with self.session_factory() as session:
+                await outbox.set_row(
+                    session=session,
+                    row_id=row.id,
+                    status=OutboxStatus.SENT,
+                    sent_at=sent_at,
+                    message_id=message_id,
+                    attempts=row.attempts + 1,
+                    error=None,
+                )
+                if row.topic_id is not None and row.chat_group_id is not None and message_id is not None:
+                    await topics.add_post(
+                        session=session,
+                        post=TopicPost(
+                            topic_id=row.topic_id,
+                            chat_group_id=row.chat_group_id,
+                            telegram_chat_id=row.chat_id,
+                            message_id=message_id,
+                        ),
+                    )
+                await session.commit()
+
+        await self._record(row, write)
         if row.payload.get("pin") and message_id is not None:
             await self._pin(row, message_id)
+
+    async def _record(self, row: PendingRow, write: Callable[[], Awaitable[None]]) -> None:
+        """Write a result now, or keep it (and hold its row) until the database takes it."""
+        try:
+            await write()
+        except Exception as error:
+            log.error("could not record outbox row %s (kept until the database is back): %s", row.id, error)
+            self._unrecorded[row.id] = write
+
+    async def _record_unrecorded(self) -> None:
+        for row_id, write in list(self._unrecorded.items()):
+            await write()  # raises while the database is still failing: the loop backs off
+            del self._unrecorded[row_id]
 
     async def _pin(self, row: PendingRow, message_id: int) -> None:
         """Pinning is best effort: a group that did not make the bot an admin still got the post."""
         try:
             await self.pacer.acquire_chat(row.chat_id)
-            with bulk_call():
+            with sender_call(bulk=True):
                 await self.bot(
                     PinChatMessage(chat_id=row.chat_id, message_id=message_id, disable_notification=False)
                 )
@@ -269,46 +474,36 @@ class Sender:
         except TelegramAPIError as error:
             log.warning("could not pin in %s: %s", row.chat_id, error.message)
 
-    async def _retry(self, row: PendingRow, error: str, *, count: bool, delay: float | None = None) -> None:
-        attempts = row.attempts + (1 if count else 0)
-        if count and attempts >= self.max_attempts:
-            await self._finish(row, OutboxStatus.FAILED, error=error, attempts=attempts)
-            return
-        if delay is None:
-            # Exponential backoff with full jitter: retries from many rows do not line up.
-            delay = self.retry_base_seconds * 2 ** (attempts - 1) * (0.5 + random.random())
-        not_before = self.clock.now() + timedelta(seconds=delay)
-        async with self.session_factory() as session:
-            still_pending = await outbox.set_row(
-                session=session, row_id=row.id, attempts=attempts, not_before=not_before, error=error[:1000]
-            )
-            await session.commit()
-        if still_pending and not self._stopping:
-            self._requeue(row, attempts=attempts, not_before=not_before, delay=delay)
-
-    def _requeue(
-        self,
-        row: PendingRow,
-        *,
-        attempts: int,
-        not_before: datetime,
-        delay: float = 0.0,
-        chat_id: int | None = None,
+    async def _retry(
+        self, row: PendingRow, error: str, *, count: bool = True, delay: float | None = None
     ) -> None:
-        updated = PendingRow(
-            id=row.id,
-            broadcast_id=row.broadcast_id,
-            chat_id=row.chat_id if chat_id is None else chat_id,
-            person_id=row.person_id,
-            chat_group_id=row.chat_group_id,
-            topic_id=row.topic_id,
-            payload=row.payload,
-            attempts=attempts,
-            not_before=not_before,
-        )
-        self._queue[row.id] = updated
-        self._queue = dict(sorted(self._queue.items()))
-        self._due[row.id] = max(self._due.get(row.id, 0.0), asyncio.get_running_loop().time() + delay)
+        attempts = row.attempts + (1 if count else 0)
+        if delay is None:
+            # Exponential backoff with full jitter, capped: retries from many rows do not
+            # line up, and a row is tried at least every `retry_max_seconds`.
+            delay = min(self.retry_max_seconds, self.retry_base_seconds * 2 ** max(0, attempts - 1))
+            delay *= 0.5 + random.random()
+        not_before = self.clock.now() + timedelta(seconds=delay)
+        retried = replace(row, attempts=attempts, not_before=not_before, error=error)
+
+        async def write() -> None:
+            async with self.session_factory() as session:
+                await outbox.set_row(
+                    session=session,
+                    row_id=row.id,
+                    attempts=attempts,
+                    not_before=not_before,
+                    error=error[:1000],
+                )
+                await session.commit()
+
+        try:
+            await write()
+        except Exception as failure:  # the attempt is counted again next time; nothing is lost
+            log.error("could not record a retry of outbox row %s: %s", row.id, failure)
+        if not self._stopping:
+            self._enqueue(retried, asyncio.get_running_loop().time(), requeue=True)
+            self._due[row.id] = asyncio.get_running_loop().time() + delay
 
     async def _migrate(self, row: PendingRow, new_chat_id: int) -> None:
         """The group became a supergroup: rebind it and send there (this row and the queued ones)."""
@@ -316,61 +511,54 @@ class Sender:
             await people.move_group(session=session, old_chat_id=row.chat_id, new_chat_id=new_chat_id)
             await outbox.move_chat(session=session, old_chat_id=row.chat_id, new_chat_id=new_chat_id)
             await session.commit()
-        for queued in list(self._queue.values()):
-            if queued.chat_id == row.chat_id:
-                self._requeue(
-                    queued, attempts=queued.attempts, not_before=queued.not_before, chat_id=new_chat_id
-                )
-        self._requeue(row, attempts=row.attempts, not_before=self.clock.now(), chat_id=new_chat_id)
+        now = asyncio.get_running_loop().time()
+        for queue in (self._answers, self._bulk):
+            for key, queued in list(queue.items()):
+                if queued.chat_id == row.chat_id:
+                    queue[key] = replace(queued, chat_id=new_chat_id)
+        self._enqueue(replace(row, chat_id=new_chat_id), now, requeue=True)
 
     async def _unreachable(self, row: PendingRow, error: str, reachability: Reachability) -> None:
-        async with self.session_factory() as session:
-            await outbox.set_row(
-                session=session,
-                row_id=row.id,
-                status=OutboxStatus.UNREACHABLE,
-                error=error[:1000],
-                attempts=row.attempts + 1,
-            )
-            if row.person_id is not None:
-                await outbox.set_reachability(
-                    session=session, person_id=row.person_id, reachability=reachability
-                )
-            await session.commit()
-        # Later parts of the same long message cannot arrive either.
-        for key, queued in list(self._queue.items()):
-            if queued.chat_id == row.chat_id and queued.broadcast_id == row.broadcast_id:
-                del self._queue[key]
-                self._due.pop(key, None)
-                async with self.session_factory() as session:
+        # Later rows for the same chat cannot arrive either.
+        later = [
+            key
+            for queue in (self._answers, self._bulk)
+            for key, queued in list(queue.items())
+            if queued.chat_id == row.chat_id
+        ]
+        for key in later:
+            self._answers.pop(key, None)
+            self._bulk.pop(key, None)
+            self._due.pop(key, None)
+
+        async def write() -> None:
+            async with self.session_factory() as session:
+                for row_id in [row.id, *later]:
                     await outbox.set_row(
-                        session=session, row_id=key, status=OutboxStatus.UNREACHABLE, error=error[:1000]
+                        session=session, row_id=row_id, status=OutboxStatus.UNREACHABLE, error=error[:1000]
                     )
-                    await session.commit()
+                if row.person_id is not None:
+                    await outbox.set_reachability(
+                        session=session, person_id=row.person_id, reachability=reachability
+                    )
+                await session.commit()
 
-    async def _finish(
-        self, row: PendingRow, status: OutboxStatus, *, error: str, attempts: int | None = None
-    ) -> None:
-        async with self.session_factory() as session:
-            await outbox.set_row(
-                session=session,
-                row_id=row.id,
-                status=status,
-                error=error[:1000],
-                attempts=row.attempts + 1 if attempts is None else attempts,
-            )
-            await session.commit()
+        await self._record(row, write)
+
+    async def _finish(self, row: PendingRow, status: OutboxStatus, *, error: str) -> None:
+        async def write() -> None:
+            async with self.session_factory() as session:
+                await outbox.set_row(
+                    session=session,
+                    row_id=row.id,
+                    status=status,
+                    error=error[:1000],
+                    attempts=row.attempts + 1,
+                )
+                await session.commit()
+
+        await self._record(row, write)
 
 
-def build_method(row: PendingRow) -> TelegramMethod[Any]:
-    payload = row.payload
-    markup = payload.get("reply_markup")
-    reply_markup = InlineKeyboardMarkup.model_validate(markup) if markup else None
-    if payload.get("photo"):
-        return SendPhoto(
-            chat_id=row.chat_id,
-            photo=payload["photo"],
-            caption=payload.get("text"),
-            reply_markup=reply_markup,
-        )
-    return SendMessage(chat_id=row.chat_id, text=payload["text"], reply_markup=reply_markup)
+def _message_id(result: Any) -> int | None:
+    return result.message_id if isinstance(result, Message) else None

@@ -9,18 +9,19 @@ to fit Telegram's limits; the sender is woken when that transaction commits.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import I18n
 from sqlalchemy import event
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
+from bot.delivery.payloads import choices_json
 from bot.delivery.sender import Sender
 from bot.delivery.splitting import split_caption, split_html
 from bot.i18n import in_locale
+from bot.ui import Choice
 from storage import outbox
 from storage.models import Broadcast, BroadcastStatus, Outbox
 
@@ -43,7 +44,7 @@ class Outgoing:
 
     text: str
     photo: str | None = None  # a Telegram file id
-    reply_markup: InlineKeyboardMarkup | None = None
+    choices: list[list[Choice]] = field(default_factory=list)
     pin: bool = False
 
 
@@ -65,8 +66,8 @@ def payloads(message: Outgoing) -> list[dict[str, Any]]:
         parts.extend({"text": chunk} for chunk in rest)
     else:
         parts.extend({"text": chunk} for chunk in split_html(message.text))
-    if message.reply_markup is not None:
-        parts[-1]["reply_markup"] = message.reply_markup.model_dump(mode="json", exclude_none=True)
+    if message.choices:
+        parts[-1]["choices"] = choices_json(message.choices)
     if message.pin:
         parts[0]["pin"] = True
     return parts

@@ -8,19 +8,27 @@ recognises what it already holds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+from aiogram.exceptions import (
+    ClientDecodeError,
+    TelegramAPIError,
+    TelegramConflictError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
 from aiogram.methods import GetUpdates
 from aiogram.types import Update
 
 from bot.clock import Clock
 from bot.intake.processor import InboxItem, InboxProcessor, chat_key, own_key, parse_update
 from storage import inbox, jsoncodec
-from storage.db import SessionFactory, begin_write
+from storage.db import SessionFactory
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +76,6 @@ class Intake:
             rows.append((update_id, chat_key(update), payload))
         now = self.clock.now()
         async with self.session_factory() as session:
-            await begin_write(session)
             new_ids = await inbox.store_updates(session=session, rows=rows, now=now)
             for update_id, error in unreadable.items():
                 if update_id in new_ids:
@@ -93,8 +100,10 @@ class Poller:
         timeout: int,
         allowed_updates: list[str] | None = None,
         limit: int = 100,
+        max_backoff: float = 30.0,
     ) -> None:
         self.bot = bot
+        self.max_backoff = max_backoff
         self.intake = intake
         self.timeout = timeout
         self.allowed_updates = allowed_updates
@@ -105,6 +114,10 @@ class Poller:
         self._stopped.set()
 
     async def run(self) -> None:
+        """Poll until `stop()`. Nothing else ends this loop: every error is logged and waited
+        out with backoff (network errors, 5xx, an HTML error page from a proxy, a 409 from a
+        second instance polling, a database that cannot take the updates), and the batch
+        that could not be stored is fetched again, since its offset was not confirmed."""
         offset: int | None = None
         failures = 0
         while not self._stopped.is_set():
@@ -117,17 +130,38 @@ class Poller:
                         allowed_updates=self.allowed_updates,
                     )
                 )
+                if updates:
+                    await self.intake.accept(updates)
+                    offset = int(updates[-1]["update_id"]) + 1
+            except asyncio.CancelledError:
+                raise
             except TelegramRetryAfter as error:
-                await asyncio.sleep(error.retry_after)
+                await self._pause(float(error.retry_after))
                 continue
-            except (TelegramNetworkError, TelegramServerError) as error:
+            except Exception as error:
                 failures += 1
-                delay = min(30.0, 0.5 * 2 ** min(failures, 6))
-                log.warning("getUpdates failed (%s); retrying in %.1fs", error, delay)
-                await asyncio.sleep(delay)
+                delay = min(self.max_backoff, 0.5 * 2 ** min(failures - 1, 8))
+                self._log_failure(error, delay)
+                await self._pause(delay)
                 continue
             failures = 0
-            if not updates:
-                continue
-            await self.intake.accept(updates)
-            offset = int(updates[-1]["update_id"]) + 1
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, but wake at once on `stop()`."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopped.wait(), timeout=seconds)
+
+    @staticmethod
+    def _log_failure(error: Exception, delay: float) -> None:
+        if isinstance(error, TelegramConflictError):
+            log.warning(
+                "getUpdates: another instance is polling with this token (%s); retrying in %.1fs",
+                error,
+                delay,
+            )
+        elif isinstance(
+            error, TelegramNetworkError | TelegramServerError | ClientDecodeError | TelegramAPIError
+        ):
+            log.warning("getUpdates failed (%s: %s); retrying in %.1fs", type(error).__name__, error, delay)
+        else:  # the database, or a bug: with the traceback
+            log.exception("could not take updates in; retrying in %.1fs", delay)

@@ -1,9 +1,16 @@
 """Feeds inbox rows to the Dispatcher: in order per chat, concurrently across chats.
 
-Each update runs in one transaction with its "done" mark, so a crash either keeps both the
-handler's writes and the mark or neither (and the row is replayed at start). A failing
-update is retried a bounded number of times, then parked as failed: one poison update never
-wedges its chat, the intake or a restart.
+Each update is one short transaction: the handler reads and decides, and its writes, the
+update's done-mark and its replies (outbox rows) commit together; only then does anything
+go out (the replies are handed to the sender, a pressed button's query is answered). A
+crash before the commit replays the update with nothing sent; after it, nothing is redone.
+
+An update whose handling fails is retried with backoff. A database that is locked, full or
+gone is waited out over minutes (`retry_horizon`); any other error is a bug in handling
+that update, retried a few times (`max_attempts`) before it is parked as failed, so one
+poison update never wedges its chat, the intake or a restart. Parked updates are visible
+(`dlxh inbox failed`) and go back to the queue with `dlxh inbox retry`: the processor
+rescans the inbox for pending rows it does not hold.
 """
 
 from __future__ import annotations
@@ -18,25 +25,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiogram import Bot, Dispatcher
-from aiogram.methods import TelegramMethod
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
 from aiogram.types import Update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.clock import Clock
+from bot.delivery.replies import CallbackAnswer, ReplyQueue
 from storage import inbox, jsoncodec
-from storage.db import (
-    SessionFactory,
-    begin_write,
-    commit,
-    discard_direct,
-    leftover_on_driver,
-    rollback,
-    run_directly,
-)
+from storage.db import SessionFactory
+from storage.models import Outbox
 
 log = logging.getLogger(__name__)
 
-FailureHook = Callable[[Update, str], Awaitable[None]]
+ParkedHook = Callable[[Update, str], Awaitable[None]]
+RowsHook = Callable[[list[Outbox]], None]
 
 
 @dataclass
@@ -47,20 +54,7 @@ class InboxItem:
 
 
 def parse_update(raw: dict[str, Any], bot: Bot) -> Update:
-    """The Update aiogram handlers get, from the JSON the Bot API sent.
-
-    The keyboard of the message under a pressed button is left out: no handler reads it (a
-    screen's state is in its draft), and with a form's dozen buttons it was half the cost of
-    parsing a button press. The inbox keeps the JSON whole.
-    """
-    query = raw.get("callback_query")
-    if (
-        isinstance(query, dict)
-        and isinstance(query.get("message"), dict)
-        and "reply_markup" in query["message"]
-    ):
-        message = {key: value for key, value in query["message"].items() if key != "reply_markup"}
-        raw = {**raw, "callback_query": {**query, "message": message}}
+    """The Update aiogram handlers get, from the JSON the Bot API sent."""
     return Update.model_validate(raw, context={"bot": bot})
 
 
@@ -92,18 +86,17 @@ def belongs_to_a_chat(key: int) -> bool:
     return key > OWN_KEYS_BELOW
 
 
+def is_transient(error: BaseException) -> bool:
+    """Errors of the surroundings, not of the update: the database (locked, full, gone, its
+    pool exhausted) or the network. They are waited out; anything else is a bug."""
+    return isinstance(error, SQLAlchemyError | OSError | TimeoutError)
+
+
 def _describe(error: BaseException) -> str:
     """What is stored with a failed attempt: the error, then where it happened."""
     summary = "".join(traceback.format_exception_only(error)).strip()
-    return f"{summary}\n{traceback.format_exc(limit=8)}"
-
-
-async def _close_quietly(connection: AsyncConnection) -> None:
-    """A connection that cannot even close is dropped all the same (with a log line)."""
-    try:
-        await connection.close()
-    except Exception:
-        log.exception("could not close an intake connection")
+    trace = "".join(traceback.format_tb(error.__traceback__, limit=-8))
+    return f"{summary}\n{trace}"
 
 
 class InboxProcessor:
@@ -114,79 +107,125 @@ class InboxProcessor:
         bot: Bot,
         session_factory: SessionFactory,
         clock: Clock,
-        engine: AsyncEngine | None = None,
-        max_attempts: int = 3,
+        on_replies: RowsHook | None = None,
+        on_parked: ParkedHook | None = None,
+        max_attempts: int = 5,
+        max_restarts: int = 3,
+        retry_first: float = 1.0,
+        retry_max: float = 60.0,
+        retry_horizon: float = 900.0,
         concurrency: int = 32,
-        retry_delay: float = 0.5,
-        on_failure: FailureHook | None = None,
+        rescan_seconds: float = 30.0,
+        callback_attempts: int = 3,
     ) -> None:
         self.dispatcher = dispatcher
         self.bot = bot
         self.session_factory = session_factory
         self.clock = clock
+        self.on_replies = on_replies
+        self.on_parked = on_parked
         self.max_attempts = max_attempts
-        self.retry_delay = retry_delay
-        self.on_failure = on_failure
-        self.engine = engine
-        self._idle_connections: list[AsyncConnection] = []
+        self.max_restarts = max_restarts
+        self.retry_first = retry_first
+        self.retry_max = retry_max
+        self.retry_horizon = retry_horizon
+        self.rescan_seconds = rescan_seconds
+        self.callback_attempts = callback_attempts
         self._queues: dict[int, deque[InboxItem]] = {}
         self._workers: dict[int, asyncio.Task[None]] = {}
+        self._known: set[int] = set()  # update ids queued or being handled here
+        self._answers: dict[int, asyncio.Task[None]] = {}  # update id → its callback answer
         self._slots = asyncio.Semaphore(concurrency)
         self._idle = asyncio.Event()
         self._idle.set()
         self._closing = False
+        self._rescan_task: asyncio.Task[None] | None = None
 
     def submit(self, item: InboxItem) -> None:
-        """Queue an update that is already committed to the inbox."""
-        if self._closing:
+        """Queue an update that is already committed to the inbox (once, however often it
+        is submitted)."""
+        update_id = item.update.update_id
+        if self._closing or update_id in self._known:
             return
+        self._known.add(update_id)
         queue = self._queues.setdefault(item.chat_key, deque())
         queue.append(item)
         self._idle.clear()
         if item.chat_key not in self._workers:
             self._workers[item.chat_key] = asyncio.create_task(self._run_chat(item.chat_key))
 
+    def holds(self, update_id: int) -> bool:
+        """Whether this update is queued here, being handled, or its query being answered."""
+        return update_id in self._known or update_id in self._answers
+
     async def replay(self) -> int:
-        """Queue every unfinished row, oldest first (called once at start)."""
-        now = self.clock.now()
+        """At start: count a restart for every unfinished row, park those that failed on
+        every restart (an update that kills the process), queue the rest."""
         async with self.session_factory() as session:
-            await begin_write(session)
             await inbox.count_attempt_for_pending(session=session)
-            parked = await inbox.park_exhausted(session=session, max_attempts=self.max_attempts, now=now)
-            rows = await inbox.unfinished(session=session)
+            parked = await inbox.park_exhausted(
+                session=session, max_attempts=self.max_restarts, now=self.clock.now()
+            )
             await session.commit()
         if parked:
             log.warning("parked %d update(s) that failed on every restart", parked)
+        return await self.rescan()
+
+    def start_rescanning(self) -> None:
+        """Pick up, every `rescan_seconds`, rows put back by `dlxh inbox retry` (or left
+        pending by a database that failed while an update was being parked)."""
+        if self._rescan_task is None:
+            self._rescan_task = asyncio.create_task(self._rescan_loop())
+
+    async def _rescan_loop(self) -> None:
+        while not self._closing:
+            await asyncio.sleep(self.rescan_seconds)
+            try:
+                found = await self.rescan()
+            except Exception:
+                log.exception("could not rescan the inbox; trying again later")
+                continue
+            if found:
+                log.info("queued %d pending update(s) found in the inbox", found)
+
+    async def rescan(self) -> int:
+        """Queue every pending row that is not held here, oldest first."""
+        async with self.session_factory() as session:
+            rows = await inbox.unfinished(session=session)
+        queued = 0
         for row in rows:
+            if row.update_id in self._known:
+                continue
             try:
                 update = parse_update(jsoncodec.loads(row.payload), self.bot)
             except ValueError as error:
                 await self._record_failure(row.update_id, f"unreadable update: {error}", park=True)
                 continue
-            # The start-up count above is not a real attempt at handling it.
-            self.submit(InboxItem(update=update, chat_key=row.chat_key, attempts=max(row.attempts - 1, 0)))
-        return len(rows)
-
-    @property
-    def kept_connections(self) -> int:
-        """Connections kept open for the next updates (see `_take_connection`)."""
-        return len(self._idle_connections)
+            self.submit(InboxItem(update=update, chat_key=row.chat_key))
+            queued += 1
+        return queued
 
     async def wait_idle(self) -> None:
-        await self._idle.wait()
+        """Until every queued update is handled and every pressed button answered."""
+        while True:
+            await self._idle.wait()
+            if not self._answers:
+                return
+            await asyncio.gather(*self._answers.values(), return_exceptions=True)
 
     async def close(self) -> None:
-        """Stop taking work and let the updates being processed finish."""
+        """Stop taking work and let the updates being handled finish."""
         self._closing = True
+        if self._rescan_task is not None:
+            self._rescan_task.cancel()
         for queue in self._queues.values():
             while len(queue) > 1:
-                queue.pop()
-        workers = list(self._workers.values())
-        if workers:
-            await asyncio.gather(*workers, return_exceptions=True)
-        connections, self._idle_connections = self._idle_connections, []
-        for connection in connections:
-            await _close_quietly(connection)
+                self._known.discard(queue.pop().update.update_id)
+        tasks = [*self._workers.values(), *self._answers.values()]
+        if self._rescan_task is not None:
+            tasks.append(self._rescan_task)
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _run_chat(self, key: int) -> None:
         queue = self._queues[key]
@@ -194,8 +233,12 @@ class InboxProcessor:
             while queue:
                 item = queue[0]
                 async with self._slots:
-                    await self._process(item)
+                    try:
+                        await self._process(item)
+                    except Exception:  # a bug here must not end the chat's worker
+                        log.exception("update %s could not be processed", item.update.update_id)
                 queue.popleft()
+                self._known.discard(item.update.update_id)
         finally:
             del self._workers[key]
             if not queue:
@@ -205,94 +248,97 @@ class InboxProcessor:
 
     async def _process(self, item: InboxItem) -> None:
         update_id = item.update.update_id
+        loop = asyncio.get_running_loop()
+        first_failure: float | None = None
         while True:
             error = await self._attempt(item.update)
             if error is None:
                 return
+            text, transient = error
             item.attempts += 1
-            park = item.attempts >= self.max_attempts
+            now = loop.time()
+            first_failure = now if first_failure is None else first_failure
+            if transient:
+                park = now - first_failure >= self.retry_horizon
+            else:
+                park = item.attempts >= self.max_attempts
             log.error(
-                "update %s failed (attempt %d): %s", update_id, item.attempts, error.splitlines()[0][:500]
+                "update %s failed (attempt %d%s): %s",
+                update_id,
+                item.attempts,
+                ", parked" if park else "",
+                text.splitlines()[0][:500],
             )
-            await self._record_failure(update_id, error, park=park)
+            await self._record_failure(update_id, text, park=park)
             if park:
-                if self.on_failure is not None:
+                if self.on_parked is not None:
                     try:
-                        await self.on_failure(item.update, error)
-                    except Exception:  # the apology is best effort; the row is parked anyway
-                        log.exception("could not tell the user about update %s", update_id)
+                        await self.on_parked(item.update, text)
+                    except Exception:  # telling people is best effort; the row is parked anyway
+                        log.exception("could not tell anyone about update %s", update_id)
                 return
-            await asyncio.sleep(self.retry_delay * 2 ** (item.attempts - 1) * (0.5 + random.random()))
+            delay = min(self.retry_max, self.retry_first * 2 ** (item.attempts - 1))
+            await asyncio.sleep(delay * (0.5 + random.random()))
 
-    async def _attempt(self, update: Update) -> str | None:
-        connection: AsyncConnection | None = None
+    async def _attempt(self, update: Update) -> tuple[str, bool] | None:
+        """One try at an update: (error, transient) or None once it is committed."""
         try:
-            connection = await self._take_connection()
-            return await self._attempt_on(update, connection)
+            async with self.session_factory() as session:
+                replies = ReplyQueue(session=session, update_id=update.update_id, now=self.clock.now())
+                await self.dispatcher.feed_update(self.bot, update, session=session, replies=replies)
+                await inbox.mark_done(session=session, update_id=update.update_id, now=self.clock.now())
+                await session.commit()
         except asyncio.CancelledError:
             raise
-        except Exception as error:  # no connection, or the rollback itself failed
-            return _describe(error)
-        finally:
-            await self._give_back(connection)
+        except Exception as error:  # the session's exit rolled back whatever was begun
+            return _describe(error), is_transient(error)
+        self._after_commit(update, replies)
+        return None
 
-    async def _take_connection(self) -> AsyncConnection | None:
-        """A connection kept open between updates (at most one per concurrent update).
+    def _after_commit(self, update: Update, replies: ReplyQueue) -> None:
+        if replies.rows and self.on_replies is not None:
+            self.on_replies(replies.rows)
+        answer = replies.callback
+        if answer is None and update.callback_query is not None:
+            answer = CallbackAnswer(query_id=update.callback_query.id)
+        if answer is not None:
+            update_id = update.update_id
+            task = asyncio.create_task(self._answer_callback(answer))
+            self._answers[update_id] = task
+            task.add_done_callback(lambda _task: self._answers.pop(update_id, None))
 
-        Checking a connection out of the engine's pool and back for every update cost about
-        as much as the update's own statements; a session bound to a kept connection starts
-        and ends its transaction on it the same way.
-        """
-        if self.engine is None:
-            return None
-        if self._idle_connections:
-            return self._idle_connections.pop()
-        return await self.engine.connect()
-
-    async def _give_back(self, connection: AsyncConnection | None) -> None:
-        if connection is None:
-            return
-        # A connection that lost its database, or whose transaction did not end (the attempt
-        # was cancelled half-way, perhaps while its driver waited on its thread for SQLite's
-        # lock), is not reused: closing it rolls back and frees it.
-        if (
-            self._closing
-            or connection.closed
-            or connection.invalidated
-            or connection.in_transaction()
-            or leftover_on_driver(connection)
-        ):
-            await _close_quietly(connection)
-            return
-        self._idle_connections.append(connection)
-
-    async def _attempt_on(self, update: Update, connection: AsyncConnection | None) -> str | None:
-        bind = {} if connection is None else {"bind": connection}
-        async with self.session_factory(**bind) as session:
-            if connection is not None:
-                run_directly(session, connection)
+    async def _answer_callback(self, answer: CallbackAnswer) -> None:
+        """Stops the button's spinner (and shows its alert): best effort, a few quick tries,
+        since Telegram refuses an answer after some seconds."""
+        for attempt in range(self.callback_attempts):
             try:
-                result = await self.dispatcher.feed_update(self.bot, update, session=session)
-                if isinstance(result, TelegramMethod):
-                    await self.bot(result)
-                await begin_write(session)
-                await inbox.mark_done(session=session, update_id=update.update_id, now=self.clock.now())
-                await commit(session)
-                return None
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                await rollback(session)
-                return _describe(error)
-            finally:
-                # Cancelled half-way, or a commit that failed: nothing is left open on the
-                # driver, and the write gate is free for the next update.
-                discard_direct(session)
+                await self.bot.answer_callback_query(
+                    answer.query_id, text=answer.text, show_alert=answer.alert
+                )
+                return
+            except TelegramRetryAfter as error:
+                if error.retry_after > 5:
+                    break
+                await asyncio.sleep(error.retry_after)
+            except (TelegramNetworkError, TelegramServerError) as error:
+                log.info("callback %s not answered yet: %s", answer.query_id, error)
+                await asyncio.sleep(0.5 * 2**attempt)
+            except TelegramAPIError as error:  # too old, or answered already (a replay)
+                log.info("callback %s not answered: %s", answer.query_id, error)
+                return
+            except Exception:
+                log.exception("callback %s not answered", answer.query_id)
+                return
+        log.info("gave up answering callback %s", answer.query_id)
 
     async def _record_failure(self, update_id: int, error: str, *, park: bool) -> None:
-        async with self.session_factory() as session:
-            await begin_write(session)
-            await inbox.record_failure(
-                session=session, update_id=update_id, error=error, park=park, now=self.clock.now()
-            )
-            await session.commit()
+        """Best effort: with the database down this fails too, and the row stays pending
+        (the rescan or a restart brings it back)."""
+        try:
+            async with self.session_factory() as session:
+                await inbox.record_failure(
+                    session=session, update_id=update_id, error=error, park=park, now=self.clock.now()
+                )
+                await session.commit()
+        except Exception as failure:
+            log.error("could not record the failure of update %s: %s", update_id, failure)

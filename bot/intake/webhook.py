@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 
 from aiogram import Bot
 from aiohttp import web
@@ -11,6 +12,8 @@ from bot.intake.poller import Intake
 from storage import jsoncodec
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+log = logging.getLogger(__name__)
 
 
 def create_webhook_app(*, bot: Bot, intake: Intake, secret: str, path: str = "/webhook") -> web.Application:
@@ -24,7 +27,11 @@ def create_webhook_app(*, bot: Bot, intake: Intake, secret: str, path: str = "/w
             return web.Response(status=400, text="not JSON")
         if not isinstance(raw, dict) or not isinstance(raw.get("update_id"), int):
             return web.Response(status=400, text="not an update")
-        await intake.accept([raw])
+        try:
+            await intake.accept([raw])
+        except Exception:  # Telegram sends it again later: nothing is lost by refusing now
+            log.exception("could not store update %s; asking Telegram to send it again", raw["update_id"])
+            return web.Response(status=503, text="try again later")
         return web.Response(status=200)
 
     app = web.Application()

@@ -71,11 +71,21 @@ def create_sandbox_app(world: World) -> web.Application:
             return _answer({"ok": False, "error_code": 401, "description": "Unauthorized"}, 401)
         try:
             params = await _params(request)
-            if world.faults.latency_ms:
-                await asyncio.sleep(world.faults.latency_ms / 1000)
+            world.stats.begin_call(method)
+            try:
+                if world.faults.latency_ms:
+                    await asyncio.sleep(world.faults.latency_ms / 1000)
+            finally:
+                world.stats.end_call(method)
             if method.lower() == "getupdates":
+                if world.faults.next_get_updates:
+                    return _get_updates_fault(world.faults.next_get_updates.pop(0))
                 return _answer({"ok": True, "result": await _get_updates(world, bot, params)})
             fault = world.fault_for(method)
+            if fault == "400":  # refused: what a group that allows no reactions answers
+                return _answer(
+                    {"ok": False, "error_code": 400, "description": "Bad Request: REACTION_INVALID"}, 400
+                )
             if fault in ("500", "502"):
                 code = int(fault)
                 text = "Internal Server Error" if code == 500 else "Bad Gateway"
@@ -114,6 +124,25 @@ def create_sandbox_app(world: World) -> web.Application:
     app.router.add_route("*", "/bot{token}/{method}", bot_api)
     app.router.add_post("/sandbox/{action}", control)
     return app
+
+
+def _refusal(method: str) -> str:
+    name = method.lower()
+    if name == "setmessagereaction":
+        return "Bad Request: REACTION_INVALID"  # a group that allows no reactions
+    if name.startswith("edit"):
+        return "Bad Request: message can't be edited"  # too old, or not the bot's
+    return "Bad Request: injected refusal"
+
+
+def _get_updates_fault(kind: str) -> web.Response:
+    if kind == "409":
+        description = "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
+        return _answer({"ok": False, "error_code": 409, "description": description}, 409)
+    if kind == "html_502":
+        page = "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
+        return web.Response(status=502, text=page, content_type="text/html")
+    return _answer({"ok": False, "error_code": 500, "description": "Internal Server Error"}, 500)
 
 
 async def _get_updates(world: World, bot: Any, params: dict[str, Any]) -> list[dict[str, Any]]:

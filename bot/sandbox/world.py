@@ -198,6 +198,9 @@ class Faults:
     latency_ms: float = 0.0
     timeout_seconds: float = 2.0
     methods: frozenset[str] | None = None  # None: every sending method
+    # One-off answers to the next getUpdates calls, in order: "409" (another instance is
+    # polling), "html_502" (a proxy's HTML error page), "500".
+    next_get_updates: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -208,6 +211,17 @@ class Stats:
     http_429_at: list[float] = field(default_factory=list)  # the world's clock at each 429
     faults: int = 0
     sent_per_chat: Counter[int] = field(default_factory=Counter)
+    # Calls on the wire at once, by method, and the most there ever were: with latency on,
+    # how far the bot's calls overlap (serialised calls never exceed one).
+    in_flight: Counter[str] = field(default_factory=Counter)
+    max_in_flight: Counter[str] = field(default_factory=Counter)
+
+    def begin_call(self, method: str) -> None:
+        self.in_flight[method] += 1
+        self.max_in_flight[method] = max(self.max_in_flight[method], self.in_flight[method])
+
+    def end_call(self, method: str) -> None:
+        self.in_flight[method] -= 1
 
     def json(self) -> dict[str, Any]:
         return {
@@ -216,6 +230,7 @@ class Stats:
             "http_429_by_scope": dict(self.http_429_by_scope),
             "faults": self.faults,
             "sent_per_chat": {str(k): v for k, v in self.sent_per_chat.items()},
+            "max_in_flight": dict(self.max_in_flight),
         }
 
 
@@ -407,7 +422,14 @@ class World:
 
     def configure(self, **options: Any) -> None:
         limit_keys = {"global_per_second", "per_chat_per_second", "per_group_per_minute"}
-        fault_keys = {"error_rate", "error_kinds", "latency_ms", "timeout_seconds", "fault_methods"}
+        fault_keys = {
+            "error_rate",
+            "error_kinds",
+            "latency_ms",
+            "timeout_seconds",
+            "fault_methods",
+            "next_get_updates",
+        }
         unknown = set(options) - limit_keys - fault_keys - {"seed"}
         if unknown:
             raise bad_request(f"unknown options {sorted(unknown)}")
@@ -417,10 +439,14 @@ class World:
             value = options[key]
             if key == "error_kinds":
                 value = tuple(value)
-                if not set(value) <= {"500", "502", "timeout", "late_500"}:
-                    raise bad_request("error kinds are 500, 502, timeout, late_500")
+                if not set(value) <= {"400", "500", "502", "timeout", "late_500"}:
+                    raise bad_request("error kinds are 400, 500, 502, timeout, late_500")
             if key == "fault_methods":
                 key, value = "methods", (frozenset(m.lower() for m in value) if value else None)
+            if key == "next_get_updates":
+                if not set(value) <= {"409", "html_502", "500"}:
+                    raise bad_request("getUpdates faults are 409, html_502, 500")
+                value = list(value)
             setattr(self.faults, key, value)
         if "seed" in options:
             self.rng = random.Random(options["seed"])

@@ -5,9 +5,9 @@ processor, dispatcher, SQLite file) and a seeded organisation. A `Persona` is a 
 a Telegram account who types, presses buttons and reads what the bot answered.
 
 Synchronisation is exact, not by sleeping: after an action the harness waits until the
-update's inbox row is finished. The handler's outgoing calls are awaited before its
-transaction commits, so by then everything the bot will say about that action is in the
-sandbox's event log.
+update's inbox row is finished, every outbox row answering it has been carried out, and a
+pressed button's query has been answered; by then everything the bot will say about that
+action is in the sandbox's event log.
 """
 
 from __future__ import annotations
@@ -24,10 +24,9 @@ from bot.app import Application
 from bot.clock import FrozenClock
 from bot.config import Settings
 from bot.sandbox.client import SandboxClient
-from storage import inbox, outbox, people
+from storage import outbox, people
 from storage.models import (
     ChatGroup,
-    InboxStatus,
     Person,
     PersonStatus,
     Report,
@@ -98,13 +97,12 @@ class World:
         return self.app.session_factory
 
     async def settle(self, update_id: int) -> None:
-        """Wait until the bot has finished with an update (done or parked)."""
+        """Wait until the bot has finished with an update (done or parked) and its answers
+        are out."""
         deadline = asyncio.get_running_loop().time() + SETTLE_TIMEOUT
         while True:
-            async with self.sessions() as session:
-                row = await inbox.get_row(session=session, update_id=update_id)
-                if row is not None and row.status != InboxStatus.PENDING:
-                    return
+            if await self.app.finished(update_id):
+                return
             if asyncio.get_running_loop().time() > deadline:
                 raise TimeoutError(f"update {update_id} was not processed in {SETTLE_TIMEOUT}s")
             await asyncio.sleep(0.01)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -133,15 +133,26 @@ async def test_429_waits_retry_after_and_loses_nothing(rig: Rig) -> None:
     assert {row.status for row in await rig.rows()} == {OutboxStatus.SENT}
 
 
-async def test_endless_server_errors_end_as_failed_with_the_error(rig: Rig) -> None:
+async def test_endless_server_errors_are_retried_until_the_horizon_then_failed(rig: Rig) -> None:
     user = await rig.client.create_user(first_name="Người nhận", started=[rig.token])
     await rig.client.configure(error_rate=1.0, error_kinds=["502"], seed=1)
     await rig.queue("notice:x", [Recipient(chat_id=user.id, locale="vi")], "Không tới được")
-    await rig.drain(rig.sender(max_attempts=3, retry_base_seconds=0.01))
+    sender = rig.sender(reply_horizon=3600, retry_base_seconds=0.01, retry_max_seconds=0.05)
+    task = asyncio.create_task(rig.drain(sender))
+    # However many attempts fail, the row stays pending while its hour lasts ...
+    deadline = asyncio.get_running_loop().time() + 10
+    while (await rig.rows())[0].attempts < 5:
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.05)
+    assert (await rig.rows())[0].status == OutboxStatus.PENDING
+    # ... and is given up once it is over, with the last error kept.
+    rig.clock.advance(timedelta(hours=1, seconds=1))
+    await task
 
     [row] = await rig.rows()
-    assert (row.status, row.attempts) == (OutboxStatus.FAILED, 3)
-    assert "Bad Gateway" in (row.error or "")
+    assert row.status == OutboxStatus.FAILED and row.attempts >= 5
+    assert "not delivered within 1 h" in (row.error or "") and "Bad Gateway" in (row.error or "")
+    assert await rig.client.chat_messages(user.id) == []
 
 
 async def test_a_long_text_goes_out_in_order_in_parts(rig: Rig) -> None:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from bot.sandbox import SandboxClient
+from storage import outbox
 from storage.models import Inbox, InboxStatus
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,8 +65,9 @@ async def _settle(factory, update_id: int, limit: float = 30.0) -> None:  # type
     while asyncio.get_running_loop().time() < deadline:
         async with factory() as session:
             row = await session.get(Inbox, update_id)
-            if row is not None and row.status != InboxStatus.PENDING:
-                return
+            handled = row is not None and row.status != InboxStatus.PENDING
+            if handled and not await outbox.pending_for_update(session=session, update_id=update_id):
+                return  # handled, and its answers are out
         await asyncio.sleep(0.05)
     raise TimeoutError(f"update {update_id} not processed")
 

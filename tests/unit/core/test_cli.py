@@ -42,3 +42,50 @@ def test_bad_input_is_refused_and_nothing_changes(env: Path) -> None:
     assert result.exit_code == 2 and "no unit with the code 'NOPE'" in result.output
     result = runner.invoke(app, ["invite", "--unit", "X", "--uses", "0"])
     assert result.exit_code == 2
+
+
+def test_failed_updates_are_listed_and_requeued(env: Path) -> None:
+    import asyncio
+
+    from storage import inbox as inbox_queries
+    from storage.db import create_engine, create_session_factory, upgrade_database
+    from storage.models import Inbox, InboxStatus, utcnow
+
+    async def seed() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{env / 'cli.db'}")
+        await upgrade_database(engine)
+        async with create_session_factory(engine)() as session:
+            now = utcnow()
+            await inbox_queries.store_updates(session=session, rows=[(7, 5, "{}"), (8, 5, "{}")], now=now)
+            await inbox_queries.record_failure(
+                session=session, update_id=7, error="RuntimeError: boom\ntrace", park=True, now=now
+            )
+            await session.commit()
+        await engine.dispose()
+
+    async def statuses() -> dict[int, str]:
+        engine = create_engine(f"sqlite+aiosqlite:///{env / 'cli.db'}")
+        async with create_session_factory(engine)() as session:
+            rows = (await session.exec(select(Inbox))).all()
+        await engine.dispose()
+        return {row.update_id: row.status for row in rows}
+
+    from sqlmodel import select
+
+    asyncio.run(seed())
+    result = runner.invoke(app, ["inbox", "failed"])
+    assert (
+        result.exit_code == 0
+        and result.output.startswith("7\tchat 5\t1 tries")
+        and "RuntimeError: boom" in result.output
+    )
+    assert "trace" not in result.output
+    # Bad input: neither ids nor --all, an id that is not failed; nothing changes.
+    assert runner.invoke(app, ["inbox", "retry"]).exit_code == 2
+    result = runner.invoke(app, ["inbox", "retry", "8"])
+    assert result.exit_code == 2 and "not failed or not found: 8" in result.output
+    assert asyncio.run(statuses()) == {7: InboxStatus.FAILED, 8: InboxStatus.PENDING}
+    result = runner.invoke(app, ["inbox", "retry", "--all"])
+    assert result.exit_code == 0 and "requeued 1 update(s): 7" in result.output
+    assert asyncio.run(statuses()) == {7: InboxStatus.PENDING, 8: InboxStatus.PENDING}
+    assert runner.invoke(app, ["inbox", "failed"]).output.strip() == "no failed updates"

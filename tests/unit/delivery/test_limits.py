@@ -112,3 +112,27 @@ async def test_limiter_serves_concurrent_callers_in_order() -> None:
 
     await asyncio.gather(*(call(n) for n in range(20)))
     assert order == list(range(20))
+
+
+async def test_answers_go_at_once_while_the_second_has_room_and_never_exceed_the_limit() -> None:
+    """Twenty answers at the same moment all go at once (a burst of twenty people pressing
+    /report is answered in one round trip); forty answers mixed with bulk sends never put
+    more than the limit into any second."""
+    clock = FakeTime()
+    pacer = Pacer(
+        global_per_second=30, per_chat_per_second=1, per_group_per_minute=20, clock=clock, sleep=clock.sleep
+    )
+    start = clock.now
+    moments = []
+    for _ in range(20):
+        await pacer.acquire_global(bulk=False)
+        moments.append(clock.now)
+    assert moments == [start] * 20
+
+    everything = list(moments)
+    for index in range(200):
+        await pacer.acquire_global(bulk=index % 5 != 0)
+        everything.append(clock.now)
+    assert count_max_in_window(everything, 1.0) <= pacer.window_capacity <= 30
+    # The answers' slots were taken from the bulk pace, not added to it.
+    assert (everything[-1] - start) >= (len(everything) - pacer.window_capacity) / 30

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import reports
-from storage.db import SessionFactory, begin_write, create_engine, create_session_factory, upgrade_database
+from storage.db import SessionFactory, create_engine, create_session_factory, upgrade_database
 from storage.models import Draft, Person, PersonStatus
 
 
@@ -23,7 +23,6 @@ async def seed_person_with_draft(factory: SessionFactory) -> int:
     async with factory() as session:
         person = Person(telegram_id=7, full_name="An", status=PersonStatus.ACTIVE)
         session.add(person)
-        await begin_write(session)
         await session.flush()
         draft = await reports.save_draft(
             session=session, draft=Draft(person_id=person.id or 0, slot="report:adhoc", state={"step": 0})

@@ -1,4 +1,4 @@
-"""The per-update actor query: a person loaded by Core behaves as one the ORM loaded."""
+"""The per-update actor query: one query for the person and their grants."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from pathlib import Path
 from sqlmodel import select
 
 from storage import people
-from storage.db import begin_write
 from storage.models import Person, PersonStatus, Role
 from tests.unit.storage.databases import migrated_sqlite
 
@@ -34,7 +33,6 @@ async def test_person_with_grants_joins_the_session_like_an_orm_load(tmp_path: P
         assert await session.get(Person, ids[2]) is loaded  # the session's own instance
         loaded.locale = "en"
         session.add(loaded)
-        await begin_write(session)
         await session.commit()  # an UPDATE: an INSERT would break the unique telegram_id
 
     async with factory() as session:

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from storage import inbox, people, reports
-from storage.db import begin_write, commit, create_engine, create_session_factory, upgrade_database
+from storage.db import create_engine, create_session_factory, upgrade_database
 from storage.models import Draft, InboxStatus, Person, PersonStatus, Report, Role, utcnow
 
 pytestmark = pytest.mark.postgres
@@ -73,7 +73,6 @@ async def test_migrations_and_summary_queries_run_on_postgres(pg_url: str) -> No
                 session=session, period="2026-11", under_path="/"
             ) == {district.id: 1}
             assert await people.count_active_collaborators(session=session, under_path=province.path) == 1
-        # The per-update statements (storage.prepared) run through SQLAlchemy here.
         async with factory() as session:
             actor, grants = await people.person_with_grants(session=session, telegram_id=5_000_000_001)
             assert actor is not None and grants == [("collaborator", district.id, district.path)]
@@ -89,9 +88,8 @@ async def test_migrations_and_summary_queries_run_on_postgres(pg_url: str) -> No
             assert found is not None and found.id == draft.id
             found.state = {"step": 1}
             await reports.save_draft(session=session, draft=found)
-            await begin_write(session)
             await inbox.mark_done(session=session, update_id=2**40, now=utcnow())
-            await commit(session)
+            await session.commit()
         async with factory() as session:
             latest = await reports.latest_draft(session=session, person_id=actor.id or 0)
             assert latest is not None and latest.state == {"step": 1}
