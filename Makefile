@@ -11,7 +11,7 @@ LOCK_FLAGS ?=
 UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes \
 	--custom-compile-command 'make lock' --quiet $(LOCK_FLAGS)
 
-.PHONY: run test lint locales extract-messages bench bench-deps lock clean
+.PHONY: run test locales extract-messages bench bench-deps lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,11 +31,18 @@ run: locales
 	$(BIN)/dlxh db upgrade
 	$(BIN)/dlxh run
 
-## Lint and run the whole test suite (starts a throwaway PostgreSQL when it can).
+## Lint, type-check and run the whole test suite on SQLite, then the end-to-end suite again on
+## PostgreSQL (a throwaway server from Debian's packages; skipped with a message where none can start).
 test: locales
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	TEST_POSTGRES_URL="$${TEST_POSTGRES_URL:-$$(.ci/postgres.sh 2>/dev/null || true)}" $(BIN)/python -m pytest -q
+	$(BIN)/mypy
+	@PG="$${TEST_POSTGRES_URL:-$$(.ci/postgres.sh 2>/dev/null || true)}"; \
+	TEST_POSTGRES_URL="$$PG" $(BIN)/python -m pytest -q && \
+	if [ -n "$$PG" ]; then \
+		echo "--- the end-to-end suite on PostgreSQL"; \
+		TEST_DATABASE=postgres TEST_POSTGRES_URL="$$PG" $(BIN)/python -m pytest -q tests/e2e; \
+	else echo "--- no PostgreSQL server could be started: the end-to-end suite ran on SQLite only"; fi
 
 ## Refresh the catalogs after changing user texts (then translate bot/locales/vi).
 extract-messages: $(STAMP)

@@ -236,8 +236,8 @@ class Conversations:
     async def navigate(self, services: Services, actor: Actor, draft: Draft, action: str) -> Outcome:
         """Back / skip / cancel typed from a reply keyboard."""
         form, state = await self.load(services, draft)
-        event = {"b": Back(), "s": Skip(), "x": Cancel()}[action]
-        return await self._apply(services, actor, draft, form, state, event)
+        events: dict[str, Event] = {"b": Back(), "s": Skip(), "x": Cancel()}
+        return await self._apply(services, actor, draft, form, state, events[action])
 
     async def _apply(
         self,

@@ -82,14 +82,14 @@ async def count_attempt_for_pending(*, session: AsyncSession) -> None:
     """At start, count a try for every unfinished row: an update that kills the process
     on every attempt is parked after a bounded number of restarts instead of looping."""
     await session.exec(  # type: ignore[call-overload]
-        update(Inbox).where(Inbox.status == InboxStatus.PENDING).values(attempts=col(Inbox.attempts) + 1)
+        update(Inbox).where(col(Inbox.status) == InboxStatus.PENDING).values(attempts=col(Inbox.attempts) + 1)
     )
 
 
 async def park_exhausted(*, session: AsyncSession, max_attempts: int, now: datetime) -> int:
     result = await session.exec(  # type: ignore[call-overload]
         update(Inbox)
-        .where(Inbox.status == InboxStatus.PENDING, col(Inbox.attempts) > max_attempts)
+        .where(col(Inbox.status) == InboxStatus.PENDING, col(Inbox.attempts) > max_attempts)
         .values(status=InboxStatus.FAILED, processed_at=now, error="gave up after repeated restarts")
     )
     return int(result.rowcount or 0)

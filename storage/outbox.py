@@ -37,11 +37,13 @@ async def get_broadcast(*, session: AsyncSession, broadcast_id: int) -> Broadcas
 async def add_rows(*, session: AsyncSession, rows: Sequence[Outbox]) -> int:
     """Queue rows whose dedupe key is new; returns how many were queued."""
     keys = [row.dedupe_key for row in rows if row.dedupe_key is not None]
-    known: set[str] = set()
+    known: set[str | None] = set()
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
         known |= set(
-            (await session.exec(select(Outbox.dedupe_key).where(col(Outbox.dedupe_key).in_(chunk)))).all()
+            (
+                await session.exec(select(col(Outbox.dedupe_key)).where(col(Outbox.dedupe_key).in_(chunk)))
+            ).all()
         )
     fresh = [row for row in rows if row.dedupe_key is None or row.dedupe_key not in known]
     if fresh:
@@ -242,7 +244,9 @@ class Undelivered:
 async def undelivered(*, session: AsyncSession, broadcast_id: int, limit: int = 500) -> list[Undelivered]:
     """Who could not be reached, by unit then name (people and groups alike)."""
     statement = (
-        select(Outbox.status, Outbox.error, Person.full_name, ChatGroup.title, Unit.name)
+        select(  # type: ignore[call-overload]  # sqlmodel types select() for up to 4 columns
+            Outbox.status, Outbox.error, Person.full_name, ChatGroup.title, Unit.name
+        )
         .outerjoin(Person, col(Person.id) == Outbox.person_id)
         .outerjoin(ChatGroup, col(ChatGroup.id) == Outbox.chat_group_id)
         .outerjoin(Unit, col(Unit.id) == func.coalesce(Person.unit_id, ChatGroup.unit_id))
@@ -270,7 +274,7 @@ async def finish_broadcast(
 ) -> None:
     await session.exec(  # type: ignore[call-overload]
         update(Broadcast)
-        .where(col(Broadcast.id) == broadcast_id, Broadcast.status == BroadcastStatus.RUNNING)
+        .where(col(Broadcast.id) == broadcast_id, col(Broadcast.status) == BroadcastStatus.RUNNING)
         .values(status=status, finished_at=now)
     )
 

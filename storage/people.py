@@ -37,7 +37,9 @@ async def list_units(*, session: AsyncSession, under_path: str = "/") -> Sequenc
 
 
 async def root_units(*, session: AsyncSession) -> Sequence[Unit]:
-    return (await session.exec(select(Unit).where(col(Unit.parent_id).is_(None)).order_by(Unit.id))).all()
+    return (
+        await session.exec(select(Unit).where(col(Unit.parent_id).is_(None)).order_by(col(Unit.id)))
+    ).all()
 
 
 async def get_person(*, session: AsyncSession, person_id: int) -> Person | None:
@@ -62,7 +64,9 @@ async def person_with_grants(
     rows = (await session.exec(statement)).all()
     if not rows:
         return None, []
-    grants = [(role, unit_id, path) for _person, role, unit_id, path in rows if role is not None]
+    grants: list[tuple[str, int | None, str | None]] = [
+        (role, unit_id, path) for _person, role, unit_id, path in rows if role is not None
+    ]
     return rows[0][0], grants
 
 
@@ -146,7 +150,9 @@ async def active_collaborators(*, session: AsyncSession, unit_paths: Sequence[st
     if not unit_paths:
         return []
     statement = (
-        select(Person.id, Person.telegram_id, Person.full_name, Person.locale, Person.unit_id)
+        select(  # type: ignore[call-overload]  # sqlmodel types select() for up to 4 columns
+            Person.id, Person.telegram_id, Person.full_name, Person.locale, Person.unit_id
+        )
         .join(Unit, col(Unit.id) == Person.unit_id)
         .where(
             Person.status == PersonStatus.ACTIVE,
@@ -179,7 +185,7 @@ async def groups_for_units(*, session: AsyncSession, unit_paths: Sequence[str]) 
         select(ChatGroup)
         .join(Unit, col(Unit.id) == ChatGroup.unit_id)
         .where(ChatGroup.is_active, or_(*[col(Unit.path).startswith(path) for path in unit_paths]))
-        .order_by(ChatGroup.id)
+        .order_by(col(ChatGroup.id))
     )
     return (await session.exec(statement)).all()
 

@@ -152,7 +152,7 @@ async def urgent_responses(
         return []
     acked, reported = _response_columns(topic_id)
     statement = (
-        select(
+        select(  # type: ignore[call-overload]  # sqlmodel types select() for up to 4 columns
             Unit.name,
             func.count(col(Person.id)),
             func.sum(case((acked, 1), else_=0)),

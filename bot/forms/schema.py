@@ -70,6 +70,10 @@ class ShowIf(_Frozen):
         return answer in wanted
 
 
+def _every_attachment_kind() -> list[Literal["photo", "document"]]:
+    return ["photo", "document"]
+
+
 class Question(_Frozen):
     key: str = Field(pattern=r"^[a-z][a-z0-9_]{0,47}$")
     type: QuestionType
@@ -88,7 +92,7 @@ class Question(_Frozen):
     allow_past: bool = True
     allow_future: bool = True
     allow_today: bool = True
-    accept: list[Literal["photo", "document"]] = Field(default_factory=lambda: ["photo", "document"])
+    accept: list[Literal["photo", "document"]] = Field(default_factory=_every_attachment_kind)
     max_selections: int | None = Field(default=None, ge=1)
     show_if: ShowIf | None = None
     input_hint: Literal["contact"] | None = None

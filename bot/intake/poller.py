@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from aiogram import Bot
 from aiogram.exceptions import (
@@ -77,10 +77,10 @@ class Intake:
         now = self.clock.now()
         async with self.session_factory() as session:
             new_ids = await inbox.store_updates(session=session, rows=rows, now=now)
-            for update_id, error in unreadable.items():
+            for update_id, reason in unreadable.items():
                 if update_id in new_ids:
                     await inbox.record_failure(
-                        session=session, update_id=update_id, error=error, park=True, now=now
+                        session=session, update_id=update_id, error=reason, park=True, now=now
                     )
             await session.commit()
         for update_id, key, _payload in rows:
@@ -122,13 +122,17 @@ class Poller:
         failures = 0
         while not self._stopped.is_set():
             try:
-                updates = await self.bot(
-                    GetRawUpdates(
-                        offset=offset,
-                        timeout=self.timeout,
-                        limit=self.limit,
-                        allowed_updates=self.allowed_updates,
-                    )
+                # GetRawUpdates answers the raw JSON; mypy sees GetUpdates' list[Update].
+                updates = cast(
+                    list[RawUpdate],
+                    await self.bot(
+                        GetRawUpdates(
+                            offset=offset,
+                            timeout=self.timeout,
+                            limit=self.limit,
+                            allowed_updates=self.allowed_updates,
+                        )
+                    ),
                 )
                 if updates:
                     await self.intake.accept(updates)

@@ -44,7 +44,6 @@ class ActionResult:
     message: dict[str, Any] | None = None
     callback_query_id: str | None = None
     seq: int = 0  # the event log's position before the action: the bot's answer comes after it
-    seq: int = 0  # the event log's position before the action: the bot's answer comes after it
 
 
 class SandboxClient:

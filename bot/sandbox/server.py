@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from bot.sandbox.world import ApiError, World
 
@@ -35,10 +35,11 @@ async def _params(request: web.Request) -> dict[str, Any]:
     if content_type == "multipart/form-data":
         reader = await request.multipart()
         async for part in reader:
+            assert isinstance(part, BodyPartReader)  # aiogram never nests multipart bodies
             if part.name is None:
                 continue
             if getattr(part, "filename", None):
-                data = await part.read()  # type: ignore[union-attr]
+                data = await part.read()
                 params[part.name] = {
                     "upload": {
                         "filename": part.filename,
@@ -47,7 +48,7 @@ async def _params(request: web.Request) -> dict[str, Any]:
                     }
                 }
             else:
-                params[part.name] = await part.text()  # type: ignore[union-attr]
+                params[part.name] = await part.text()
         _resolve_attachments(params)
         return params
     form = await request.post()

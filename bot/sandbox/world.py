@@ -382,7 +382,7 @@ class World:
     def remove_member(self, chat_id: int, user_id: int) -> None:
         self.group(chat_id).members[user_id] = "left"
 
-    def migrate_group(self, chat_id: int) -> int:
+    def migrate_group(self, chat_id: int) -> dict[str, Any]:
         old = self.group(chat_id)
         if old.type != "group":
             raise bad_request("only basic groups migrate")
@@ -705,7 +705,9 @@ class World:
         original = source.messages.get(_int(params.get("message_id"), "message_id"))
         if original is None:
             raise bad_request("message to copy not found")
-        content = {k: original[k] for k in ("text", "photo", "document", "caption") if k in original}
+        content: dict[str, Any] = {
+            k: original[k] for k in ("text", "photo", "document", "caption") if k in original
+        }
         message = self._bot_message(bot, chat, content, params)
         return {"message_id": message["message_id"]}
 

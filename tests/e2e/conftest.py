@@ -7,7 +7,7 @@ import pytest
 
 from bot.sandbox import SandboxClient, SandboxServer
 from storage.models import Role
-from tests.e2e.harness import Persona, World, make_world
+from tests.e2e.harness import Persona, World, drop_database, make_world
 
 
 @pytest.fixture
@@ -17,6 +17,7 @@ async def world(
     built = await make_world(sandbox_client, sandbox.base_url, tmp_path)
     yield built
     await built.app.stop()
+    await drop_database(built.app.settings.database_url)
 
 
 @pytest.fixture

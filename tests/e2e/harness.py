@@ -13,11 +13,14 @@ action is in the sandbox's event log.
 from __future__ import annotations
 
 import asyncio
+import os
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import text
 from sqlmodel import select
 
 from bot.app import Application
@@ -25,6 +28,7 @@ from bot.clock import FrozenClock
 from bot.config import Settings
 from bot.sandbox.client import SandboxClient
 from storage import outbox, people
+from storage.db import create_engine
 from storage.models import (
     ChatGroup,
     Person,
@@ -294,6 +298,45 @@ def _event_dict(event: Any) -> dict[str, Any]:
     return dict(vars(event))
 
 
+def test_database() -> str:
+    """Which database the end-to-end tests run on: TEST_DATABASE=postgres (with
+    TEST_POSTGRES_URL) runs them on PostgreSQL, anything else on a SQLite file."""
+    return os.environ.get("TEST_DATABASE", "sqlite")
+
+
+async def fresh_database_url(tmp_path: Path) -> str:
+    """A new, empty database for one world: a SQLite file, or a PostgreSQL database created
+    for it (dropped by `drop_database`)."""
+    if test_database() != "postgres":
+        return f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+    server = os.environ.get("TEST_POSTGRES_URL", "")
+    if not server:
+        raise RuntimeError("TEST_DATABASE=postgres needs TEST_POSTGRES_URL")
+    name = f"dlxh_e2e_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server)
+    try:
+        async with admin.connect() as connection:
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await connection.execute(text(f"CREATE DATABASE {name}"))
+    finally:
+        await admin.dispose()
+    return server.rsplit("/", 1)[0] + "/" + name
+
+
+async def drop_database(url: str) -> None:
+    if not url.startswith("postgresql"):
+        return
+    server = os.environ["TEST_POSTGRES_URL"]
+    name = url.rsplit("/", 1)[1]
+    admin = create_engine(server)
+    try:
+        async with admin.connect() as connection:
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    finally:
+        await admin.dispose()
+
+
 async def make_world(
     client: SandboxClient,
     base_url: str,
@@ -301,6 +344,7 @@ async def make_world(
     *,
     admin_ids: list[int] | None = None,
     now: datetime | None = None,
+    database_url: str | None = None,
     **overrides: Any,
 ) -> World:
     info = await client.create_bot(username="dlxh_test_bot", first_name="DLXH")
@@ -309,7 +353,7 @@ async def make_world(
         _env_file=None,  # type: ignore[call-arg]
         bot_token=info.token,
         telegram_api_url=base_url,
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+        database_url=database_url or await fresh_database_url(tmp_path),
         admin_ids=admin_ids or [],
         polling_timeout=1,
         **overrides,

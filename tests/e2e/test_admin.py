@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from bot.sandbox import SandboxClient, SandboxServer
 from storage.models import Person, PersonStatus
-from tests.e2e.harness import Persona, World, make_world
+from tests.e2e.harness import Persona, World, drop_database, make_world
 
 ADMIN_ID = 424242
 
@@ -22,6 +22,7 @@ async def admin_world(
     built = await make_world(sandbox_client, sandbox.base_url, tmp_path, admin_ids=[ADMIN_ID])
     yield built
     await built.app.stop()
+    await drop_database(built.app.settings.database_url)
 
 
 async def test_admin_is_bootstrapped_on_first_contact(admin_world: World) -> None:

@@ -16,7 +16,7 @@ from bot.sandbox.client import SandboxError
 from storage import people
 from storage.models import Outbox, OutboxStatus, Person, PersonStatus, Reachability, Role
 from tests.e2e.flows import publish_topic
-from tests.e2e.harness import Persona, World, make_world
+from tests.e2e.harness import Persona, World, drop_database, make_world
 
 LIMITS = {"global_per_second": 30, "per_chat_per_second": 1, "per_group_per_minute": 20}
 
@@ -37,6 +37,7 @@ async def world(
     )
     yield built
     await built.app.stop()
+    await drop_database(built.app.settings.database_url)
 
 
 async def seed_collaborators(world: World, count: int, *, never_started: int) -> list[int]:

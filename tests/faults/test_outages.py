@@ -43,7 +43,15 @@ FAST = {
 async def world(
     sandbox: SandboxServer, sandbox_client: SandboxClient, tmp_path: Path
 ) -> AsyncIterator[World]:
-    built = await make_world(sandbox_client, sandbox.base_url, tmp_path, database_busy_timeout_ms=100, **FAST)
+    # SQLite whatever TEST_DATABASE says: two of these tests lock and fill its file.
+    built = await make_world(
+        sandbox_client,
+        sandbox.base_url,
+        tmp_path,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+        database_busy_timeout_ms=100,
+        **FAST,
+    )
     yield built
     await built.app.stop()
 
