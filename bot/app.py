@@ -9,9 +9,17 @@ import asyncio
 import contextlib
 import gc
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from aiogram import Bot, Dispatcher
+from aiogram.exceptions import (
+    ClientDecodeError,
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramUnauthorizedError,
+)
 from aiogram.types import Update
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
@@ -54,6 +62,25 @@ log = logging.getLogger(__name__)
 # 6.6 -> 6.0 ms of CPU per update at (50_000, 20, 10); in interleaved runs 4.7 / 3.8 / 4.2 ms
 # there against 4.4 / 3.5 ms here, with the same peak RSS (233 MB).
 GC_THRESHOLDS = (1_000_000, 10, 10)
+
+
+T = TypeVar("T")
+
+
+async def until_done(what: str, call: Callable[[], Awaitable[T]], *, max_delay: float = 60.0) -> T:
+    """Start-up calls to the Bot API: a Bot API that is down (network errors, 5xx, an HTML
+    error page) is waited out with backoff and a log line, rather than ending the process;
+    a refusal (a wrong token: 401) ends it, since waiting cannot mend it."""
+    delay = 1.0
+    while True:
+        try:
+            return await call()
+        except (TelegramUnauthorizedError, TelegramBadRequest):
+            raise
+        except (TelegramAPIError, ClientDecodeError, OSError, TimeoutError) as error:
+            log.warning("%s failed (%s: %s); trying again in %.0fs", what, type(error).__name__, error, delay)
+            await asyncio.sleep(delay)
+            delay = min(max_delay, delay * 2)
 
 
 def create_conversations() -> Conversations:
@@ -137,7 +164,8 @@ class Application:
             per_group_per_minute=settings.per_group_rate_per_minute,
         )
         self.bot.session.middleware(RateLimitMiddleware(pacer))
-        me = await self.bot.me()
+        bot = self.bot
+        me = await until_done("getMe", bot.me)
         self.bot_username = me.username or ""
         self.progress = ProgressReporter(
             bot=self.bot,
@@ -188,8 +216,9 @@ class Application:
         )
         self.intake = Intake(session_factory=self.session_factory, processor=self.processor, clock=self.clock)
         if not settings.webhook_url:
-            await self.bot.delete_webhook(drop_pending_updates=False)
-        await menus.set_default_menus(self.bot, self.i18n)
+            await until_done("deleteWebhook", lambda: bot.delete_webhook(drop_pending_updates=False))
+        i18n = self.i18n
+        await until_done("setMyCommands", lambda: menus.set_default_menus(bot, i18n))
         changed = await menus.sync_all_menus(self.i18n, self.session_factory, self.clock)
         if changed:
             log.info("updated the command menu of %d person(s)", changed)
@@ -228,10 +257,9 @@ class Application:
         await self._web_runner.setup()
         site = web.TCPSite(self._web_runner, self.settings.webhook_host, self.settings.webhook_port)
         await site.start()
-        await self.bot.set_webhook(
-            self.settings.webhook_url,
-            secret_token=secret,
-            allowed_updates=self.dispatcher.resolve_used_update_types(),
+        bot, url, used = self.bot, self.settings.webhook_url, self.dispatcher.resolve_used_update_types()
+        await until_done(
+            "setWebhook", lambda: bot.set_webhook(url, secret_token=secret, allowed_updates=used)
         )
 
     async def _parked(self, update: Update, error: str) -> None:

@@ -80,7 +80,10 @@ async def show_screen(
     replies = services.replies
     if previous is not None and previous.prompt_keyboard == "inline":
         target = _prompt_target(previous)
-        if target is not None and target.get("message_id") != already_cleared:
+        pressed = (
+            already_cleared is not None and target is not None and target.get("message_id") == already_cleared
+        )
+        if target is not None and not pressed:
             await replies.add(chat_id, {"op": payloads.CLEAR, **target})
     remove_reply_keyboard = previous is not None and previous.prompt_keyboard == "reply"
     remember = draft is not None and not outcome.finished

@@ -197,6 +197,12 @@ class Sender:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+            try:  # a last try at what the database did not take: each one left is sent again later
+                await self._record_unrecorded()
+            except Exception:
+                log.error(
+                    "stopping with %d result(s) unrecorded; they will be sent again", len(self._unrecorded)
+                )
 
     async def _sleep_or_wake(self, delay: float) -> None:
         self._wake.clear()

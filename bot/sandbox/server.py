@@ -83,10 +83,8 @@ def create_sandbox_app(world: World) -> web.Application:
                     return _get_updates_fault(world.faults.next_get_updates.pop(0))
                 return _answer({"ok": True, "result": await _get_updates(world, bot, params)})
             fault = world.fault_for(method)
-            if fault == "400":  # refused: what a group that allows no reactions answers
-                return _answer(
-                    {"ok": False, "error_code": 400, "description": "Bad Request: REACTION_INVALID"}, 400
-                )
+            if fault == "400":  # refused, as Telegram refuses each of these
+                return _answer({"ok": False, "error_code": 400, "description": _refusal(method)}, 400)
             if fault in ("500", "502"):
                 code = int(fault)
                 text = "Internal Server Error" if code == 500 else "Bad Gateway"
@@ -99,6 +97,8 @@ def create_sandbox_app(world: World) -> web.Application:
                 return _answer({"ok": False, "error_code": 500, "description": "Internal Server Error"}, 500)
             return _answer({"ok": True, "result": result})
         except ApiError as error:
+            if 400 <= error.code < 500 and error.code != 429:
+                world.stats.refused[method] += 1
             return _answer(error.payload(), error.code)
 
     async def control(request: web.Request) -> web.Response:

@@ -198,6 +198,8 @@ class Faults:
     latency_ms: float = 0.0
     timeout_seconds: float = 2.0
     methods: frozenset[str] | None = None  # None: every sending method
+    # How many faults to inject in all (None: no limit), for "exactly this many" tests.
+    budget: int | None = None
     # One-off answers to the next getUpdates calls, in order: "409" (another instance is
     # polling), "html_502" (a proxy's HTML error page), "500".
     next_get_updates: list[str] = field(default_factory=list)
@@ -214,6 +216,7 @@ class Stats:
     # Calls on the wire at once, by method, and the most there ever were: with latency on,
     # how far the bot's calls overlap (serialised calls never exceed one).
     in_flight: Counter[str] = field(default_factory=Counter)
+    refused: Counter[str] = field(default_factory=Counter)  # 4xx answers (not 429), by method
     max_in_flight: Counter[str] = field(default_factory=Counter)
 
     def begin_call(self, method: str) -> None:
@@ -231,6 +234,7 @@ class Stats:
             "faults": self.faults,
             "sent_per_chat": {str(k): v for k, v in self.sent_per_chat.items()},
             "max_in_flight": dict(self.max_in_flight),
+            "refused": dict(self.refused),
         }
 
 
@@ -429,6 +433,7 @@ class World:
             "timeout_seconds",
             "fault_methods",
             "next_get_updates",
+            "fault_budget",
         }
         unknown = set(options) - limit_keys - fault_keys - {"seed"}
         if unknown:
@@ -443,6 +448,8 @@ class World:
                     raise bad_request("error kinds are 400, 500, 502, timeout, late_500")
             if key == "fault_methods":
                 key, value = "methods", (frozenset(m.lower() for m in value) if value else None)
+            if key == "fault_budget":
+                key = "budget"
             if key == "next_get_updates":
                 if not set(value) <= {"409", "html_502", "500"}:
                     raise bad_request("getUpdates faults are 409, html_502, 500")
@@ -608,6 +615,10 @@ class World:
         applies = name in faults.methods if faults.methods is not None else name in SENDING_METHODS
         if not applies or self.rng.random() >= faults.error_rate:
             return None
+        if faults.budget is not None:
+            if faults.budget <= 0:
+                return None
+            faults.budget -= 1
         self.stats.faults += 1
         return self.rng.choice(faults.error_kinds)
 

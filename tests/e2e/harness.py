@@ -167,6 +167,7 @@ class World:
         added = await self.client.add_bot_to_group(chat.id, self.bot_token, by_user_id=members[0].user_id)
         assert added.update_id is not None
         await self.settle(added.update_id)
+        await self.quiet()
         if unit is not None:
             async with self.sessions() as session:
                 session.add(
@@ -187,6 +188,16 @@ class World:
     async def idle(self) -> None:
         assert self.app.processor is not None
         await self.app.processor.wait_idle()
+
+    async def quiet(self, limit: float = SETTLE_TIMEOUT) -> None:
+        """Until every update the sandbox holds for the bot is taken, handled and answered
+        (an action that makes several updates, such as adding the bot to a group)."""
+        deadline = asyncio.get_running_loop().time() + limit
+        while await self.client.pending_updates(self.bot_token):
+            assert asyncio.get_running_loop().time() < deadline, "the bot did not take its updates"
+            await asyncio.sleep(0.02)
+        await self.idle()
+        await self.delivered(limit)
 
 
 @dataclass

@@ -19,6 +19,7 @@ async def _new_group(world: World, org: dict[str, Persona], title: str) -> tuple
     )
     assert added.update_id is not None
     await world.settle(added.update_id)
+    await world.quiet()  # the bot's own membership change is a second update
     greeting = [e for e in await world.client.events(chat_id=chat.id, after_seq=after) if e["kind"] == "send"]
     return chat.id, greeting
 

@@ -29,12 +29,17 @@ async def test_staff_invite_then_collaborator_registers(world: World, org: dict[
     token = link.split("start=")[1]
 
     newcomer = await world.person_named("Hoa")
+    await world.client.reset_stats()
     reply = await newcomer.send(f"/start {token}")
     assert "Chào mừng đồng chí" in reply.text
     assert "Họ và tên" in reply.text
+    name_question = reply.last["message_id"]
     reply = await newcomer.send("Nguyễn Thị Hoa")
     assert "Số điện thoại" in reply.text
     assert "📱 Chia sẻ số điện thoại" in reply.buttons()
+    # The answered name question keeps no ❌ button under it (the phone step's keyboard is a
+    # reply keyboard, which is no reason to leave it).
+    assert not (await world.client.message(newcomer.user_id, name_question)).get("reply_markup")
     reply = await newcomer.share_contact("+84 912 000 111")
     assert "Lĩnh vực công tác" in reply.text
     reply = await newcomer.press("Giáo dục")
@@ -42,6 +47,9 @@ async def test_staff_invite_then_collaborator_registers(world: World, org: dict[
     assert "0912000111" in reply.text and "Nguyễn Thị Hoa" in reply.text
     reply = await newcomer.press("✅ Xác nhận")
     assert "Đăng ký thành công" in reply.text and "Huyện Bình Minh" in reply.text
+    # No call was made that could not change anything (such as taking buttons away from the
+    # reply-keyboard message of the phone step, which Telegram refuses as "not modified").
+    assert (await world.client.stats())["refused"] == {}
 
     person = await world.person(newcomer)
     assert person is not None

@@ -305,3 +305,33 @@ async def test_a_full_disk_is_waited_out(world: World, caplog: pytest.LogCapture
     assert stored_reports == []
     for person in people:
         assert len(await _from_bot(world, person.user_id)) == 5
+
+
+async def test_a_send_telegram_carried_out_but_answered_500_is_repeated_once(world: World) -> None:
+    """Telegram delivers the answer but its reply to the bot is lost (a 500 after the send):
+    the bot cannot know, so it sends again. The person sees that answer twice, never more,
+    and the row ends as sent."""
+    person = await world.person_named("Ba")
+    await world.client.configure(
+        error_rate=1.0, error_kinds=["late_500"], fault_methods=["sendMessage"], fault_budget=1, seed=1
+    )
+    reply = await person.send("/help")
+    assert len(reply.messages) == 2 and reply.texts[0] == reply.texts[1]
+    async with world.sessions() as session:
+        [row] = (await session.exec(select(Outbox).where(Outbox.update_id == reply.update_id))).all()
+    assert (row.status, row.attempts) == (OutboxStatus.SENT, 2)
+
+
+async def test_a_screen_that_cannot_be_edited_is_sent_anew(world: World) -> None:
+    """The message under a pressed button can no longer be edited (too old, say): the next
+    screen comes as a new message at once, instead of retries and an apology."""
+    person = await world.person_named("Ba")
+    await world.seed_member(person, unit="HUYEN_A")
+    await person.send("/lang")
+    await world.client.configure(
+        error_rate=1.0, error_kinds=["400"], fault_methods=["editMessageText"], fault_budget=1, seed=1
+    )
+    reply = await person.press("🇬🇧 English")
+    sent = [e for e in reply.events if e["kind"] == "send"]
+    assert [e["text"] for e in sent] == ["Language set to English."]
+    assert (await world.person(person)).locale == "en"  # type: ignore[union-attr]
