@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.e2e.harness import Persona, Reply
+from tests.e2e.harness import Persona, Reply, World
 
 GUIDANCE = (
     "Nắm bắt dư luận về việc sắp xếp, sáp nhập đơn vị hành chính cấp xã và tâm trạng của cán bộ, "
@@ -41,3 +41,9 @@ async def fill_monthly(collaborator: Persona, *, content: str, urgency: str = "B
     await collaborator.press(urgency)
     await collaborator.press("⏭ Bỏ qua")
     return await collaborator.press("⏭ Bỏ qua")
+
+
+async def topic_post_id(world: World, group_id: int) -> int:
+    """The message id of the (latest) topic post in a group."""
+    messages = await world.client.chat_messages(group_id)
+    return next(m["message_id"] for m in reversed(messages) if m.get("text", "").startswith("📢"))

@@ -315,6 +315,17 @@ def test_database() -> str:
     return os.environ.get("TEST_DATABASE", "sqlite")
 
 
+async def _on_server(statement: str) -> None:
+    """A statement on the PostgreSQL server itself (creating or dropping a database)."""
+    admin = create_engine(os.environ["TEST_POSTGRES_URL"])
+    try:
+        async with admin.connect() as connection:
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await connection.execute(text(statement))
+    finally:
+        await admin.dispose()
+
+
 async def fresh_database_url(tmp_path: Path) -> str:
     """A new, empty database for one world: a SQLite file, or a PostgreSQL database created
     for it (dropped by `drop_database`)."""
@@ -324,28 +335,13 @@ async def fresh_database_url(tmp_path: Path) -> str:
     if not server:
         raise RuntimeError("TEST_DATABASE=postgres needs TEST_POSTGRES_URL")
     name = f"dlxh_e2e_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server)
-    try:
-        async with admin.connect() as connection:
-            await connection.execution_options(isolation_level="AUTOCOMMIT")
-            await connection.execute(text(f"CREATE DATABASE {name}"))
-    finally:
-        await admin.dispose()
+    await _on_server(f"CREATE DATABASE {name}")
     return server.rsplit("/", 1)[0] + "/" + name
 
 
 async def drop_database(url: str) -> None:
-    if not url.startswith("postgresql"):
-        return
-    server = os.environ["TEST_POSTGRES_URL"]
-    name = url.rsplit("/", 1)[1]
-    admin = create_engine(server)
-    try:
-        async with admin.connect() as connection:
-            await connection.execution_options(isolation_level="AUTOCOMMIT")
-            await connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    finally:
-        await admin.dispose()
+    if url.startswith("postgresql"):
+        await _on_server(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
 
 
 async def make_world(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import select
 
 from storage.models import ReportAnswer, ReportChannel, Topic, TopicPost, TopicStatus
-from tests.e2e.flows import GUIDANCE, fill_monthly, publish_topic
+from tests.e2e.flows import GUIDANCE, fill_monthly, publish_topic, topic_post_id
 from tests.e2e.harness import Persona, World, days
 
 GROUP = "CTV Huyện Bình Minh"
@@ -192,11 +192,7 @@ async def test_leader_summary_and_refusals(world: World, org: dict[str, Persona]
         await org[ctv].press("📝 Gửi báo cáo", chat_id=group_id)
         await fill_monthly(org[ctv], content=content)
         await org[ctv].press("✅ Gửi báo cáo")
-    post_id = next(
-        m["message_id"]
-        for m in await world.client.chat_messages(group_id)
-        if m.get("text", "").startswith("📢")
-    )
+    post_id = await topic_post_id(world, group_id)
     await org["ctv3"].send("Bà con đồng tình", chat_id=group_id, reply_to=post_id)
 
     reply = await org["leader"].send("/summary")
@@ -244,11 +240,7 @@ async def test_after_the_due_time_a_report_cannot_be_replaced(world: World, org:
 async def test_a_refused_reaction_falls_back_to_a_short_reply(world: World, org: dict[str, Persona]) -> None:
     await publish_topic(org["staff"])
     group_id = world.groups[GROUP]
-    post_id = next(
-        m["message_id"]
-        for m in await world.client.chat_messages(group_id)
-        if m.get("text", "").startswith("📢")
-    )
+    post_id = await topic_post_id(world, group_id)
     await world.client.configure(
         error_rate=1.0, error_kinds=["400"], fault_methods=["setMessageReaction"], seed=1
     )

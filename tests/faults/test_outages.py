@@ -25,7 +25,7 @@ from sqlmodel import col, select
 from bot.sandbox import SandboxClient, SandboxServer
 from storage import inbox
 from storage.models import Draft, Inbox, InboxStatus, Outbox, OutboxStatus, Report, Role
-from tests.e2e.flows import publish_topic
+from tests.e2e.flows import publish_topic, topic_post_id
 from tests.e2e.harness import Persona, World, make_world
 
 pytestmark = pytest.mark.slow
@@ -224,11 +224,7 @@ async def test_the_replies_failing_never_undo_a_group_reply(world: World) -> Non
     org = await _org(world, collaborators=2)
     await publish_topic(org["staff"])
     group_id = world.groups[GROUP]
-    post_id = next(
-        m["message_id"]
-        for m in await world.client.chat_messages(group_id)
-        if m.get("text", "").startswith("📢")
-    )
+    post_id = await topic_post_id(world, group_id)
     await world.client.configure(
         error_rate=1.0, error_kinds=["500"], fault_methods=["setMessageReaction", "sendMessage"], seed=1
     )
