@@ -90,6 +90,9 @@ class TokenBucket:
 # Telegram counts arrivals. 1 % below the limit keeps arrivals inside every window.
 SAFETY = 0.99
 STALL_SECONDS = 0.05
+# This many chats meeting a 429 within this many seconds is taken as the global limit.
+GLOBAL_429_CHATS = 3
+GLOBAL_429_WINDOW = 2.0
 
 
 class Pacer:
@@ -112,6 +115,7 @@ class Pacer:
         self.sleep = sleep
         self._chats: dict[int, TokenBucket] = {}
         self._window: deque[float] = deque()  # when the calls of the last second went
+        self._recent_429: deque[tuple[float, int | None]] = deque()
         self._calls = 0
         self._global_lock = asyncio.Lock()
 
@@ -170,12 +174,19 @@ class Pacer:
             await self.sleep(delay)
 
     def penalize(self, retry_after: float, chat_id: int | None = None) -> None:
-        """A 429 names no scope, so both the chat and the whole bot pause for `retry_after`:
-        with correct pacing this is rare, and pausing too much is cheaper than a flood ban."""
-        until = self.clock() + retry_after
-        self.global_bucket.block_until(until)
+        """A 429 names no scope. One chat's 429 pauses that chat: one person's burst must not
+        stall everyone's answers. 429s in several chats at once (or one without a chat) mean
+        the bot as a whole went too fast, and the whole bot pauses for `retry_after`."""
+        now = self.clock()
+        until = now + retry_after
         if chat_id is not None:
             self._chat_bucket(chat_id).block_until(until)
+        while self._recent_429 and self._recent_429[0][0] <= now - GLOBAL_429_WINDOW:
+            self._recent_429.popleft()
+        self._recent_429.append((now, chat_id))
+        chats = {chat for _moment, chat in self._recent_429}
+        if chat_id is None or len(chats) >= GLOBAL_429_CHATS:
+            self.global_bucket.block_until(until)
 
     def _prune(self, now: float) -> None:
         """Forget idle chats now and then, so ten thousand recipients leave no residue."""

@@ -268,3 +268,20 @@ def test_the_open_loop_skips_ticks_when_nobody_is_ready_and_never_doubles_a_pers
     assert run.updates == 3 and run.started == 3 and run.completed_forms == 1
     assert run.skipped_ticks >= 6  # ~5 ticks of 10 ms pass during each 50 ms answer
     assert len(run.samples) == 3 and all(ms >= 45 for _at, _step, ms in run.samples)
+
+
+def test_a_bot_root_with_uncompiled_catalogs_is_refused(tmp_path: Path, capsys: Any) -> None:
+    """A fresh checkout has no .mo files: its bot would answer in msgids, and the script's
+    buttons (in Vietnamese) would never match."""
+    inbound = _load()
+
+    async def runner(options: Any) -> dict[str, Any]:
+        raise AssertionError("nothing is measured")
+
+    catalogs = tmp_path / "bot" / "locales" / "vi" / "LC_MESSAGES"
+    catalogs.mkdir(parents=True)
+    (tmp_path / "bot" / "__main__.py").write_text("")
+    (catalogs / "messages.po").write_text("")
+    with pytest.raises(SystemExit):
+        inbound.main(["--bot-root", str(tmp_path), "--workdir", str(tmp_path)], runner)
+    assert "pybabel compile" in capsys.readouterr().err

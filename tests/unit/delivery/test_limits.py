@@ -78,7 +78,7 @@ async def test_bulk_sends_respect_every_limit_and_reach_the_global_rate() -> Non
     assert rate >= 0.95 * 30 * SAFETY
 
 
-async def test_penalty_pauses_the_chat_and_the_bot() -> None:
+async def test_one_chats_429_pauses_that_chat_only() -> None:
     clock = FakeTime()
     pacer = Pacer(
         global_per_second=30, per_chat_per_second=1, per_group_per_minute=20, clock=clock, sleep=clock.sleep
@@ -86,9 +86,25 @@ async def test_penalty_pauses_the_chat_and_the_bot() -> None:
     pacer.penalize(5, chat_id=42)
     before = clock()
     await pacer.acquire_global()
-    assert clock() - before == pytest.approx(5)
+    assert clock() == before  # everyone else goes on
     assert pacer.ready_at(42) >= before + 5
     assert pacer.ready_at(43) == clock()
+
+
+async def test_429s_in_several_chats_at_once_pause_the_bot() -> None:
+    clock = FakeTime()
+    pacer = Pacer(
+        global_per_second=30, per_chat_per_second=1, per_group_per_minute=20, clock=clock, sleep=clock.sleep
+    )
+    for chat in (1, 2, 3):
+        pacer.penalize(5, chat_id=chat)
+    before = clock()
+    await pacer.acquire_global()
+    assert clock() - before == pytest.approx(5)
+    pacer.penalize(7)  # no chat named: the bot's limit
+    before = clock()
+    await pacer.acquire_global()
+    assert clock() - before == pytest.approx(7)
 
 
 async def test_idle_chats_are_forgotten() -> None:

@@ -41,15 +41,17 @@ def _world() -> tuple[World, Clock, object, int]:
     return world, clock, bot, user.id
 
 
-def test_per_chat_limit_answers_429_with_retry_after() -> None:
+def test_per_chat_limit_allows_a_short_burst_then_answers_429_with_retry_after() -> None:
+    """One a second in a private chat, with a burst of three (Telegram allows short bursts)."""
     world, clock, bot, user_id = _world()
     world.configure(per_chat_per_second=1)
-    world.call(bot, "sendMessage", {"chat_id": user_id, "text": "một"})  # type: ignore[arg-type]
+    for text in ("một", "hai", "ba"):
+        world.call(bot, "sendMessage", {"chat_id": user_id, "text": text})  # type: ignore[arg-type]
     with pytest.raises(ApiError) as error:
-        world.call(bot, "sendMessage", {"chat_id": user_id, "text": "hai"})  # type: ignore[arg-type]
-    assert error.value.code == 429 and error.value.parameters == {"retry_after": 1}
-    clock.now += 1.01
-    world.call(bot, "sendMessage", {"chat_id": user_id, "text": "ba"})  # type: ignore[arg-type]
+        world.call(bot, "sendMessage", {"chat_id": user_id, "text": "bốn"})  # type: ignore[arg-type]
+    assert error.value.code == 429 and error.value.parameters == {"retry_after": 3}
+    clock.now += 3.01
+    world.call(bot, "sendMessage", {"chat_id": user_id, "text": "năm"})  # type: ignore[arg-type]
     assert world.stats.http_429 == 1
 
 
