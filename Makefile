@@ -11,7 +11,7 @@ LOCK_FLAGS ?=
 UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes \
 	--custom-compile-command 'make lock' --quiet $(LOCK_FLAGS)
 
-.PHONY: run test locales extract-messages bench bench-deps lock clean
+.PHONY: run test test-lowest locales extract-messages bench bench-deps lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,18 @@ lock: | $(BIN)/python
 	$(BIN)/pip install --quiet uv==$(UV_VERSION)
 	$(UV_COMPILE) --extra dev -o requirements.lock
 	$(UV_COMPILE) --extra dev --extra bench -c requirements.lock -o requirements-bench.lock
+
+## Run the tests with the lowest versions pyproject.toml allows: the declared ranges are the ones
+## tested at both ends (the lock is the top end). Slow, not part of `make test`; run it after a change of ranges.
+test-lowest: | $(BIN)/python
+	$(BIN)/pip install --quiet uv==$(UV_VERSION)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --resolution lowest-direct --quiet -o .venv-lowest.txt
+	test -x .venv-lowest/bin/python || $(PYTHON) -m venv .venv-lowest
+	.venv-lowest/bin/pip install --quiet -r .venv-lowest.txt
+	.venv-lowest/bin/pip install --quiet --no-deps --no-build-isolation -e .
+	.venv-lowest/bin/pybabel compile --domain messages --directory bot/locales
+	.venv-lowest/bin/mypy
+	TEST_POSTGRES_URL="$${TEST_POSTGRES_URL:-$$(.ci/postgres.sh 2>/dev/null || true)}" .venv-lowest/bin/python -m pytest -q
 
 ## Add the benchmark-only packages (aiogram-broadcaster, for bench/broadcast.py) from requirements-bench.lock.
 bench-deps: $(BENCH_STAMP)

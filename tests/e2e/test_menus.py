@@ -31,6 +31,7 @@ async def test_menus_follow_roles_and_language(world: World, org: dict[str, Pers
     await world.app.stop()
     world.app = Application(settings=world.app.settings, clock=world.clock)
     await world.app.start()
+    await world.delivered()  # the menus are outbox rows: sent by the sender task, after start() returns
     menus = await world.client.commands(world.bot_token)
     staff_menu = menus[scope_key({"type": "chat", "chat_id": org["staff"].user_id})]
     assert names(staff_menu) == [
