@@ -109,6 +109,10 @@ class Pacer:
     ) -> None:
         self.global_bucket = TokenBucket(global_per_second * SAFETY)
         self.window_capacity = max(1, int(global_per_second * SAFETY))
+        # Answers leave a slot of the second free: they go the moment they are ready, often
+        # several at once, and arrive with the most jitter (a second at the limit here can
+        # be a second over it at Telegram's end).
+        self.answer_capacity = max(1, self.window_capacity - 1)
         self.per_chat_per_second = per_chat_per_second * SAFETY
         self.per_group_per_second = per_group_per_minute / 60.0 * SAFETY
         self.clock = clock
@@ -144,7 +148,7 @@ class Pacer:
                 moment = bucket.ready_at(now)
                 if moment > now:
                     await self.sleep(moment - now)
-            await self._wait_for_window()
+            await self._wait_for_window(self.window_capacity if bulk else self.answer_capacity)
             woke = self.clock()
             if bulk:
                 # Waking a little late is normal (timer granularity) and must not slow the
@@ -156,12 +160,12 @@ class Pacer:
                 bucket.next_free = max(bucket.next_free, woke) + bucket.interval
             self._window.append(woke)
 
-    async def _wait_for_window(self) -> None:
+    async def _wait_for_window(self, capacity: int) -> None:
         while True:
             now = self.clock()
             while self._window and self._window[0] <= now - 1.0:
                 self._window.popleft()
-            if len(self._window) < self.window_capacity:
+            if len(self._window) < capacity:
                 return
             await self.sleep(self._window[0] + 1.0 - now + 0.001)
 

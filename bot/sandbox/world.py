@@ -49,6 +49,7 @@ DEEP_LINK = re.compile(
 )
 COMMAND = re.compile(r"^/[A-Za-z0-9_]{1,32}(@[A-Za-z0-9_]+)?")
 CHAT_BURST_SECONDS = 3.0
+EDITING_METHODS = {"editmessagetext", "editmessagereplymarkup", "editmessagecaption"}
 SENDING_METHODS = {
     "sendmessage",
     "sendphoto",
@@ -605,7 +606,7 @@ class World:
             raise ApiError(404, "Not Found: method not found")
         self.stats.calls[method] += 1
         if name in SENDING_METHODS:
-            self._check_limits(bot, params)
+            self._check_limits(bot, name, params)
         return handler(bot, params)
 
     def fault_for(self, method: str) -> str | None:
@@ -623,18 +624,23 @@ class World:
         self.stats.faults += 1
         return self.rng.choice(faults.error_kinds)
 
-    def _check_limits(self, bot: Bot, params: dict[str, Any]) -> None:
+    def _check_limits(self, bot: Bot, method: str, params: dict[str, Any]) -> None:
         now = self.clock()
         chat_id = _int(params.get("chat_id"), "chat_id")
         # Telegram: "avoid sending more than one message per second in a particular chat. We
-        # may allow short bursts that go over this limit": a private chat may take the calls
-        # of CHAT_BURST_SECONDS at once (an answer is often two: the old question's buttons
-        # taken away, the next one sent), a group one a second (and 20 a minute).
+        # may allow short bursts that go over this limit". Every call counts towards the
+        # bot's 30 a second; in a private chat only new messages count towards its one a
+        # second, CHAT_BURST_SECONDS of them at once (edits of the bot's own messages, as
+        # answers to button presses are, do not send anything new); in a group every call
+        # counts, one a second and 20 a minute (edits there are limited too).
         chat_window = CHAT_BURST_SECONDS if chat_id > 0 else 1.0
         checks: list[tuple[str, dict[Any, deque[float]], Any, float | None, float]] = [
             ("global", self._global, bot.id, self.limits.global_per_second, 1.0),
-            ("chat", self._per_chat, (bot.id, chat_id), self.limits.per_chat_per_second, chat_window),
         ]
+        if chat_id < 0 or method not in EDITING_METHODS:
+            checks.append(
+                ("chat", self._per_chat, (bot.id, chat_id), self.limits.per_chat_per_second, chat_window)
+            )
         if chat_id < 0:
             checks.append(
                 ("group", self._per_group, (bot.id, chat_id), self.limits.per_group_per_minute, 60.0)

@@ -55,6 +55,24 @@ def test_per_chat_limit_allows_a_short_burst_then_answers_429_with_retry_after()
     assert world.stats.http_429 == 1
 
 
+def test_edits_in_a_private_chat_count_towards_the_bot_limit_only() -> None:
+    """Editing the bot's own messages (answers to presses) sends nothing new to the chat."""
+    world, _clock, bot, user_id = _world()
+    world.configure(per_chat_per_second=1, global_per_second=6)
+    sent = world.call(bot, "sendMessage", {"chat_id": user_id, "text": "câu 1"})  # type: ignore[arg-type]
+    for n in range(5):
+        world.call(  # type: ignore[arg-type]
+            bot,
+            "editMessageText",
+            {"chat_id": user_id, "message_id": sent["message_id"], "text": f"câu {n + 2}"},
+        )
+    with pytest.raises(ApiError) as error:  # the bot's 6 a second are used up
+        world.call(
+            bot, "editMessageText", {"chat_id": user_id, "message_id": sent["message_id"], "text": "x"}
+        )  # type: ignore[arg-type]
+    assert error.value.code == 429 and world.stats.http_429_by_scope == {"global": 1}
+
+
 def test_global_and_group_limits() -> None:
     world, clock, bot, user_id = _world()
     users = [world.create_user(f"U{i}") for i in range(5)]
