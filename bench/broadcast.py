@@ -2,7 +2,7 @@
 
 Ours: a staff member publishes a topic through the bot (`python -m bot`, SQLite), which
 sends a DM to every collaborator through the outbox. The peer: aiogram-broadcaster from
-PyPI (a benchmark-only extra: `pip install -e .[bench]`) sends the same text to the same
+PyPI (a benchmark-only extra: `make bench-deps`) sends the same text to the same
 people from another bot in the same sandbox. `--speedup K` multiplies every limit (the
 sandbox's and the bot's) by K so a run fits in a minute; rates are reported relative to the
 configured limit. `--faults R` injects 5xx answers and timeouts into R of the sends.
