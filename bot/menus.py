@@ -23,6 +23,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.clock import Clock
 from bot.delivery import payloads
+from bot.delivery.replies import ReplyQueue
 from bot.i18n import in_locale, normalize_locale
 from storage import outbox, people
 from storage.db import SessionFactory
@@ -123,6 +124,16 @@ def menu_change(i18n: I18n, person: Person, roles: frozenset[Role] | set[Role]) 
         return payloads.menu(None)  # the default menu fits
     commands = [(command.command, command.description) for command in commands_for(roles, i18n, locale)]
     return payloads.menu(commands)
+
+
+async def queue_menu_change(
+    replies: ReplyQueue, i18n: I18n, person: Person, roles: frozenset[Role] | set[Role]
+) -> None:
+    """With the answer to an update that changed this person's roles or language: their
+    menu, if it changes."""
+    payload = menu_change(i18n, person, roles)
+    if payload is not None:
+        await replies.add(person.telegram_id, payload)
 
 
 async def sync_all_menus(i18n: I18n, session_factory: SessionFactory, clock: Clock) -> int:

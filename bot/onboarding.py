@@ -234,9 +234,7 @@ class RegistrationPurpose(WizardPurpose):
         session.add(person)
         await people.grant_role(session=session, person=person, role=Role(invite.role), unit_id=unit.id)
         roles = {grant.role for grant in actor.grants} | {Role(invite.role)}
-        menu = menus.menu_change(services.i18n, person, roles)
-        if menu is not None:
-            await services.replies.add(person.telegram_id, menu)
+        await menus.queue_menu_change(services.replies, services.i18n, person, roles)
         await audit.record(
             session=session,
             action="person.register",

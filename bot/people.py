@@ -41,9 +41,7 @@ async def set_locale(services: Services, *, actor: Actor, locale: str) -> Outcom
     if actor.person is None:
         return Outcome(alert=help_text(actor))
     actor.person.locale = locale
-    menu = menus.menu_change(services.i18n, actor.person, actor.roles)
-    if menu is not None:
-        await services.replies.add(actor.person.telegram_id, menu)
+    await menus.queue_menu_change(services.replies, services.i18n, actor.person, actor.roles)
     services.session.add(actor.person)
     with in_locale(services.i18n, locale):
         text = _("Language set to English.") if locale == "en" else _("Language set to Vietnamese.")

@@ -84,7 +84,7 @@ async def show_screen(
             already_cleared is not None and target is not None and target.get("message_id") == already_cleared
         )
         if target is not None and not pressed:
-            await replies.add(chat_id, {"op": payloads.CLEAR, **target})
+            await replies.add(chat_id, payloads.clear(**target))
     remove_reply_keyboard = previous is not None and previous.prompt_keyboard == "reply"
     remember = draft is not None and not outcome.finished
     if remove_reply_keyboard and not screen.uses_reply_keyboard:

@@ -35,14 +35,11 @@ class ReplyQueue:
     rows: list[Outbox] = field(default_factory=list)
     callback: CallbackAnswer | None = None
 
-    async def add(
-        self, chat_id: int, payload: dict[str, Any], *, person_id: int | None = None, need_id: bool = False
-    ) -> Outbox:
+    async def add(self, chat_id: int, payload: dict[str, Any], *, need_id: bool = False) -> Outbox:
         """Queue one row for `chat_id`; `need_id` flushes it now, for a later row (or a
         draft) to refer to it."""
         row = Outbox(
             chat_id=chat_id,
-            person_id=person_id,
             update_id=self.update_id,
             payload=payload,
             not_before=self.now,
