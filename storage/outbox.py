@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import bindparam, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -127,6 +127,43 @@ async def set_row(*, session: AsyncSession, row_id: int, only_pending: bool = Tr
         statement = statement.where(OUTBOX.c.status == OutboxStatus.PENDING)
     result = await session.exec(statement.values(**values))
     return bool(result.rowcount)
+
+
+@dataclass(frozen=True)
+class SentMark:
+    row_id: int
+    message_id: int | None
+    attempts: int
+    sent_at: datetime
+
+
+_MARK_SENT = (
+    update(OUTBOX)
+    .where(OUTBOX.c.id == bindparam("b_id"), OUTBOX.c.status == OutboxStatus.PENDING)
+    .values(
+        status=OutboxStatus.SENT,
+        sent_at=bindparam("b_sent_at"),
+        message_id=bindparam("b_message_id"),
+        attempts=bindparam("b_attempts"),
+        error=None,
+    )
+)
+
+
+async def mark_sent(*, session: AsyncSession, marks: Sequence[SentMark]) -> None:
+    """Record many sent rows in one statement (rows cancelled meanwhile stay cancelled)."""
+    if not marks:
+        return
+    params = [
+        {
+            "b_id": mark.row_id,
+            "b_sent_at": mark.sent_at,
+            "b_message_id": mark.message_id,
+            "b_attempts": mark.attempts,
+        }
+        for mark in marks
+    ]
+    await session.exec(_MARK_SENT, params=params)  # type: ignore[call-overload]
 
 
 async def move_chat(*, session: AsyncSession, old_chat_id: int, new_chat_id: int) -> None:

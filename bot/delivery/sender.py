@@ -3,10 +3,12 @@ records what became of every row.
 
 Rows of a chat are carried out in id order, one at a time; many chats at once. Answers to
 what people just did (rows of no broadcast) go first and are handed over right after their
-update commits (`push`); broadcasts fill the rest of the global rate. A row is marked done in
-its own short transaction right after Telegram accepted it, so a kill loses nothing and
-repeats at most the calls that were in flight (a message whose answer was lost is sent
-again: at most one duplicate).
+update commits (`push`); taking an answered question's buttons away (tidying: nobody waits
+for it) and then broadcasts fill the rest of the global rate. A row is marked done right
+after Telegram accepted it, before its chat's next row goes; the marks of calls that finish
+together are written in one transaction (group commit), so a kill loses nothing and repeats
+at most the calls whose marks were not written yet (a message whose answer was lost is sent
+again: at most one duplicate per chat).
 
 Nothing stops the sender but `stop()`. Network errors and 5xx back off every chat (an outage
 is everyone's), a row keeps being retried until its horizon (`reply_horizon`,
@@ -22,7 +24,7 @@ import logging
 import random
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -46,7 +48,7 @@ from bot.delivery.limits import Pacer, sender_call
 from storage import outbox, people, topics
 from storage.db import SessionFactory
 from storage.models import Outbox, OutboxStatus, Reachability, TopicPost
-from storage.outbox import PendingRow
+from storage.outbox import PendingRow, SentMark
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,23 @@ REMEMBERED_MESSAGE_IDS = 4096
 
 def is_group_chat(chat_id: int) -> bool:
     return chat_id < 0
+
+
+def is_tidying(row: PendingRow) -> bool:
+    """Taking an answered question's buttons away: the person already has their answer."""
+    return row.broadcast_id is None and row.payload.get("op") == payloads.CLEAR
+
+
+def is_paced(row: PendingRow) -> bool:
+    """Evenly spaced in the room answers leave (broadcasts, tidying), not sent at once."""
+    return row.is_bulk or is_tidying(row)
+
+
+@dataclass
+class _PendingMark:
+    row: PendingRow
+    mark: SentMark
+    done: asyncio.Future[None]
 
 
 class Sender:
@@ -109,20 +128,27 @@ class Sender:
         self.batch_size = batch_size
         self.rescan_seconds = rescan_seconds
         self.on_wake = on_wake
-        # Rows waiting, in id order: answers (no broadcast) and bulk (a broadcast's).
+        # Rows waiting, in id order: answers, tidying (see `is_tidying`), bulk (broadcasts).
         self._answers: dict[int, PendingRow] = {}
+        self._tidying: dict[int, PendingRow] = {}
         self._bulk: dict[int, PendingRow] = {}
         # When each queued row may go, on the event loop's monotonic clock: backoff must
         # not depend on wall-clock jumps (or on a frozen clock in tests).
         self._due: dict[int, float] = {}
         self._in_flight: dict[int, asyncio.Task[None]] = {}  # chat id → its one call
         self._in_flight_ids: set[int] = set()
-        self._bulk_in_flight = 0
+        self._paced_in_flight = 0
         self._finished_meanwhile: set[int] | None = None
         # Results Telegram gave that the database has not taken yet (it failed): written
         # again each round; their rows are neither queued nor sent meanwhile.
         self._unrecorded: dict[int, Callable[[], Awaitable[None]]] = {}
         self._message_ids: OrderedDict[int, int] = OrderedDict()  # row id → the message it made
+        self._marks: list[_PendingMark] = []  # "sent" marks waiting for the next group commit
+        self._marking: asyncio.Task[None] | None = None
+        # The outbox is read when someone committed rows without handing them over (`wake`),
+        # when a long broadcast has more rows than were read, and every `rescan_seconds`.
+        self._refill_wanted = True
+        self._more_pending = False
         self._outage_until = 0.0
         self._outage_failures = 0
         self._last_id = 0
@@ -134,7 +160,9 @@ class Sender:
     # ------------------------------------------------------------------ the outside
 
     def wake(self) -> None:
-        """New rows were committed (or a broadcast changed): look now, and show progress."""
+        """New rows were committed (or a broadcast changed): read the outbox now, and show
+        progress."""
+        self._refill_wanted = True
         self._wake.set()
         if self.on_wake is not None:
             self.on_wake()
@@ -145,7 +173,7 @@ class Sender:
         for row in rows:
             if row.id is not None:  # rows a dedupe key kept out were never written
                 self._enqueue(PendingRow.of(row), now)
-        self.wake()
+        self._wake.set()
 
     def forget(self, broadcast_id: int) -> None:
         """A broadcast was cancelled: drop its queued rows (those in flight finish)."""
@@ -154,15 +182,21 @@ class Sender:
             self._due.pop(row_id, None)
 
     def idle(self) -> bool:
-        return not self._answers and not self._bulk and not self._in_flight and not self._unrecorded
+        return not (
+            self._answers or self._tidying or self._bulk or self._in_flight or self._unrecorded or self._marks
+        )
 
     def holds(self, row_id: int) -> bool:
         return (
             row_id in self._answers
+            or row_id in self._tidying
             or row_id in self._bulk
             or row_id in self._in_flight_ids
             or row_id in self._unrecorded
         )
+
+    def _queues(self) -> tuple[dict[int, PendingRow], ...]:
+        return (self._answers, self._tidying, self._bulk)
 
     def stop(self) -> None:
         self._stopping = True
@@ -197,6 +231,9 @@ class Sender:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+            if self._marking is not None:  # the marks of calls that went out
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._marking
             try:  # a last try at what the database did not take: each one left is sent again later
                 await self._record_unrecorded()
             except Exception:
@@ -215,7 +252,7 @@ class Sender:
         """Queue a row in id order (`requeue`: the row being carried out, to try again)."""
         if not requeue and self.holds(row.id):
             return
-        queue = self._bulk if row.is_bulk else self._answers
+        queue = self._bulk if row.is_bulk else self._tidying if is_tidying(row) else self._answers
         if queue and row.id < next(reversed(queue)):
             queue[row.id] = row
             ordered = dict(sorted(queue.items()))
@@ -227,8 +264,11 @@ class Sender:
 
     async def _refill(self, now: float) -> None:
         rescan = now - self._last_rescan >= self.rescan_seconds
+        if not rescan and not self._refill_wanted and not self._more_pending:
+            return
         if len(self._bulk) >= self.batch_size // 2 and not rescan:
             return
+        self._refill_wanted = False  # a wake() while the query runs asks for another read
         after_id = 0 if rescan else self._last_id
         # Calls that finish while the query runs were read as pending: they must not be
         # queued again (that would carry them out twice).
@@ -241,6 +281,7 @@ class Sender:
             self._finished_meanwhile = None
         if rescan:
             self._last_rescan = now
+        self._more_pending = len(rows) >= self.batch_size
         for row in rows:
             self._last_id = max(self._last_id, row.id)
             if row.id in finished:
@@ -257,19 +298,19 @@ class Sender:
         blocked: set[int] = set(self._in_flight)
         next_due: float | None = None
 
-        def consider(queue: dict[int, PendingRow], bulk: bool) -> float | None:
+        def consider(queue: dict[int, PendingRow], paced: bool) -> float | None:
             nonlocal next_due
             for row in list(queue.values()):
                 if row.chat_id in blocked:
                     continue
                 blocked.add(row.chat_id)  # later rows for this chat wait for this one
-                answers_in_flight = len(self._in_flight) - self._bulk_in_flight
-                if bulk and self._bulk_in_flight >= self.max_in_flight:
+                answers_in_flight = len(self._in_flight) - self._paced_in_flight
+                if paced and self._paced_in_flight >= self.max_in_flight:
                     return 0.05
-                if not bulk and answers_in_flight >= self.max_answers_in_flight:
+                if not paced and answers_in_flight >= self.max_answers_in_flight:
                     return 0.05
                 wait = self._due.get(row.id, now) - now
-                if bulk:
+                if row.is_bulk:
                     wait = max(wait, self.pacer.ready_at(row.chat_id) - now)
                 if wait > 0.02:
                     next_due = wait if next_due is None else min(next_due, wait)
@@ -277,13 +318,13 @@ class Sender:
                 del queue[row.id]
                 self._due.pop(row.id, None)
                 self._in_flight_ids.add(row.id)
-                if bulk:
-                    self._bulk_in_flight += 1
+                if paced:
+                    self._paced_in_flight += 1
                 self._in_flight[row.chat_id] = asyncio.create_task(self._send(row))
             return None
 
-        for queue, bulk in ((self._answers, False), (self._bulk, True)):
-            busy = consider(queue, bulk)
+        for queue, paced in ((self._answers, False), (self._tidying, True), (self._bulk, True)):
+            busy = consider(queue, paced)
             if busy is not None:
                 next_due = busy if next_due is None else min(next_due, busy)
         return next_due
@@ -301,8 +342,8 @@ class Sender:
         finally:
             self._in_flight.pop(row.chat_id, None)
             self._in_flight_ids.discard(row.id)
-            if row.is_bulk:
-                self._bulk_in_flight -= 1
+            if is_paced(row):
+                self._paced_in_flight -= 1
             if self._finished_meanwhile is not None:
                 self._finished_meanwhile.add(row.id)
             self._wake.set()
@@ -321,7 +362,7 @@ class Sender:
         if row.is_bulk and payloads.is_message(row.payload):
             await self.pacer.acquire_chat(row.chat_id)
         try:
-            with sender_call(bulk=row.is_bulk):
+            with sender_call(bulk=is_paced(row)):
                 message_id = await self._carry_out(row)
         except TelegramRetryAfter as error:
             self.pacer.penalize(error.retry_after, row.chat_id)
@@ -424,19 +465,50 @@ class Sender:
             self._message_ids[row.id] = message_id
             if len(self._message_ids) > REMEMBERED_MESSAGE_IDS:
                 self._message_ids.popitem(last=False)
-        sent_at = self.clock.now()
+        mark = SentMark(
+            row_id=row.id, message_id=message_id, attempts=row.attempts + 1, sent_at=self.clock.now()
+        )
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._marks.append(_PendingMark(row=row, mark=mark, done=done))
+        if self._marking is None:
+            self._marking = asyncio.create_task(self._write_marks())
+        await done  # the chat's next row waits until this one is recorded (or kept to be)
+        if row.payload.get("pin") and message_id is not None:
+            await self._pin(row, message_id)
 
+    async def _write_marks(self) -> None:
+        """Group commit: the marks that came in while the last write ran go in one
+        transaction. A database that fails keeps them in memory (`_unrecorded`)."""
+        try:
+            while self._marks:
+                batch, self._marks = self._marks, []
+                try:
+                    await self._write_batch(batch)
+                except Exception as error:
+                    log.error(
+                        "could not record %d sent row(s) (kept until the database is back): %s",
+                        len(batch),
+                        error,
+                    )
+                    for pending in batch:
+                        self._unrecorded[pending.row.id] = self._batch_writer([pending])
+                for pending in batch:
+                    if not pending.done.done():
+                        pending.done.set_result(None)
+        finally:
+            self._marking = None
+
+    def _batch_writer(self, batch: list[_PendingMark]) -> Callable[[], Awaitable[None]]:
         async def write() -> None:
-            async with self.session_factory() as session:
-                await outbox.set_row(
-                    session=session,
-                    row_id=row.id,
-                    status=OutboxStatus.SENT,
-                    sent_at=sent_at,
-                    message_id=message_id,
-                    attempts=row.attempts + 1,
-                    error=None,
-                )
+            await self._write_batch(batch)
+
+        return write
+
+    async def _write_batch(self, batch: list[_PendingMark]) -> None:
+        async with self.session_factory() as session:
+            await outbox.mark_sent(session=session, marks=[pending.mark for pending in batch])
+            for pending in batch:
+                row, message_id = pending.row, pending.mark.message_id
                 if row.topic_id is not None and row.chat_group_id is not None and message_id is not None:
                     await topics.add_post(
                         session=session,
@@ -447,11 +519,7 @@ class Sender:
                             message_id=message_id,
                         ),
                     )
-                await session.commit()
-
-        await self._record(row, write)
-        if row.payload.get("pin") and message_id is not None:
-            await self._pin(row, message_id)
+            await session.commit()
 
     async def _record(self, row: PendingRow, write: Callable[[], Awaitable[None]]) -> None:
         """Write a result now, or keep it (and hold its row) until the database takes it."""
@@ -518,7 +586,7 @@ class Sender:
             await outbox.move_chat(session=session, old_chat_id=row.chat_id, new_chat_id=new_chat_id)
             await session.commit()
         now = asyncio.get_running_loop().time()
-        for queue in (self._answers, self._bulk):
+        for queue in self._queues():
             for key, queued in list(queue.items()):
                 if queued.chat_id == row.chat_id:
                     queue[key] = replace(queued, chat_id=new_chat_id)
@@ -528,13 +596,13 @@ class Sender:
         # Later rows for the same chat cannot arrive either.
         later = [
             key
-            for queue in (self._answers, self._bulk)
+            for queue in self._queues()
             for key, queued in list(queue.items())
             if queued.chat_id == row.chat_id
         ]
         for key in later:
-            self._answers.pop(key, None)
-            self._bulk.pop(key, None)
+            for queue in self._queues():
+                queue.pop(key, None)
             self._due.pop(key, None)
 
         async def write() -> None:
