@@ -345,8 +345,12 @@ async def _act(
         result: ActionResult = await client.send_message(token, user_id, argument)
     else:
         result = await client.press_button(token, user_id, user_id, message_id, argument)
-    events = await client.wait_events(user_id, result.seq, count=1, wait_seconds=60, kinds=answer_kinds)
-    return (time.perf_counter() - started) * 1000, int(events[0]["message_id"])
+    after = result.seq
+    while True:
+        [event] = await client.wait_events(user_id, after, count=1, wait_seconds=60, kinds=answer_kinds)
+        if not event.get("buttons_only"):  # an earlier question's buttons taken away: not the answer
+            return (time.perf_counter() - started) * 1000, int(event["message_id"])
+        after = int(event["seq"])
 
 
 async def _person(client: SandboxClient, token: str, user_id: int, steps: list[Step], run: Run) -> None:

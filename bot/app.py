@@ -51,6 +51,7 @@ from storage.db import (
     upgrade_database,
 )
 from storage.models import InboxStatus, Outbox
+from storage.outbox import PendingRow
 
 log = logging.getLogger(__name__)
 
@@ -299,7 +300,8 @@ class Application:
                 )
             await outbox.add_rows(session=session, rows=rows)
             await session.commit()
-        self.sender.push(rows)
+        # rows a dedupe key kept out were never written
+        self.sender.push([PendingRow.of(row) for row in rows if row.id is not None])
 
     async def finished(self, update_id: int) -> bool:
         """Whether the bot is done with an update: handled (or parked), its answers carried

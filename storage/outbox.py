@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, func, or_, update
+from sqlalchemy import bindparam, func, insert, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -50,6 +51,20 @@ async def add_rows(*, session: AsyncSession, rows: Sequence[Outbox]) -> int:
         session.add_all(fresh)
         await session.flush()
     return len(fresh)
+
+
+_INSERT_RETURNING_IDS = insert(OUTBOX).returning(OUTBOX.c.id, sort_by_parameter_order=True)
+
+
+async def insert_rows(*, session: AsyncSession, values: Sequence[dict[str, Any]]) -> list[int]:
+    """Write rows (column values) with one Core INSERT; returns their ids, in order.
+
+    Answers are written this way on every update: no ORM objects to build and flush, and
+    the sender gets them as `PendingRow`s without reading them back."""
+    if not values:
+        return []
+    result = await session.exec(_INSERT_RETURNING_IDS, params=list(values))  # type: ignore[call-overload]
+    return [int(row_id) for row_id in result.scalars().all()]
 
 
 @dataclass(frozen=True)

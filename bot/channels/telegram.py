@@ -90,16 +90,16 @@ async def show_screen(
     if remove_reply_keyboard and not screen.uses_reply_keyboard:
         if screen.has_buttons:
             await replies.add(chat_id, payloads.message(_("✓ Got it."), keyboard="remove"))
-            row = await replies.add(chat_id, payloads.screen_message(screen), need_id=remember)
+            ref = await replies.add(chat_id, payloads.screen_message(screen), need_id=remember)
         else:
-            row = await replies.add(
+            ref = await replies.add(
                 chat_id, payloads.screen_message(screen, keyboard="remove"), need_id=remember
             )
     else:
-        row = await replies.add(chat_id, payloads.screen_message(screen), need_id=remember)
+        ref = await replies.add(chat_id, payloads.screen_message(screen), need_id=remember)
     if remember:
-        assert draft is not None
-        _remember_prompt(draft, screen, ref=row.id)
+        assert draft is not None and ref is not None
+        _remember_prompt(draft, screen, ref=ref)
 
 
 def _remember_prompt(

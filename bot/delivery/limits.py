@@ -8,7 +8,10 @@ then collect 429s.
 Answers to what a person just did are not made to wait for an even slot: they go at once
 while the last second has room under the global limit (and take the next bulk slot with
 them, so the total stays under it), and they pay no per-chat bucket (a person pressing
-buttons is not made to wait a second per press; Telegram allows such short bursts).
+buttons is not made to wait a second per press; Telegram allows such short bursts). They
+queue apart from bulk calls, so an answer never waits behind a broadcast's sleeping call,
+and while people are being answered bulk calls leave the answers some headroom in the
+second (when nobody is, broadcasts get the whole rate).
 """
 
 from __future__ import annotations
@@ -90,6 +93,9 @@ class TokenBucket:
 # Telegram counts arrivals. 1 % below the limit keeps arrivals inside every window.
 SAFETY = 0.99
 STALL_SECONDS = 0.05
+# While answers went out in the last second, bulk calls keep this many of its slots free
+# for them: answers come in bursts, and a slot a broadcast took is one an answer waits for.
+ANSWER_HEADROOM = 3
 # This many chats meeting a 429 within this many seconds is taken as the global limit.
 GLOBAL_429_CHATS = 3
 GLOBAL_429_WINDOW = 2.0
@@ -113,6 +119,7 @@ class Pacer:
         # several at once, and arrive with the most jitter (a second at the limit here can
         # be a second over it at Telegram's end).
         self.answer_capacity = max(1, self.window_capacity - 1)
+        self.bulk_capacity_beside_answers = max(1, self.answer_capacity - ANSWER_HEADROOM)
         self.per_chat_per_second = per_chat_per_second * SAFETY
         self.per_group_per_second = per_group_per_minute / 60.0 * SAFETY
         self.clock = clock
@@ -121,7 +128,9 @@ class Pacer:
         self._window: deque[float] = deque()  # when the calls of the last second went
         self._recent_429: deque[tuple[float, int | None]] = deque()
         self._calls = 0
-        self._global_lock = asyncio.Lock()
+        self._last_answer = float("-inf")
+        self._bulk_lock = asyncio.Lock()
+        self._answer_lock = asyncio.Lock()
 
     def _chat_bucket(self, chat_id: int) -> TokenBucket:
         bucket = self._chats.get(chat_id)
@@ -137,37 +146,52 @@ class Pacer:
         return bucket.ready_at(now) if bucket is not None else now
 
     async def acquire_global(self, *, bulk: bool = True) -> None:
-        """Callers queue on a lock (in order). Bulk tokens are spaced from the moment the
-        previous one was actually taken, so a stalled event loop resumes at the same pace
-        instead of firing the backlog as a burst; answers go as soon as the last second has
-        room. Either way no second holds more calls than the limit."""
-        async with self._global_lock:
-            bucket = self.global_bucket
-            if bulk:
-                now = self.clock()
-                moment = bucket.ready_at(now)
-                if moment > now:
-                    await self.sleep(moment - now)
-            await self._wait_for_window(self.window_capacity if bulk else self.answer_capacity)
-            woke = self.clock()
-            if bulk:
-                # Waking a little late is normal (timer granularity) and must not slow the
-                # pace; being late by more than a few tokens' worth is a stall, and the pace
-                # restarts from now instead of catching up in a burst.
-                stalled = woke - moment > max(STALL_SECONDS, 3 * bucket.interval)
-                bucket.next_free = (woke if stalled else max(moment, bucket.next_free)) + bucket.interval
-            else:  # the answer took a slot: the bulk pace moves on by one
+        """Callers of a kind queue on their lock (in order). Bulk tokens are spaced from the
+        moment the previous one was actually taken, so a stalled event loop resumes at the
+        same pace instead of firing the backlog as a burst; answers go as soon as the last
+        second has room. Either way no second holds more calls than the limit."""
+        if not bulk:
+            async with self._answer_lock:
+                await self._wait_for_window(bulk=False)
+                woke = self.clock()
+                self._last_answer = woke
+                bucket = self.global_bucket  # the answer took a slot: the bulk pace moves on by one
                 bucket.next_free = max(bucket.next_free, woke) + bucket.interval
+                self._window.append(woke)
+            return
+        async with self._bulk_lock:
+            bucket = self.global_bucket
+            now = self.clock()
+            moment = bucket.ready_at(now)
+            if moment > now:
+                await self.sleep(moment - now)
+            await self._wait_for_window(bulk=True)
+            woke = self.clock()
+            # Waking a little late is normal (timer granularity) and must not slow the pace;
+            # being late by more than a few tokens' worth is a stall, and the pace restarts
+            # from now instead of catching up in a burst.
+            stalled = woke - moment > max(STALL_SECONDS, 3 * bucket.interval)
+            bucket.next_free = (woke if stalled else max(moment, bucket.next_free)) + bucket.interval
             self._window.append(woke)
 
-    async def _wait_for_window(self, capacity: int) -> None:
+    def _bulk_capacity(self) -> int:
+        answering = self.clock() - self._last_answer < 1.0
+        return self.bulk_capacity_beside_answers if answering else self.window_capacity
+
+    async def _wait_for_window(self, *, bulk: bool) -> None:
         while True:
             now = self.clock()
             while self._window and self._window[0] <= now - 1.0:
                 self._window.popleft()
+            capacity = self._bulk_capacity() if bulk else self.answer_capacity
             if len(self._window) < capacity:
                 return
-            await self.sleep(self._window[0] + 1.0 - now + 0.001)
+            # Until a slot frees, or (bulk beside answers) until the headroom is no longer kept.
+            wake_at = self._window[0] + 1.0
+            headroom_ends = self._last_answer + 1.0
+            if bulk and now < headroom_ends:
+                wake_at = min(wake_at, headroom_ends)
+            await self.sleep(wake_at - now + 0.001)
 
     async def acquire_chat(self, chat_id: int) -> None:
         """A bulk message's turn in its chat."""

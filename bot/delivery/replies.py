@@ -17,7 +17,9 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Outbox
+from storage import outbox
+from storage.models import OutboxStatus
+from storage.outbox import PendingRow
 
 
 @dataclass(frozen=True)
@@ -32,24 +34,52 @@ class ReplyQueue:
     session: AsyncSession
     update_id: int | None
     now: datetime
-    rows: list[Outbox] = field(default_factory=list)
+    rows: list[PendingRow] = field(default_factory=list)  # written, for the sender after the commit
     callback: CallbackAnswer | None = None
+    _unwritten: list[dict[str, Any]] = field(default_factory=list)
 
-    async def add(self, chat_id: int, payload: dict[str, Any], *, need_id: bool = False) -> Outbox:
-        """Queue one row for `chat_id`; `need_id` flushes it now, for a later row (or a
-        draft) to refer to it."""
-        row = Outbox(
-            chat_id=chat_id,
-            update_id=self.update_id,
-            payload=payload,
-            not_before=self.now,
-            created_at=self.now,
+    async def add(self, chat_id: int, payload: dict[str, Any], *, need_id: bool = False) -> int | None:
+        """Queue one row for `chat_id`. `need_id` writes it now and returns its id, for a
+        later row (or a draft) to refer to it; otherwise it is written by `write()`."""
+        self._unwritten.append(
+            {
+                "chat_id": chat_id,
+                "update_id": self.update_id,
+                "payload": payload,
+                "part": 0,
+                "status": OutboxStatus.PENDING,
+                "attempts": 0,
+                "not_before": self.now,
+                "created_at": self.now,
+            }
         )
-        self.session.add(row)
-        if need_id:
-            await self.session.flush()
-        self.rows.append(row)
-        return row
+        if not need_id:
+            return None
+        await self.write()
+        return self.rows[-1].id
+
+    async def write(self) -> None:
+        """Write the rows added since the last write, in order, in one statement (the
+        processor calls this before it commits the update)."""
+        if not self._unwritten:
+            return
+        values, self._unwritten = self._unwritten, []
+        ids = await outbox.insert_rows(session=self.session, values=values)
+        self.rows.extend(
+            PendingRow(
+                id=row_id,
+                broadcast_id=None,
+                chat_id=value["chat_id"],
+                person_id=None,
+                chat_group_id=None,
+                topic_id=None,
+                payload=value["payload"],
+                attempts=0,
+                not_before=self.now,
+                created_at=self.now,
+            )
+            for row_id, value in zip(ids, values, strict=True)
+        )
 
     def answer_callback(self, query_id: str, text: str | None = None, *, alert: bool = False) -> None:
         """The first answer counts (Telegram takes one per query)."""

@@ -47,7 +47,7 @@ from bot.delivery import payloads
 from bot.delivery.limits import Pacer, sender_call
 from storage import outbox, people, topics
 from storage.db import SessionFactory
-from storage.models import Outbox, OutboxStatus, Reachability, TopicPost
+from storage.models import OutboxStatus, Reachability, TopicPost
 from storage.outbox import PendingRow, SentMark
 
 log = logging.getLogger(__name__)
@@ -167,12 +167,11 @@ class Sender:
         if self.on_wake is not None:
             self.on_wake()
 
-    def push(self, rows: list[Outbox]) -> None:
+    def push(self, rows: list[PendingRow]) -> None:
         """Rows just committed (the answers to an update): queued without reading them back."""
         now = asyncio.get_running_loop().time()
         for row in rows:
-            if row.id is not None:  # rows a dedupe key kept out were never written
-                self._enqueue(PendingRow.of(row), now)
+            self._enqueue(row, now)
         self._wake.set()
 
     def forget(self, broadcast_id: int) -> None:

@@ -38,12 +38,12 @@ from bot.clock import Clock
 from bot.delivery.replies import CallbackAnswer, ReplyQueue
 from storage import inbox, jsoncodec
 from storage.db import SessionFactory
-from storage.models import Outbox
+from storage.outbox import PendingRow
 
 log = logging.getLogger(__name__)
 
 ParkedHook = Callable[[Update, str], Awaitable[None]]
-RowsHook = Callable[[list[Outbox]], None]
+RowsHook = Callable[[list[PendingRow]], None]
 
 
 @dataclass
@@ -286,6 +286,7 @@ class InboxProcessor:
             async with self.session_factory() as session:
                 replies = ReplyQueue(session=session, update_id=update.update_id, now=self.clock.now())
                 await self.dispatcher.feed_update(self.bot, update, session=session, replies=replies)
+                await replies.write()
                 await inbox.mark_done(session=session, update_id=update.update_id, now=self.clock.now())
                 await session.commit()
         except asyncio.CancelledError:

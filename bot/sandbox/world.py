@@ -777,6 +777,7 @@ class World:
             text=message.get("text", ""),
             html=message.get("html"),
             reply_markup=markup,
+            buttons_only=True,  # the text stayed: not an answer a person reads
         )
         return message
 

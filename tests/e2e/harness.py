@@ -72,8 +72,11 @@ class Reply:
 
     @property
     def last(self) -> dict[str, Any]:
+        """The last message the person reads: buttons taken away from an earlier question
+        (which may come after the answer) do not count, unless that is all there is."""
         assert self.messages, f"the bot said nothing; events: {self.events}"
-        return self.messages[-1]
+        read = [message for message in self.messages if not message.get("buttons_only")]
+        return (read or self.messages)[-1]
 
     def buttons(self) -> list[str]:
         return button_texts(self.last)

@@ -152,3 +152,39 @@ async def test_answers_go_at_once_while_the_second_has_room_and_never_exceed_the
     assert count_max_in_window(everything, 1.0) <= pacer.window_capacity <= 30
     # The answers' slots were taken from the bulk pace, not added to it.
     assert (everything[-1] - start) >= (len(everything) - pacer.window_capacity) / 30
+
+
+async def test_an_answer_does_not_wait_behind_a_sleeping_bulk_call() -> None:
+    pacer = Pacer(global_per_second=4, per_chat_per_second=1, per_group_per_minute=20)
+    await pacer.acquire_global()  # the next bulk token is a quarter of a second away
+    loop = asyncio.get_running_loop()
+    bulk = asyncio.create_task(pacer.acquire_global())
+    await asyncio.sleep(0)  # the bulk call now holds its queue, sleeping for its token
+    started = loop.time()
+    await pacer.acquire_global(bulk=False)
+    assert loop.time() - started < 0.1
+    assert not bulk.done()
+    await bulk
+
+
+async def test_bulk_keeps_headroom_for_answers_only_while_people_are_answered() -> None:
+    clock = FakeTime()
+    pacer = Pacer(
+        global_per_second=30, per_chat_per_second=1, per_group_per_minute=20, clock=clock, sleep=clock.sleep
+    )
+    # Nobody is being answered: a broadcast gets the whole window.
+    bulk_only = []
+    for _ in range(120):
+        await pacer.acquire_global()
+        bulk_only.append(clock.now)
+    assert count_max_in_window(bulk_only, 1.0) == pacer.window_capacity
+    # An answer went out: for the next second bulk calls leave it headroom.
+    clock.now += 2.0
+    await pacer.acquire_global(bulk=False)
+    answered_at = clock.now
+    beside = []
+    while clock.now < answered_at + 0.999:
+        await pacer.acquire_global()
+        beside.append(clock.now)
+    in_that_second = [moment for moment in beside if moment < answered_at + 1.0]
+    assert len(in_that_second) + 1 <= pacer.bulk_capacity_beside_answers < pacer.window_capacity
