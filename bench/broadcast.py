@@ -105,21 +105,35 @@ async def _outbox_done(db_url: str, total: int, limit: float) -> tuple[float, in
     engine = create_engine(db_url)
     factory = create_session_factory(engine)
     from sqlalchemy import func
-    from sqlmodel import select
+    from sqlmodel import col, select
 
     deadline = time.monotonic() + limit
     try:
         while True:
             async with factory() as session:
                 settled = (
-                    await session.exec(select(func.count()).where(Outbox.status != OutboxStatus.PENDING))
+                    await session.exec(
+                        select(func.count()).where(
+                            Outbox.status != OutboxStatus.PENDING, col(Outbox.broadcast_id).is_not(None)
+                        )
+                    )
                 ).one()
                 if settled >= total:
+                    # The broadcast's rows only: the answers of the publishing conversation
+                    # are outbox rows too, sent seconds before the broadcast starts.
                     first, last = (
-                        await session.exec(select(func.min(Outbox.sent_at), func.max(Outbox.sent_at)))
+                        await session.exec(
+                            select(func.min(Outbox.sent_at), func.max(Outbox.sent_at)).where(
+                                col(Outbox.broadcast_id).is_not(None)
+                            )
+                        )
                     ).one()
                     sent = (
-                        await session.exec(select(func.count()).where(Outbox.status == OutboxStatus.SENT))
+                        await session.exec(
+                            select(func.count()).where(
+                                Outbox.status == OutboxStatus.SENT, col(Outbox.broadcast_id).is_not(None)
+                            )
+                        )
                     ).one()
                     return (last - first).total_seconds(), int(sent)
             if time.monotonic() > deadline:
