@@ -185,8 +185,8 @@ class Application:
             retry_base_seconds=settings.delivery_retry_seconds,
             retry_max_seconds=settings.delivery_retry_max_seconds,
             request_timeout=settings.delivery_request_timeout,
-            # Few bulk sends wait for the global bucket at a time, so an answer queues behind
-            # at most about a quarter of a second of them.
+            # A quarter of a second of bulk calls in flight keeps the pace through the round
+            # trip without holding many rows that a cancel would have to wait for.
             max_in_flight=max(4, int(settings.global_rate_per_second / 4)),
             max_answers_in_flight=settings.intake_concurrency,
             on_wake=self.progress.nudge,
