@@ -135,7 +135,10 @@ class Sender:
         # When each queued row may go, on the event loop's monotonic clock: backoff must
         # not depend on wall-clock jumps (or on a frozen clock in tests).
         self._due: dict[int, float] = {}
-        self._in_flight: dict[int, asyncio.Task[None]] = {}  # chat id → its one call
+        # (chat id, paced) → the call in flight: a chat has at most one answer and one paced
+        # call (tidying or bulk) going, so an answer never waits for a paced call that is
+        # waiting for its slot of the global rate.
+        self._in_flight: dict[tuple[int, bool], asyncio.Task[None]] = {}
         self._in_flight_ids: set[int] = set()
         self._paced_in_flight = 0
         self._finished_meanwhile: set[int] | None = None
@@ -294,15 +297,22 @@ class Sender:
         now = asyncio.get_running_loop().time()
         if now < self._outage_until:
             return self._outage_until - now
-        blocked: set[int] = set(self._in_flight)
+        # Answers wait for the chat's answer in flight; paced rows wait for any call of their
+        # chat, and for its queued answers (an earlier row may make the message a later
+        # one refers to).
+        answering = {chat for chat, paced in self._in_flight if not paced}
+        busy_chats = {chat for chat, _paced in self._in_flight}
         next_due: float | None = None
 
         def consider(queue: dict[int, PendingRow], paced: bool) -> float | None:
             nonlocal next_due
+            blocked = busy_chats if paced else answering
             for row in list(queue.values()):
                 if row.chat_id in blocked:
                     continue
-                blocked.add(row.chat_id)  # later rows for this chat wait for this one
+                # later rows for this chat wait for this one
+                answering.add(row.chat_id)
+                busy_chats.add(row.chat_id)
                 answers_in_flight = len(self._in_flight) - self._paced_in_flight
                 if paced and self._paced_in_flight >= self.max_in_flight:
                     return 0.05
@@ -319,7 +329,7 @@ class Sender:
                 self._in_flight_ids.add(row.id)
                 if paced:
                     self._paced_in_flight += 1
-                self._in_flight[row.chat_id] = asyncio.create_task(self._send(row))
+                self._in_flight[(row.chat_id, paced)] = asyncio.create_task(self._send(row))
             return None
 
         for queue, paced in ((self._answers, False), (self._tidying, True), (self._bulk, True)):
@@ -339,7 +349,7 @@ class Sender:
             log.exception("outbox row %s failed unexpectedly", row.id)
             await self._retry(row, "internal error")
         finally:
-            self._in_flight.pop(row.chat_id, None)
+            self._in_flight.pop((row.chat_id, is_paced(row)), None)
             self._in_flight_ids.discard(row.id)
             if is_paced(row):
                 self._paced_in_flight -= 1

@@ -4,6 +4,7 @@ failures that never end, each checked in what was delivered and what is stored."
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,15 +16,18 @@ from sqlmodel import select
 
 from bot.clock import FrozenClock
 from bot.config import Settings
+from bot.delivery import payloads
 from bot.delivery.limits import Pacer, RateLimitMiddleware
 from bot.delivery.sender import Sender
 from bot.delivery.service import Delivery, Outgoing, Recipient
 from bot.i18n import create_i18n
 from bot.sandbox import SandboxClient, SandboxServer
 from bot.telegram import create_bot
+from bot.ui import Choice
 from storage import people
 from storage.db import SessionFactory, create_engine, create_session_factory, upgrade_database
 from storage.models import ChatGroup, Outbox, OutboxStatus
+from storage.outbox import PendingRow
 
 
 @dataclass
@@ -167,3 +171,46 @@ async def test_a_long_text_goes_out_in_order_in_parts(rig: Rig) -> None:
     texts = [m["text"] for m in await rig.client.chat_messages(user.id)]
     assert len(texts) == 3 and all(len(text) <= 4096 for text in texts)
     assert "\n\n".join(texts) == "\n\n".join(p.replace("<b>", "").replace("</b>", "") for p in paragraphs)
+
+
+async def test_an_answer_does_not_wait_for_a_tidying_call_of_its_chat(rig: Rig) -> None:
+    """Taking an old question's buttons away waits for room in the global rate; the person's
+    next answer in the same chat goes meanwhile, and the buttons go when there is room."""
+    person = await rig.client.create_user(first_name="Cộng tác viên", started=[rig.token])
+    sender = rig.sender()
+    task = asyncio.create_task(sender.run())
+    now = rig.clock.now()
+
+    async def commit(*payloads_: dict[str, object]) -> list[Outbox]:
+        async with rig.sessions() as session:
+            rows = [
+                Outbox(chat_id=person.id, payload=dict(payload), not_before=now, created_at=now)
+                for payload in payloads_
+            ]
+            session.add_all(rows)
+            await session.commit()
+        sender.push([PendingRow.of(row) for row in rows])
+        return rows
+
+    try:
+        question = payloads.message("Câu 1", [[Choice(label="Có", data="yes")]])
+        after = await rig.client.last_seq()
+        await commit(question)
+        [sent] = await rig.client.wait_events(person.id, after, kinds=["send"])
+        # No room for paced calls for the next two seconds (as at the peak of a busy hour).
+        rig.pacer.global_bucket.block_until(time.monotonic() + 2.0)
+        after = await rig.client.last_seq()
+        await commit(payloads.clear(message_id=sent["message_id"]))
+        await asyncio.sleep(0.2)  # the tidying call is under way, waiting for its slot
+        started = time.monotonic()
+        await commit(payloads.message("Câu 2"))
+        [answer] = await rig.client.wait_events(person.id, after, kinds=["send", "edit"])
+        assert answer["kind"] == "send" and answer["text"] == "Câu 2"
+        assert time.monotonic() - started < 1.0
+        [tidied] = await rig.client.wait_events(person.id, answer["seq"], kinds=["edit"])
+        assert tidied["buttons_only"] and tidied["message_id"] == sent["message_id"]
+        assert not tidied.get("reply_markup")
+    finally:
+        sender.stop()
+        await task
+    assert {row.status for row in await rig.rows()} == {OutboxStatus.SENT}
