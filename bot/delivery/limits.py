@@ -135,6 +135,7 @@ class Pacer:
         self._recent_429: deque[tuple[float, int | None]] = deque()
         self._calls = 0
         self._last_answer = float("-inf")
+        self._answers_waiting = 0
         self._bulk_lock = asyncio.Lock()
         self._answer_lock = asyncio.Lock()
 
@@ -157,13 +158,17 @@ class Pacer:
         same pace instead of firing the backlog as a burst; answers go as soon as the last
         second has room. Either way no second holds more calls than the limit."""
         if not bulk:
-            async with self._answer_lock:
-                await self._wait_for_window(bulk=False)
-                woke = self.clock()
-                self._last_answer = woke
-                bucket = self.global_bucket  # the answer took a slot: the bulk pace moves on by one
-                bucket.next_free = max(bucket.next_free, woke) + bucket.interval
-                self._window.append(woke)
+            self._answers_waiting += 1
+            try:
+                async with self._answer_lock:
+                    await self._wait_for_window(bulk=False)
+                    woke = self.clock()
+                    self._last_answer = woke
+                    bucket = self.global_bucket  # the answer took a slot: the bulk pace moves on by one
+                    bucket.next_free = max(bucket.next_free, woke) + bucket.interval
+                    self._window.append(woke)
+            finally:
+                self._answers_waiting -= 1
             return
         async with self._bulk_lock:
             bucket = self.global_bucket
@@ -181,7 +186,9 @@ class Pacer:
             self._window.append(woke)
 
     def _bulk_capacity(self) -> int:
-        answering = self.clock() - self._last_answer < 1.0
+        """An answer waiting, or one in the last second, keeps bulk calls off the headroom
+        (otherwise a broadcast that fills every second would starve the answers)."""
+        answering = self._answers_waiting > 0 or self.clock() - self._last_answer < 1.0
         return self.bulk_capacity_beside_answers if answering else self.window_capacity
 
     async def _wait_for_window(self, *, bulk: bool) -> None:

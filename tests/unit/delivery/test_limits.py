@@ -188,3 +188,21 @@ async def test_bulk_keeps_headroom_for_answers_only_while_people_are_answered() 
         beside.append(clock.now)
     in_that_second = [moment for moment in beside if moment < answered_at + 1.0]
     assert len(in_that_second) + 1 <= pacer.bulk_capacity_beside_answers < pacer.window_capacity
+
+
+async def test_a_broadcast_filling_every_second_does_not_starve_an_answer() -> None:
+    pacer = Pacer(global_per_second=100, per_chat_per_second=1, per_group_per_minute=20)
+    loop = asyncio.get_running_loop()
+
+    async def broadcast() -> None:
+        for _ in range(300):  # three seconds of bulk calls at the whole rate
+            await pacer.acquire_global()
+
+    sending = asyncio.create_task(broadcast())
+    await asyncio.sleep(1.2)  # the window is full of bulk calls now
+    started = loop.time()
+    await pacer.acquire_global(bulk=False)
+    waited = loop.time() - started
+    assert not sending.done()
+    assert waited < 0.2
+    await sending
