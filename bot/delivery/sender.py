@@ -1,10 +1,11 @@
 """The sender: carries out the outbox at Telegram's pace, retries what can be retried, and
 records what became of every row.
 
-Rows of a chat are carried out in id order, one at a time; many chats at once. Answers to
-what people just did (rows of no broadcast) go first and are handed over right after their
-update commits (`push`); taking an answered question's buttons away (tidying: nobody waits
-for it) and then broadcasts fill the rest of the global rate. A row is marked done right
+Rows of a chat are carried out in id order, many chats at once. Answers to what people just
+did (rows of no broadcast) go first and are handed over right after their update commits
+(`push`); taking an answered question's buttons away (tidying: nobody waits for it) and then
+broadcasts fill the rest of the global rate. A chat has at most one answer and one paced
+call (tidying or broadcast) going, and a paced row waits for its chat's earlier answers. A row is marked done right
 after Telegram accepted it, before its chat's next row goes; the marks of calls that finish
 together are written in one transaction (group commit), so a kill loses nothing and repeats
 at most the calls whose marks were not written yet (a message whose answer was lost is sent
