@@ -462,6 +462,22 @@ async def _burst(client: SandboxClient, token: str, user_ids: list[int], answers
     return (max(answered) - started) * 1000
 
 
+async def _wait_quiet(client: SandboxClient, *, quiet_seconds: float, limit: float = 120.0) -> None:
+    """Until the bots have made no Bot API call (but polling) for `quiet_seconds`."""
+
+    def calls(stats: dict[str, Any]) -> int:
+        return sum(count for method, count in stats["calls"].items() if method.lower() != "getupdates")
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    last, since = calls(await client.stats()), loop.time()
+    while loop.time() - since < quiet_seconds and loop.time() < deadline:
+        await asyncio.sleep(0.1)
+        now_calls = calls(await client.stats())
+        if now_calls != last:
+            last, since = now_calls, loop.time()
+
+
 async def _wait_ready(client: SandboxClient, token: str, user_id: int, text: str) -> None:
     """Wait until a bot process answers (it is starting up: imports, migrations)."""
     result = await client.send_message(token, user_id, text)
@@ -520,7 +536,10 @@ async def _offered_and_bursts(
         burst_errors: list[str] = []
         answers: list[str] = []
         for group in bursters:
-            await asyncio.sleep(1.5)  # every window empty again: each burst starts alike
+            # Every window empty again, so each burst starts alike: the bot has made no call
+            # for 1.5 s (after the offered run it still takes answered questions' buttons
+            # away, at the pace the limits leave).
+            await _wait_quiet(client, quiet_seconds=1.5)
             try:
                 bursts_ms.append(round(await _burst(client, info.token, group, answers), 1))
             except (TimeoutError, aiohttp.ClientError, RuntimeError) as error:
