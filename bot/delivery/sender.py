@@ -70,6 +70,8 @@ CANNOT_EDIT_HINTS = (
     "message identifier is not specified",
 )
 NOT_MODIFIED = "message is not modified"
+# Calls failing in a row (network, 5xx) before every chat backs off.
+OUTAGE_AFTER_FAILURES = 3
 REMEMBERED_MESSAGE_IDS = 4096
 
 
@@ -406,9 +408,14 @@ class Sender:
         return f"{seconds / 3600:g} h" if seconds >= 3600 else f"{seconds:g} s"
 
     def _outage(self) -> None:
-        """Every chat waits: a failing Bot API is failing for all of them."""
+        """Several calls failing in a row, with no success between them, is an outage, and
+        every chat waits: a failing Bot API is failing for all of them. A failure here and
+        there (a 5xx among successes) only delays its own row."""
         self._outage_failures += 1
-        delay = min(self.retry_max_seconds, self.retry_base_seconds * 2 ** (self._outage_failures - 1))
+        if self._outage_failures < OUTAGE_AFTER_FAILURES:
+            return
+        exponent = self._outage_failures - OUTAGE_AFTER_FAILURES
+        delay = min(self.retry_max_seconds, self.retry_base_seconds * 2 ** min(exponent, 30))
         self._outage_until = max(self._outage_until, asyncio.get_running_loop().time() + delay)
 
     async def _call(self, method: TelegramMethod[Any]) -> Any:

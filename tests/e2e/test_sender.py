@@ -214,3 +214,24 @@ async def test_an_answer_does_not_wait_for_a_tidying_call_of_its_chat(rig: Rig) 
         sender.stop()
         await task
     assert {row.status for row in await rig.rows()} == {OutboxStatus.SENT}
+
+
+async def test_a_server_error_here_and_there_delays_only_its_own_message(rig: Rig) -> None:
+    """One 500 among successes is not an outage: the other chats' messages go on at once
+    (several failures in a row, as in an outage, do pause every chat: tests/faults)."""
+    users = [await rig.client.create_user(first_name=f"Người {n}", started=[rig.token]) for n in range(12)]
+    await rig.client.configure(error_rate=1.0, error_kinds=["500"], fault_budget=1)
+    await rig.queue("notice:mixed", [Recipient(chat_id=u.id, locale="vi") for u in users], "Thông báo")
+    sender = rig.sender(retry_base_seconds=3.0, max_answers_in_flight=2)
+    started = time.monotonic()
+    task = asyncio.create_task(sender.run())
+    try:
+        delivered = 0
+        while delivered < len(users) - 1:
+            assert time.monotonic() - started < 2.0, "the other chats waited for one chat's 500"
+            await asyncio.sleep(0.05)
+            delivered = sum(1 for row in await rig.rows() if row.status == OutboxStatus.SENT)
+    finally:
+        sender.stop()
+        await task
+    assert (await rig.client.stats())["faults"] == 1
