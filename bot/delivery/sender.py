@@ -282,6 +282,9 @@ class Sender:
             async with self.session_factory() as session:
                 rows = await outbox.pending_rows(session=session, after_id=after_id, limit=self.batch_size)
             finished = self._finished_meanwhile
+        except Exception:
+            self._refill_wanted = True  # the read failed: the next round reads again
+            raise
         finally:
             self._finished_meanwhile = None
         if rescan:
@@ -310,17 +313,21 @@ class Sender:
         def consider(queue: dict[int, PendingRow], paced: bool) -> float | None:
             nonlocal next_due
             blocked = busy_chats if paced else answering
+            full = False
             for row in list(queue.values()):
                 if row.chat_id in blocked:
                     continue
                 # later rows for this chat wait for this one
                 answering.add(row.chat_id)
                 busy_chats.add(row.chat_id)
+                if full:  # every queued answer still holds its chat's paced rows back
+                    continue
                 answers_in_flight = len(self._in_flight) - self._paced_in_flight
                 if paced and self._paced_in_flight >= self.max_in_flight:
-                    return 0.05
+                    return 0.05  # nothing paced can go, and nothing comes after paced rows
                 if not paced and answers_in_flight >= self.max_answers_in_flight:
-                    return 0.05
+                    full = True
+                    continue
                 wait = self._due.get(row.id, now) - now
                 if row.is_bulk:
                     wait = max(wait, self.pacer.ready_at(row.chat_id) - now)
@@ -333,7 +340,7 @@ class Sender:
                 if paced:
                     self._paced_in_flight += 1
                 self._in_flight[(row.chat_id, paced)] = asyncio.create_task(self._send(row))
-            return None
+            return 0.05 if full else None
 
         for queue, paced in ((self._answers, False), (self._tidying, True), (self._bulk, True)):
             busy = consider(queue, paced)

@@ -235,3 +235,38 @@ async def test_a_server_error_here_and_there_delays_only_its_own_message(rig: Ri
         sender.stop()
         await task
     assert (await rig.client.stats())["faults"] == 1
+
+
+async def test_a_clear_waits_for_the_queued_answer_that_makes_its_message(rig: Rig) -> None:
+    """With answers at their limit, an answer that is still queued holds back the tidying
+    of its chat: a clear of the message it will make must not go first (and find nothing)."""
+    other = await rig.client.create_user(first_name="Người khác", started=[rig.token])
+    third = await rig.client.create_user(first_name="Người thứ ba", started=[rig.token])
+    person = await rig.client.create_user(first_name="Cộng tác viên", started=[rig.token])
+    await rig.client.configure(latency_ms=300)  # the other chat's answer stays in flight a while
+    sender = rig.sender(max_answers_in_flight=1)
+    now = rig.clock.now()
+    async with rig.sessions() as session:
+        first = Outbox(chat_id=other.id, payload=payloads.message("Trả lời"), not_before=now, created_at=now)
+        waiting = Outbox(
+            chat_id=third.id, payload=payloads.message("Trả lời"), not_before=now, created_at=now
+        )
+        question = Outbox(
+            chat_id=person.id,
+            payload=payloads.message("Câu 1", [[Choice(label="Có", data="yes")]]),
+            not_before=now,
+            created_at=now,
+        )
+        session.add_all([first, waiting, question])
+        await session.flush()
+        clear = Outbox(
+            chat_id=person.id, payload=payloads.clear(ref=question.id), not_before=now, created_at=now
+        )
+        session.add(clear)
+        await session.commit()
+    sender.push([PendingRow.of(row) for row in (first, waiting, question, clear)])
+    await rig.drain(sender)
+
+    [shown] = await rig.client.chat_messages(person.id)
+    assert shown["text"] == "Câu 1"
+    assert not shown.get("reply_markup"), "the question kept buttons that the clear was to take away"
