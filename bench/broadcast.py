@@ -30,7 +30,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.inbound import _remove_database, _spawn  # noqa: E402
+from bench.inbound import _remove_database, _spawn, _stop  # noqa: E402
 from bot.conversation import FormCatalog  # noqa: E402
 from bot.sandbox import SandboxClient, start_sandbox  # noqa: E402
 from storage import people  # noqa: E402
@@ -247,12 +247,7 @@ async def measure(recipients: int, speedup: float, faults: float, workdir: Path)
         peer_rate = (recipients - peer_lost) / peer_figures["seconds"]
     finally:
         for process in processes:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+            _stop(process)
         await client.close()
         await session.close()
         await server.close()

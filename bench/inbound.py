@@ -223,33 +223,22 @@ class Databases:
             path = self.workdir / f"bench-{label}.db"
             _remove_database(path)
             return f"sqlite+aiosqlite:///{path}"
-        from sqlalchemy import make_url
+        from storage.db import create_database
 
         assert self.admin_url, "PostgreSQL needs an admin URL"
-        name = f"dlxh_bench_{self.tag}_{label}"
-        await self._admin(f"CREATE DATABASE {name}")
-        self.created.append(name)
-        return make_url(self.admin_url).set(database=name).render_as_string(hide_password=False)
+        url = await create_database(self.admin_url, f"dlxh_bench_{self.tag}_{label}")
+        self.created.append(url)
+        return url
 
     async def drop_all(self) -> None:
-        for name in self.created:
+        from storage.db import drop_database
+
+        for url in self.created:
             try:
-                await self._admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+                await drop_database(url)
             except Exception as error:  # the figures matter more than the cleanup
-                print(f"could not drop {name}: {error}", file=sys.stderr)
+                print(f"could not drop {url}: {error}", file=sys.stderr)
         self.created.clear()
-
-    async def _admin(self, statement: str) -> None:
-        from sqlalchemy import text
-        from sqlalchemy.ext.asyncio import create_async_engine
-
-        engine = create_async_engine(self.admin_url or "")
-        try:
-            async with engine.connect() as connection:
-                await connection.execution_options(isolation_level="AUTOCOMMIT")
-                await connection.execute(text(statement))
-        finally:
-            await engine.dispose()
 
 
 async def _count_reports(db_url: str) -> int:

@@ -20,7 +20,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, make_url, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -109,3 +109,27 @@ async def upgrade_database(engine: AsyncEngine, revision: str = "head") -> None:
 
     async with engine.begin() as connection:
         await connection.run_sync(_upgrade)
+
+
+async def create_database(admin_url: str, name: str) -> str:
+    """Create a PostgreSQL database on the server `admin_url` reaches; returns its URL.
+    For the test harness and the benchmarks, which give each run a database of its own."""
+    await _on_server(admin_url, f"CREATE DATABASE {name}")
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+async def drop_database(url: str) -> None:
+    """Drop the PostgreSQL database a URL names (connected to the server's `postgres`)."""
+    parsed = make_url(url)
+    admin_url = parsed.set(database="postgres").render_as_string(hide_password=False)
+    await _on_server(admin_url, f"DROP DATABASE IF EXISTS {parsed.database} WITH (FORCE)")
+
+
+async def _on_server(admin_url: str, statement: str) -> None:
+    engine = create_async_engine(admin_url)
+    try:
+        async with engine.connect() as connection:
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await connection.execute(text(statement))
+    finally:
+        await engine.dispose()

@@ -97,8 +97,9 @@ SAFETY = 0.99
 # evenly) before they meet Telegram's global limit, whose 429 stops everything for a second.
 GLOBAL_SAFETY = 0.98
 STALL_SECONDS = 0.05
-# While answers went out in the last second, bulk calls keep this many of its slots free
-# for them: answers come in bursts, and a slot a broadcast took is one an answer waits for.
+# While an answer is waiting or went out in the last second, bulk calls keep this many of
+# the second's slots free for answers: they come in bursts, and a slot a broadcast took is
+# one an answer waits for.
 ANSWER_HEADROOM = 3
 # This many chats meeting a 429 within this many seconds is taken as the global limit.
 GLOBAL_429_CHATS = 3

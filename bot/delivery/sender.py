@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 from collections import OrderedDict
@@ -515,18 +516,12 @@ class Sender:
                         error,
                     )
                     for pending in batch:
-                        self._unrecorded[pending.row.id] = self._batch_writer([pending])
+                        self._unrecorded[pending.row.id] = functools.partial(self._write_batch, [pending])
                 for pending in batch:
                     if not pending.done.done():
                         pending.done.set_result(None)
         finally:
             self._marking = None
-
-    def _batch_writer(self, batch: list[_PendingMark]) -> Callable[[], Awaitable[None]]:
-        async def write() -> None:
-            await self._write_batch(batch)
-
-        return write
 
     async def _write_batch(self, batch: list[_PendingMark]) -> None:
         async with self.session_factory() as session:

@@ -20,7 +20,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
 from sqlmodel import select
 
 from bot.app import Application
@@ -28,7 +27,8 @@ from bot.clock import FrozenClock
 from bot.config import Settings
 from bot.sandbox.client import SandboxClient
 from storage import outbox, people
-from storage.db import create_engine
+from storage.db import create_database
+from storage.db import drop_database as drop_postgres_database
 from storage.models import (
     ChatGroup,
     Person,
@@ -318,17 +318,6 @@ def test_database() -> str:
     return os.environ.get("TEST_DATABASE", "sqlite")
 
 
-async def _on_server(statement: str) -> None:
-    """A statement on the PostgreSQL server itself (creating or dropping a database)."""
-    admin = create_engine(os.environ["TEST_POSTGRES_URL"])
-    try:
-        async with admin.connect() as connection:
-            await connection.execution_options(isolation_level="AUTOCOMMIT")
-            await connection.execute(text(statement))
-    finally:
-        await admin.dispose()
-
-
 async def fresh_database_url(tmp_path: Path) -> str:
     """A new, empty database for one world: a SQLite file, or a PostgreSQL database created
     for it (dropped by `drop_database`)."""
@@ -337,14 +326,12 @@ async def fresh_database_url(tmp_path: Path) -> str:
     server = os.environ.get("TEST_POSTGRES_URL", "")
     if not server:
         raise RuntimeError("TEST_DATABASE=postgres needs TEST_POSTGRES_URL")
-    name = f"dlxh_e2e_{uuid.uuid4().hex[:12]}"
-    await _on_server(f"CREATE DATABASE {name}")
-    return server.rsplit("/", 1)[0] + "/" + name
+    return await create_database(server, f"dlxh_e2e_{uuid.uuid4().hex[:12]}")
 
 
 async def drop_database(url: str) -> None:
     if url.startswith("postgresql"):
-        await _on_server(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
+        await drop_postgres_database(url)
 
 
 async def make_world(

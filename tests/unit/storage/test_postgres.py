@@ -5,10 +5,9 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import text
 
 from storage import inbox, people, reports
-from storage.db import create_engine, create_session_factory, upgrade_database
+from storage.db import create_database, create_engine, create_session_factory, drop_database, upgrade_database
 from storage.models import Draft, InboxStatus, Person, PersonStatus, Report, Role, utcnow
 
 pytestmark = pytest.mark.postgres
@@ -20,16 +19,9 @@ URL = os.environ.get("TEST_POSTGRES_URL", "")
 async def pg_url() -> AsyncIterator[str]:
     if not URL:
         pytest.skip("TEST_POSTGRES_URL is not set (make test starts PostgreSQL via .ci/postgres.sh)")
-    name = f"dlxh_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(URL)
-    async with admin.connect() as connection:
-        await connection.execution_options(isolation_level="AUTOCOMMIT")
-        await connection.execute(text(f"CREATE DATABASE {name}"))
-    yield URL.rsplit("/", 1)[0] + "/" + name
-    async with admin.connect() as connection:
-        await connection.execution_options(isolation_level="AUTOCOMMIT")
-        await connection.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
-    await admin.dispose()
+    url = await create_database(URL, f"dlxh_{uuid.uuid4().hex[:10]}")
+    yield url
+    await drop_database(url)
 
 
 async def test_migrations_and_summary_queries_run_on_postgres(pg_url: str) -> None:
