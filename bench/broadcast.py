@@ -49,15 +49,12 @@ async def _seed(db_url: str, staff_id: int, user_ids: list[int]) -> None:
     async with factory() as session:
         await FormCatalog().sync_builtin(session)
         province = await people.create_unit(session=session, code="TINH", name="Tỉnh")
-        staff = Person(
-            telegram_id=staff_id, full_name="Cán bộ", status=PersonStatus.ACTIVE, unit_id=province.id
-        )
+        staff = Person(chat_id=staff_id, full_name="Cán bộ", status=PersonStatus.ACTIVE, unit_id=province.id)
         persons = [
-            Person(telegram_id=uid, full_name=f"CTV {i}", status=PersonStatus.ACTIVE, unit_id=province.id)
+            Person(chat_id=uid, full_name=f"CTV {i}", status=PersonStatus.ACTIVE, unit_id=province.id)
             for i, uid in enumerate(user_ids)
         ]
-        session.add_all([staff, *persons])
-        await session.flush()
+        await people.add_people(session=session, persons=[staff, *persons])
         session.add(PersonRole(person_id=staff.id or 0, role=Role.STAFF, unit_id=province.id))
         session.add_all(
             [PersonRole(person_id=p.id or 0, role=Role.COLLABORATOR, unit_id=province.id) for p in persons]

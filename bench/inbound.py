@@ -160,11 +160,10 @@ async def _seed(db_url: str, user_ids: list[int]) -> None:
         province = await people.create_unit(session=session, code="TINH", name="Tỉnh")
         now = datetime.now(UTC)
         persons = [
-            Person(telegram_id=uid, full_name=f"CTV {i}", status=PersonStatus.ACTIVE, unit_id=province.id)
+            Person(chat_id=uid, full_name=f"CTV {i}", status=PersonStatus.ACTIVE, unit_id=province.id)
             for i, uid in enumerate(user_ids)
         ]
-        session.add_all(persons)
-        await session.flush()
+        await people.add_people(session=session, persons=persons)
         session.add_all(
             [PersonRole(person_id=p.id or 0, role=Role.COLLABORATOR, unit_id=province.id) for p in persons]
         )

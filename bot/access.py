@@ -49,7 +49,7 @@ class Grant:
 class Actor:
     """The person behind an update, with their roles; built once per update."""
 
-    telegram_id: int
+    address: int  # their user id on the channel the update came from (storage/addresses.py)
     person: Person | None
     grants: tuple[Grant, ...] = ()
 
@@ -92,26 +92,25 @@ class Actor:
 
 async def load_actor(*, session: AsyncSession, user: User, admin_ids: frozenset[int]) -> Actor:
     """Load the person and grants; people listed in ADMIN_IDS become admins on first contact."""
-    person, rows = await people.person_with_grants(session=session, telegram_id=user.id)
+    person, rows = await people.person_with_grants(session=session, address=user.id)
     if user.id in admin_ids:
         if person is None:
             person = Person(
-                telegram_id=user.id,
-                telegram_username=user.username,
+                chat_id=user.id,
+                username=user.username,
                 full_name=user.full_name,
                 status=PersonStatus.ACTIVE,
             )
-            session.add(person)
-            await session.flush()
+            await people.add_person(session=session, person=person)
         elif person.status != PersonStatus.ACTIVE:
             person.status = PersonStatus.ACTIVE
             session.add(person)
     if person is None:
-        return Actor(telegram_id=user.id, person=None)
+        return Actor(address=user.id, person=None)
     grants = [Grant(role=Role(role), unit_id=unit_id, path=path or ROOT_PATH) for role, unit_id, path in rows]
     if user.id in admin_ids and not any(g.role is Role.ADMIN for g in grants):
         grants.append(Grant(role=Role.ADMIN, unit_id=None, path=ROOT_PATH))
-    return Actor(telegram_id=user.id, person=person, grants=tuple(grants))
+    return Actor(address=user.id, person=person, grants=tuple(grants))
 
 
 def refusal_text(permission: Permission, actor: Actor | None) -> str:

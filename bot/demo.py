@@ -156,15 +156,14 @@ async def seed_organisation(sessions: SessionFactory, users: dict[str, int]) -> 
         ]
         for key, name, unit, role in roster:
             person = Person(
-                telegram_id=users[key],
+                chat_id=users[key],
                 full_name=name,
                 phone="0912345678",
                 field_of_work="khac",
                 unit_id=unit.id,
                 status=PersonStatus.ACTIVE,
             )
-            session.add(person)
-            await session.flush()
+            await people.add_person(session=session, person=person)
             await people.grant_role(session=session, person=person, role=role, unit_id=unit.id)
         await session.commit()
         return {"TINH": province.id or 0, "HUYEN_A": district_a.id or 0}
@@ -250,7 +249,7 @@ async def play_demo_month(
     actors = {key: Actor(names[key], users[key], client, token, sessions, application) for key in users}
     await actors["staff"]._settle(added)
     async with sessions() as session:
-        session.add(ChatGroup(telegram_chat_id=group.id, title=GROUP_TITLE, unit_id=units["HUYEN_A"]))
+        session.add(ChatGroup(chat_id=group.id, title=GROUP_TITLE, unit_id=units["HUYEN_A"]))
         await session.commit()
     due = local_today(application.clock, application.settings.tz) + timedelta(days=7)
 

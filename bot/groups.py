@@ -31,7 +31,7 @@ async def offer_setup(services: Services, *, actor: Actor, chat: Chat) -> Outcom
     units = await units_in_scope(services.session, actor, Permission.SETUP_GROUP)
     if not units:
         return Outcome(alert=_("There is no unit in your scope yet. Import units with `dlxh units import`."))
-    existing = await people.get_group(session=services.session, telegram_chat_id=chat.id)
+    existing = await people.get_group(session=services.session, chat_id=chat.id)
     lines = [_("Which unit does this group belong to?")]
     if existing is not None and existing.is_active:
         unit = await people.get_unit(session=services.session, unit_id=existing.unit_id)
@@ -48,9 +48,9 @@ async def bind_group(services: Services, *, actor: Actor, chat: Chat, unit_id: i
     if unit is None or not actor.can_act_on(Permission.SETUP_GROUP, unit):
         return Outcome(alert=_("That unit is outside your scope."))
     assert actor.person is not None and unit.id is not None
-    group = await people.get_group(session=services.session, telegram_chat_id=chat.id)
+    group = await people.get_group(session=services.session, chat_id=chat.id)
     if group is None:
-        group = ChatGroup(telegram_chat_id=chat.id, unit_id=unit.id)
+        group = ChatGroup(chat_id=chat.id, unit_id=unit.id)
     group.unit_id = unit.id
     group.title = chat.title or ""
     group.is_active = True
@@ -80,7 +80,7 @@ class RegisteredGroup(BaseFilter):
     """Passes in a group bound to a unit, and hands the binding to the handler as `group`."""
 
     async def __call__(self, message: Message, session: AsyncSession) -> bool | dict[str, Any]:
-        group = await people.get_group(session=session, telegram_chat_id=message.chat.id)
+        group = await people.get_group(session=session, chat_id=message.chat.id)
         if group is None or not group.is_active:
             return False
         return {"group": group}

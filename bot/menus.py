@@ -133,7 +133,7 @@ async def queue_menu_change(
     menu, if it changes."""
     payload = menu_change(i18n, person, roles)
     if payload is not None:
-        await replies.add(person.telegram_id, payload)
+        await replies.add(person.chat_id, payload)
 
 
 async def sync_all_menus(i18n: I18n, session_factory: SessionFactory, clock: Clock) -> int:
@@ -148,7 +148,7 @@ async def sync_all_menus(i18n: I18n, session_factory: SessionFactory, clock: Clo
                 session.add(person)
                 rows.append(
                     Outbox(
-                        chat_id=person.telegram_id,
+                        chat_id=person.chat_id,
                         person_id=person.id,
                         payload=payload,
                         not_before=now,

@@ -176,10 +176,9 @@ async def open_invite(
     assert invite is not None and invite.id is not None
     person = actor.person
     if person is None:
-        person = Person(telegram_id=user.id, telegram_username=user.username, status=PersonStatus.PENDING)
-        services.session.add(person)
-        await services.session.flush()
-    person.telegram_username = user.username
+        person = Person(chat_id=user.id, username=user.username, status=PersonStatus.PENDING)
+        await people.add_person(session=services.session, person=person)
+    person.username = user.username
     assert person.id is not None
     return await conversations.start(
         services,

@@ -248,7 +248,7 @@ async def group_reply_for(services: Services, message: Message) -> Topic | None:
     if replied is None:
         return None
     post = await topics.find_post(
-        session=services.session, telegram_chat_id=message.chat.id, message_id=replied.message_id
+        session=services.session, chat_id=message.chat.id, message_id=replied.message_id
     )
     if post is None:
         return None

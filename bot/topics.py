@@ -272,11 +272,10 @@ async def deliver_topic(
     groups = await people.groups_for_units(session=session, unit_paths=paths)
     members = await people.active_collaborators(session=session, unit_paths=paths)
     recipients = [
-        Recipient(chat_id=group.telegram_chat_id, locale=default_locale, chat_group_id=group.id)
-        for group in groups
+        Recipient(chat_id=group.chat_id, locale=default_locale, chat_group_id=group.id) for group in groups
     ] + [
         Recipient(
-            chat_id=member.telegram_id,
+            chat_id=member.chat_id,
             locale=normalize_locale(member.locale, default_locale),
             person_id=member.person_id,
         )
@@ -288,7 +287,7 @@ async def deliver_topic(
         kind=kind,
         title=topic.title,
         created_by=actor.person.id,
-        progress=ProgressTarget(chat_id=actor.telegram_id, locale=current_locale()),
+        progress=ProgressTarget(chat_id=actor.address, locale=current_locale()),
         topic_id=topic.id,
     )
     await services.delivery.deliver(

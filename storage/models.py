@@ -61,6 +61,13 @@ class Reachability(StrEnum):
     STOPPED = "stopped"  # never opened a private chat
 
 
+class Channel(StrEnum):
+    """Where a person or a group is reached."""
+
+    TELEGRAM = "telegram"
+    ZALO = "zalo"
+
+
 class TopicKind(StrEnum):
     MONTHLY = "monthly"
     URGENT = "urgent"
@@ -112,9 +119,13 @@ class Unit(SQLModel, table=True):
 
 
 class Person(SQLModel, table=True):
+    """Someone in the network. `chat_id` is the address of their private chat, where the bot
+    writes to them (see storage/addresses.py); how they are known on each channel is in
+    `person_identity`."""
+
     id: int | None = Field(default=None, primary_key=True)
-    telegram_id: int = Field(sa_type=BigInteger, unique=True)
-    telegram_username: str | None = Field(default=None, max_length=64)
+    chat_id: int = Field(sa_type=BigInteger, unique=True)
+    username: str | None = Field(default=None, max_length=64)
     full_name: str = Field(default="", max_length=255)
     phone: str | None = Field(default=None, max_length=20)
     field_of_work: str | None = Field(default=None, max_length=64)
@@ -128,6 +139,46 @@ class Person(SQLModel, table=True):
     menu_key: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     registered_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class PersonIdentity(SQLModel, table=True):
+    """How a person is known on one channel, like a contact URN in RapidPro: the address of
+    their user id there (a Telegram user id, or a Zalo user's address). Updates are matched
+    to people by it; units, roles, reports and drafts belong to the person."""
+
+    __tablename__ = "person_identity"
+
+    address: int = Field(sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    person_id: int = Field(foreign_key="person.id", index=True)
+    channel: str = Field(max_length=16)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class ChannelChat(SQLModel, table=True):
+    """A user or chat of a channel whose ids are strings (Zalo), given a number here: its
+    address is `ZALO_ADDRESS_BASE + id` (negative for groups), so every table and queue keeps
+    one integer chat id for both channels (storage/addresses.py)."""
+
+    __tablename__ = "channel_chat"
+    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_channel_chat_external"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    external_id: str = Field(max_length=128)
+    is_group: bool = False
+    title: str = Field(default="", max_length=255)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class ChatMenu(SQLModel, table=True):
+    """The numbered choices last shown in a chat without buttons (Zalo), so that a typed
+    number or word means what a press would (bot/channels/zalo_menu.py)."""
+
+    __tablename__ = "chat_menu"
+
+    chat_id: int = Field(sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    menu: dict[str, Any] = Field(sa_type=JSON)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 
 
 class PersonRole(SQLModel, table=True):
@@ -161,12 +212,12 @@ class Invite(SQLModel, table=True):
 
 
 class ChatGroup(SQLModel, table=True):
-    """A Telegram group bound to a unit with /setup."""
+    """A group (Telegram or Zalo, by its address) bound to a unit with /setup."""
 
     __tablename__ = "chat_group"
 
     id: int | None = Field(default=None, primary_key=True)
-    telegram_chat_id: int = Field(sa_type=BigInteger, unique=True)
+    chat_id: int = Field(sa_type=BigInteger, unique=True)
     title: str = Field(default="", max_length=255)
     unit_id: int = Field(foreign_key="unit.id", index=True)
     is_active: bool = True
@@ -215,12 +266,12 @@ class TopicPost(SQLModel, table=True):
     """Where a topic was posted, so a reply to that post finds its topic."""
 
     __tablename__ = "topic_post"
-    __table_args__ = (UniqueConstraint("telegram_chat_id", "message_id", name="uq_topic_post_msg"),)
+    __table_args__ = (UniqueConstraint("chat_id", "message_id", name="uq_topic_post_msg"),)
 
     id: int | None = Field(default=None, primary_key=True)
     topic_id: int = Field(foreign_key="topic.id", index=True)
     chat_group_id: int = Field(foreign_key="chat_group.id")
-    telegram_chat_id: int = Field(sa_type=BigInteger)
+    chat_id: int = Field(sa_type=BigInteger)
     message_id: int = Field(sa_type=BigInteger)
     posted_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 

@@ -10,7 +10,8 @@ from sqlalchemy import func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import ChatGroup, Invite, Person, PersonRole, PersonStatus, Role, Unit
+from storage.addresses import channel_of
+from storage.models import ChatGroup, Invite, Person, PersonIdentity, PersonRole, PersonStatus, Role, Unit
 
 
 async def create_unit(*, session: AsyncSession, code: str, name: str, parent: Unit | None = None) -> Unit:
@@ -46,20 +47,43 @@ async def get_person(*, session: AsyncSession, person_id: int) -> Person | None:
     return await session.get(Person, person_id)
 
 
-async def get_person_by_telegram_id(*, session: AsyncSession, telegram_id: int) -> Person | None:
-    return (await session.exec(select(Person).where(Person.telegram_id == telegram_id))).first()
+async def add_people(*, session: AsyncSession, persons: Sequence[Person]) -> None:
+    """New people, each known by the address of their private chat (their user id there)."""
+    session.add_all(persons)
+    await session.flush()
+    session.add_all(
+        PersonIdentity(address=person.chat_id, person_id=person.id or 0, channel=channel_of(person.chat_id))
+        for person in persons
+    )
+    await session.flush()
+
+
+async def add_person(*, session: AsyncSession, person: Person) -> Person:
+    await add_people(session=session, persons=[person])
+    return person
+
+
+async def add_identity(*, session: AsyncSession, person_id: int, address: int) -> None:
+    """Another channel for the same person (their reports and roles stay theirs)."""
+    session.add(PersonIdentity(address=address, person_id=person_id, channel=channel_of(address)))
+    await session.flush()
+
+
+async def get_person_by_chat_id(*, session: AsyncSession, chat_id: int) -> Person | None:
+    return (await session.exec(select(Person).where(Person.chat_id == chat_id))).first()
 
 
 async def person_with_grants(
-    *, session: AsyncSession, telegram_id: int
+    *, session: AsyncSession, address: int
 ) -> tuple[Person | None, list[tuple[str, int | None, str | None]]]:
-    """A person and their (role, unit id, unit path) grants, in one query: this runs for
-    every update."""
+    """The person known by a user address, and their (role, unit id, unit path) grants, in
+    one query: this runs for every update."""
     statement = (
         select(Person, PersonRole.role, PersonRole.unit_id, Unit.path)
+        .join(PersonIdentity, col(PersonIdentity.person_id) == Person.id)
         .outerjoin(PersonRole, col(PersonRole.person_id) == Person.id)
         .outerjoin(Unit, col(Unit.id) == PersonRole.unit_id)
-        .where(Person.telegram_id == telegram_id)
+        .where(PersonIdentity.address == address)
     )
     rows = (await session.exec(statement)).all()
     if not rows:
@@ -130,16 +154,14 @@ async def consume_invite(*, session: AsyncSession, invite_id: int, now: datetime
     return bool(result.rowcount)
 
 
-async def get_group(*, session: AsyncSession, telegram_chat_id: int) -> ChatGroup | None:
-    return (
-        await session.exec(select(ChatGroup).where(ChatGroup.telegram_chat_id == telegram_chat_id))
-    ).first()
+async def get_group(*, session: AsyncSession, chat_id: int) -> ChatGroup | None:
+    return (await session.exec(select(ChatGroup).where(ChatGroup.chat_id == chat_id))).first()
 
 
 @dataclass(frozen=True)
 class Member:
     person_id: int
-    telegram_id: int
+    chat_id: int
     full_name: str
     locale: str | None
     unit_id: int
@@ -151,7 +173,7 @@ async def active_collaborators(*, session: AsyncSession, unit_paths: Sequence[st
         return []
     statement = (
         select(  # type: ignore[call-overload]  # sqlmodel types select() for up to 4 columns
-            Person.id, Person.telegram_id, Person.full_name, Person.locale, Person.unit_id
+            Person.id, Person.chat_id, Person.full_name, Person.locale, Person.unit_id
         )
         .join(Unit, col(Unit.id) == Person.unit_id)
         .where(
@@ -162,17 +184,17 @@ async def active_collaborators(*, session: AsyncSession, unit_paths: Sequence[st
         .order_by(col(Unit.path), Person.full_name)
     )
     return [
-        Member(person_id=pid, telegram_id=tid, full_name=name, locale=locale, unit_id=unit_id)
+        Member(person_id=pid, chat_id=tid, full_name=name, locale=locale, unit_id=unit_id)
         for pid, tid, name, locale, unit_id in (await session.exec(statement)).all()
     ]
 
 
 async def move_group(*, session: AsyncSession, old_chat_id: int, new_chat_id: int) -> bool:
     """Follow a group to its new chat id (supergroup migration); False if nothing to move."""
-    group = await get_group(session=session, telegram_chat_id=old_chat_id)
-    if group is None or await get_group(session=session, telegram_chat_id=new_chat_id) is not None:
+    group = await get_group(session=session, chat_id=old_chat_id)
+    if group is None or await get_group(session=session, chat_id=new_chat_id) is not None:
         return False
-    group.telegram_chat_id = new_chat_id
+    group.chat_id = new_chat_id
     session.add(group)
     return True
 
@@ -215,7 +237,7 @@ async def set_menu_key(*, session: AsyncSession, person_id: int, key: str | None
 async def admin_chat_ids(*, session: AsyncSession, admin_ids: Sequence[int]) -> list[int]:
     """Whom to tell about what needs an administrator: active admins and ADMIN_IDS."""
     statement = (
-        select(Person.telegram_id)
+        select(Person.chat_id)
         .join(PersonRole, col(PersonRole.person_id) == Person.id)
         .where(PersonRole.role == Role.ADMIN, Person.status == PersonStatus.ACTIVE)
     )

@@ -92,12 +92,10 @@ async def add_post(*, session: AsyncSession, post: TopicPost) -> TopicPost:
     return post
 
 
-async def find_post(*, session: AsyncSession, telegram_chat_id: int, message_id: int) -> TopicPost | None:
+async def find_post(*, session: AsyncSession, chat_id: int, message_id: int) -> TopicPost | None:
     return (
         await session.exec(
-            select(TopicPost).where(
-                TopicPost.telegram_chat_id == telegram_chat_id, TopicPost.message_id == message_id
-            )
+            select(TopicPost).where(TopicPost.chat_id == chat_id, TopicPost.message_id == message_id)
         )
     ).first()
 

@@ -534,7 +534,7 @@ class Sender:
                         post=TopicPost(
                             topic_id=row.topic_id,
                             chat_group_id=row.chat_group_id,
-                            telegram_chat_id=row.chat_id,
+                            chat_id=row.chat_id,
                             message_id=message_id,
                         ),
                     )

@@ -138,7 +138,7 @@ class World:
         async with self.sessions() as session:
             target = self.units[unit]
             person = Person(
-                telegram_id=persona.user_id,
+                chat_id=persona.user_id,
                 full_name=full_name or persona.first_name,
                 phone="0912345678",
                 field_of_work="khac",
@@ -146,8 +146,7 @@ class World:
                 status=PersonStatus.ACTIVE,
                 registered_at=self.clock.now(),
             )
-            session.add(person)
-            await session.flush()
+            await people.add_person(session=session, person=person)
             await people.grant_role(session=session, person=person, role=role, unit_id=target.id)
             await session.commit()
             return person
@@ -173,9 +172,7 @@ class World:
         await self.quiet()
         if unit is not None:
             async with self.sessions() as session:
-                session.add(
-                    ChatGroup(telegram_chat_id=chat.id, title=title, unit_id=self.units[unit].id or 0)
-                )
+                session.add(ChatGroup(chat_id=chat.id, title=title, unit_id=self.units[unit].id or 0))
                 await session.commit()
         self.groups[title] = chat.id
         return chat.id
@@ -186,7 +183,7 @@ class World:
 
     async def person(self, persona: Persona) -> Person | None:
         async with self.sessions() as session:
-            return await people.get_person_by_telegram_id(session=session, telegram_id=persona.user_id)
+            return await people.get_person_by_chat_id(session=session, chat_id=persona.user_id)
 
     async def idle(self) -> None:
         assert self.app.processor is not None

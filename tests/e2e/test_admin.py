@@ -36,5 +36,5 @@ async def test_admin_is_bootstrapped_on_first_contact(admin_world: World) -> Non
     reply = await admin.send("/summary")
     assert "Tổng hợp tình hình dư luận xã hội" in reply.text and "Tỉnh An Phú" in reply.text
     async with admin_world.sessions() as session:
-        person = (await session.exec(select(Person).where(Person.telegram_id == ADMIN_ID))).one()
+        person = (await session.exec(select(Person).where(Person.chat_id == ADMIN_ID))).one()
     assert person.status == PersonStatus.ACTIVE

@@ -52,14 +52,13 @@ async def seed_collaborators(world: World, count: int, *, never_started: int) ->
         for index, user_id in enumerate(user_ids):
             unit = world.units["HUYEN_A" if index % 2 else "HUYEN_B"]
             person = Person(
-                telegram_id=user_id,
+                chat_id=user_id,
                 full_name=f"Cộng tác viên số {index:03d}",
                 unit_id=unit.id,
                 status=PersonStatus.ACTIVE,
                 registered_at=world.clock.now(),
             )
-            session.add(person)
-            await session.flush()
+            await people.add_person(session=session, person=person)
             await people.grant_role(session=session, person=person, role=Role.COLLABORATOR, unit_id=unit.id)
         await session.commit()
     return user_ids

@@ -33,7 +33,7 @@ async def test_staff_registers_a_group_with_setup(world: World, org: dict[str, P
     reply = await org["staff"].press("Huyện Hòa Thuận", chat_id=chat_id)
     assert "Nhóm đã được đăng ký cho Huyện Hòa Thuận" in reply.text
     async with world.sessions() as session:
-        group = (await session.exec(select(ChatGroup).where(ChatGroup.telegram_chat_id == chat_id))).one()
+        group = (await session.exec(select(ChatGroup).where(ChatGroup.chat_id == chat_id))).one()
     assert group.unit_id == world.units["HUYEN_B"].id and group.title == "CTV Xã Mới"
 
 
@@ -50,9 +50,7 @@ async def test_district_staff_sees_only_their_units(world: World, org: dict[str,
     )
     assert forged.alerts == ["Đơn vị này nằm ngoài phạm vi phụ trách của đồng chí."]
     async with world.sessions() as session:
-        assert (
-            await session.exec(select(ChatGroup).where(ChatGroup.telegram_chat_id == chat.id))
-        ).all() == []
+        assert (await session.exec(select(ChatGroup).where(ChatGroup.chat_id == chat.id))).all() == []
 
 
 async def test_unregistered_group_gets_one_explanation_and_nothing_is_stored(
@@ -70,9 +68,7 @@ async def test_unregistered_group_gets_one_explanation_and_nothing_is_stored(
     reply = await stranger.send("chào cả nhà", chat_id=chat_id)
     assert reply.messages == []
     async with world.sessions() as session:
-        assert (
-            await session.exec(select(ChatGroup).where(ChatGroup.telegram_chat_id == chat_id))
-        ).all() == []
+        assert (await session.exec(select(ChatGroup).where(ChatGroup.chat_id == chat_id))).all() == []
         assert len((await session.exec(select(Person))).all()) == people_before
 
 
@@ -83,4 +79,4 @@ async def test_group_is_followed_when_it_becomes_a_supergroup(world: World, org:
         await world.settle(update_id)
     async with world.sessions() as session:
         group = (await session.exec(select(ChatGroup))).one()
-    assert group.telegram_chat_id == new_id
+    assert group.chat_id == new_id

@@ -31,7 +31,7 @@ async def test_staff_publishes_a_topic_into_the_target_groups(world: World, org:
         "2026-11",
         "Sáp nhập đơn vị hành chính cấp xã",
     )
-    assert [(p.telegram_chat_id, p.message_id) for p in posts] == [(group_id, post["message_id"])]
+    assert [(p.chat_id, p.message_id) for p in posts] == [(group_id, post["message_id"])]
     # Every collaborator of the target units also gets the topic in private, with the button.
     for name in ("ctv1", "ctv2", "ctv3", "ctv4"):
         dm = (await world.client.chat_messages(org[name].user_id))[-1]

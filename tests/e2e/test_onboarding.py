@@ -119,7 +119,7 @@ async def test_unknown_expired_and_used_up_links(world: World, org: dict[str, Pe
     reply = await stranger.send(f"/start {single}")
     assert "đã được dùng hết số lượt" in reply.text
     async with world.sessions() as session:
-        people = (await session.exec(select(Person).where(Person.telegram_id == stranger.user_id))).all()
+        people = (await session.exec(select(Person).where(Person.chat_id == stranger.user_id))).all()
     assert people == []
 
 

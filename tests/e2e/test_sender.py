@@ -102,7 +102,7 @@ async def test_a_migrated_group_is_followed_and_rebound(rig: Rig) -> None:
     await rig.client.add_bot_to_group(chat.id, rig.token, member.id)
     async with rig.sessions() as session:
         unit = await people.create_unit(session=session, code="X", name="Xã")
-        group = ChatGroup(telegram_chat_id=chat.id, title="Nhóm cũ", unit_id=unit.id or 0)
+        group = ChatGroup(chat_id=chat.id, title="Nhóm cũ", unit_id=unit.id or 0)
         session.add(group)
         await session.commit()
     new_id, _updates = await rig.client.migrate_group(chat.id)  # the bot has not seen it yet
@@ -116,7 +116,7 @@ async def test_a_migrated_group_is_followed_and_rebound(rig: Rig) -> None:
     assert [m.get("text") for m in await rig.client.chat_messages(new_id)][-1] == "Thông báo"
     async with rig.sessions() as session:
         rebound = (await session.exec(select(ChatGroup))).one()
-    assert rebound.telegram_chat_id == new_id
+    assert rebound.chat_id == new_id
 
 
 async def test_429_waits_retry_after_and_loses_nothing(rig: Rig) -> None:

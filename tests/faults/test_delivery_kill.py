@@ -52,10 +52,9 @@ async def test_delivery_survives_sigkill(
         unit = await people.create_unit(session=session, code="TINH", name="Tỉnh")
         for user, role in [(staff, Role.STAFF), *((u, Role.COLLABORATOR) for u in users)]:
             person = Person(
-                telegram_id=user.id, full_name=user.first_name, status=PersonStatus.ACTIVE, unit_id=unit.id
+                chat_id=user.id, full_name=user.first_name, status=PersonStatus.ACTIVE, unit_id=unit.id
             )
-            session.add(person)
-            await session.flush()
+            await people.add_person(session=session, person=person)
             await people.grant_role(session=session, person=person, role=role, unit_id=unit.id)
         await session.commit()
     await client.configure(global_per_second=LIMIT, per_chat_per_second=1, per_group_per_minute=20)

@@ -45,9 +45,8 @@ async def test_report_survives_sigkill_exactly_once(
     factory = create_session_factory(engine)
     async with factory() as session:
         unit = await people.create_unit(session=session, code="TINH", name="Tỉnh")
-        person = Person(telegram_id=user.id, full_name="Lan", status=PersonStatus.ACTIVE, unit_id=unit.id)
-        session.add(person)
-        await session.flush()
+        person = Person(chat_id=user.id, full_name="Lan", status=PersonStatus.ACTIVE, unit_id=unit.id)
+        await people.add_person(session=session, person=person)
         await people.grant_role(session=session, person=person, role=Role.COLLABORATOR, unit_id=unit.id)
         await session.commit()
 

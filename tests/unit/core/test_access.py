@@ -3,8 +3,8 @@ from storage.models import Person, PersonStatus, Role, Unit
 
 
 def _actor(*grants: Grant, status: str = PersonStatus.ACTIVE, unit_id: int | None = 2) -> Actor:
-    person = Person(id=1, telegram_id=10, status=status, unit_id=unit_id)
-    return Actor(telegram_id=10, person=person, grants=grants)
+    person = Person(id=1, chat_id=10, status=status, unit_id=unit_id)
+    return Actor(address=10, person=person, grants=grants)
 
 
 def test_staff_scope_is_their_subtree() -> None:

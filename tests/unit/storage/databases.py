@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage import reports
+from storage import people, reports
 from storage.db import SessionFactory, create_engine, create_session_factory, upgrade_database
 from storage.models import Draft, Person, PersonStatus
 
@@ -21,9 +21,8 @@ async def migrated_sqlite(path: Path, **engine_options: Any) -> tuple[AsyncEngin
 async def seed_person_with_draft(factory: SessionFactory) -> int:
     """A person (Telegram id 7) with an ad-hoc report draft at step 0; returns the draft's id."""
     async with factory() as session:
-        person = Person(telegram_id=7, full_name="An", status=PersonStatus.ACTIVE)
-        session.add(person)
-        await session.flush()
+        person = Person(chat_id=7, full_name="An", status=PersonStatus.ACTIVE)
+        await people.add_person(session=session, person=person)
         draft = await reports.save_draft(
             session=session, draft=Draft(person_id=person.id or 0, slot="report:adhoc", state={"step": 0})
         )

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401
@@ -33,5 +33,32 @@ async def test_upgrade_twice_is_harmless(tmp_path: Path) -> None:
     try:
         await upgrade_database(engine)
         await upgrade_database(engine)
+    finally:
+        await engine.dispose()
+
+
+async def test_people_of_earlier_versions_keep_their_telegram_identity(tmp_path: Path) -> None:
+    """0004 renames telegram_id to chat_id and makes it each person's Telegram identity."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+    try:
+        await upgrade_database(engine, "0003")
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO person (telegram_id, full_name, status, reachability, created_at) "
+                    "VALUES (123456789, 'An', 'active', 'active', '2026-01-01 00:00:00')"
+                )
+            )
+        await upgrade_database(engine)
+        async with engine.connect() as connection:
+            rows = (
+                await connection.execute(
+                    text(
+                        "SELECT p.chat_id, i.address, i.channel FROM person p "
+                        "JOIN person_identity i ON i.person_id = p.id"
+                    )
+                )
+            ).all()
+        assert [tuple(row) for row in rows] == [(123456789, 123456789, "telegram")]
     finally:
         await engine.dispose()

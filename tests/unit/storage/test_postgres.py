@@ -35,10 +35,9 @@ async def test_migrations_and_summary_queries_run_on_postgres(pg_url: str) -> No
                 session=session, code="HUYEN_A", name="Huyện A", parent=province
             )
             person = Person(
-                telegram_id=5_000_000_001, full_name="A", status=PersonStatus.ACTIVE, unit_id=district.id
+                chat_id=5_000_000_001, full_name="A", status=PersonStatus.ACTIVE, unit_id=district.id
             )
-            session.add(person)
-            await session.flush()
+            await people.add_person(session=session, person=person)
             await people.grant_role(
                 session=session, person=person, role=Role.COLLABORATOR, unit_id=district.id
             )
@@ -66,7 +65,7 @@ async def test_migrations_and_summary_queries_run_on_postgres(pg_url: str) -> No
             ) == {district.id: 1}
             assert await people.count_active_collaborators(session=session, under_path=province.path) == 1
         async with factory() as session:
-            actor, grants = await people.person_with_grants(session=session, telegram_id=5_000_000_001)
+            actor, grants = await people.person_with_grants(session=session, address=5_000_000_001)
             assert actor is not None and grants == [("collaborator", district.id, district.path)]
             draft = await reports.save_draft(
                 session=session,
