@@ -28,10 +28,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 import handlers
 from bot import menus, onboarding, reporting, topics, urgent
+from bot.channels.telegram_gateway import TelegramGateway
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.conversation import Conversations, FormCatalog
 from bot.delivery import payloads
+from bot.delivery.gateway import Gateway
 from bot.delivery.limits import Pacer, RateLimitMiddleware
 from bot.delivery.progress import ProgressReporter
 from bot.delivery.sender import Sender
@@ -50,7 +52,7 @@ from storage.db import (
     create_session_factory,
     upgrade_database,
 )
-from storage.models import InboxStatus, Outbox
+from storage.models import Channel, InboxStatus, Outbox
 from storage.outbox import PendingRow
 
 log = logging.getLogger(__name__)
@@ -168,23 +170,25 @@ class Application:
         bot = self.bot
         me = await until_done("getMe", bot.me)
         self.bot_username = me.username or ""
+        telegram = TelegramGateway(
+            bot=self.bot, pacer=pacer, request_timeout=settings.delivery_request_timeout
+        )
+        gateways: dict[Channel, Gateway] = {Channel.TELEGRAM: telegram}
         self.progress = ProgressReporter(
-            bot=self.bot,
+            gateways=gateways,
             session_factory=self.session_factory,
             i18n=self.i18n,
             clock=self.clock,
             interval=settings.progress_edit_seconds,
         )
         self.sender = Sender(
-            bot=self.bot,
+            gateways=gateways,
             session_factory=self.session_factory,
-            pacer=pacer,
             clock=self.clock,
             reply_horizon=settings.delivery_reply_horizon_seconds,
             bulk_horizon=settings.delivery_bulk_horizon_seconds,
             retry_base_seconds=settings.delivery_retry_seconds,
             retry_max_seconds=settings.delivery_retry_max_seconds,
-            request_timeout=settings.delivery_request_timeout,
             # A quarter of a second of bulk calls in flight keeps the pace through the round
             # trip without holding many rows that a cancel would have to wait for.
             max_in_flight=max(4, int(settings.global_rate_per_second / 4)),

@@ -10,7 +10,10 @@ locale (aiogram's i18n context); code that writes to someone else wraps the call
 
 from __future__ import annotations
 
+import contextlib
 import html
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
@@ -22,6 +25,7 @@ from aiogram.utils.i18n.context import get_i18n
 from bot.forms import FormDefinition, FormError, FormState, Question, text_for
 from bot.forms.deadlines import format_deadline
 from bot.forms.engine import progress, visible_questions
+from storage.models import Channel
 
 REVIEW_ANSWER_LIMIT = 300
 MAX_MESSAGE = 4096
@@ -126,6 +130,29 @@ class Screen:
 
 def current_locale() -> str:
     return get_i18n().current_locale
+
+
+_channel: ContextVar[Channel] = ContextVar("dlxh_channel", default=Channel.TELEGRAM)
+
+
+@contextlib.contextmanager
+def use_channel(channel: Channel) -> Iterator[None]:
+    """Screens made inside are for this channel (set per update, and per recipient of a
+    delivery): without buttons, choices are numbered and controls are words."""
+    token = _channel.set(channel)
+    try:
+        yield
+    finally:
+        _channel.reset(token)
+
+
+def current_channel() -> Channel:
+    return _channel.get()
+
+
+def text_only() -> bool:
+    """Whether the screen being made has no buttons (Zalo)."""
+    return _channel.get() is Channel.ZALO
 
 
 def escape(value: object) -> str:

@@ -5,28 +5,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from babel.numbers import format_decimal
 
-from bot.channels import telegram_calls
 from bot.clock import Clock
 from bot.delivery import payloads
+from bot.delivery.adapt import for_chat
+from bot.delivery.gateway import DeliveryError, Gateway
 from bot.i18n import in_locale
 from bot.ui import BroadcastButton, Choice, escape
 from storage import jsoncodec, outbox
+from storage.addresses import channel_of
 from storage.db import SessionFactory
-from storage.models import Broadcast, BroadcastStatus, OutboxStatus
+from storage.models import Broadcast, BroadcastStatus, Channel, OutboxStatus
 
 log = logging.getLogger(__name__)
 
 BAR_WIDTH = 12
 RATE_WINDOW = timedelta(seconds=10)
+# Where a message cannot be edited (Zalo), progress is a new message at each of these
+# shares of the recipients done, and at the end.
+MILESTONES = 4
 
 
 @dataclass(frozen=True)
@@ -148,20 +152,29 @@ async def broadcast_counts(session: object, broadcast_id: int) -> Counts:
     return counts_from(await outbox.recipient_counts(session=session, broadcast_id=broadcast_id))  # type: ignore[arg-type]
 
 
+def milestone(broadcast: Broadcast, counts: Counts) -> str:
+    """What a channel that cannot edit shows anew: the start, each quarter, the end."""
+    if broadcast.status != BroadcastStatus.RUNNING:
+        return f"end:{broadcast.status}"
+    reached = 0 if counts.total == 0 else MILESTONES * counts.done // counts.total
+    return f"at:{min(reached, MILESTONES - 1)}"
+
+
 class ProgressReporter:
-    """Edits each running broadcast's message at most every `interval` seconds, and closes
-    broadcasts whose rows are all settled."""
+    """Edits each running broadcast's message at most every `interval` seconds (sends a new
+    one at milestones where the channel cannot edit), and closes broadcasts whose rows are
+    all settled."""
 
     def __init__(
         self,
         *,
-        bot: Bot,
+        gateways: Mapping[Channel, Gateway],
         session_factory: SessionFactory,
         i18n: I18n,
         clock: Clock,
         interval: float = 3.0,
     ) -> None:
-        self.bot = bot
+        self.gateways = dict(gateways)
         self.session_factory = session_factory
         self.i18n = i18n
         self.clock = clock
@@ -214,28 +227,30 @@ class ProgressReporter:
         if broadcast.progress_chat_id is None:
             await self._mark_shown(broadcast, f"||{broadcast.status != BroadcastStatus.RUNNING}")
             return
+        chat_id = broadcast.progress_chat_id
         with in_locale(self.i18n, broadcast.progress_locale):
             text = progress_text(
                 broadcast, counts, rate / RATE_WINDOW.total_seconds(), broadcast.progress_locale
             )
             payload = payloads.message(text, progress_choices(broadcast, counts))
+            shown = for_chat(chat_id, payload, asked=False)[0]
         final = broadcast.status != BroadcastStatus.RUNNING
-        state = f"{text}|{jsoncodec.dumps(payload.get('choices'))}|{final}"
+        gateway = self.gateways.get(channel_of(chat_id))
+        if gateway is None:
+            await self._mark_shown(broadcast, f"||{final}")
+            return
+        if gateway.can_edit:
+            state = f"{text}|{jsoncodec.dumps(payload.get('choices'))}|{final}"
+        else:
+            state = milestone(broadcast, counts)
         if state == broadcast.progress_shown:
             return
-        message_id = broadcast.progress_message_id
+        message_id = broadcast.progress_message_id if gateway.can_edit else None
         try:
-            if message_id is None:
-                message = await self.bot(telegram_calls.send_method(broadcast.progress_chat_id, payload))
-                message_id = message.message_id
-            else:
-                await self.bot(telegram_calls.edit_method(broadcast.progress_chat_id, message_id, payload))
-        except TelegramBadRequest as error:
-            if "not modified" not in error.message:
-                log.warning("progress message of broadcast %s: %s", broadcast.id, error.message)
-                if "not found" in error.message:
-                    message_id = None  # deleted by the user: a new one comes next tick
-        except TelegramAPIError as error:
+            for part in shown[:-1]:
+                await gateway.show(chat_id, part, None)
+            message_id = await gateway.show(chat_id, shown[-1], message_id)
+        except DeliveryError as error:
             log.warning("progress message of broadcast %s: %s", broadcast.id, error.message)
             return
         broadcast.progress_message_id = message_id

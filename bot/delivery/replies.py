@@ -17,7 +17,8 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import outbox
+from bot.delivery.adapt import for_chat
+from storage import menus, outbox
 from storage.models import OutboxStatus
 from storage.outbox import PendingRow
 
@@ -36,11 +37,27 @@ class ReplyQueue:
     now: datetime
     rows: list[PendingRow] = field(default_factory=list)  # written, for the sender after the commit
     callback: CallbackAnswer | None = None
+    # Set when the update came from a chat without buttons (Zalo) and was read as a press:
+    # the answer a press would get as a small notice is a message there.
+    text_answers_to: int | None = None
     _unwritten: list[dict[str, Any]] = field(default_factory=list)
 
     async def add(self, chat_id: int, payload: dict[str, Any], *, need_id: bool = False) -> int | None:
-        """Queue one row for `chat_id`. `need_id` writes it now and returns its id, for a
-        later row (or a draft) to refer to it; otherwise it is written by `write()`."""
+        """Queue one message (or operation) for `chat_id`, as that chat's channel takes it
+        (Zalo: plain text, maybe in parts, its choices numbered and remembered for the chat).
+        `need_id` writes it now and returns the id of its last row, for a later row (or a
+        draft) to refer to; otherwise it is written by `write()`."""
+        parts, menu = for_chat(chat_id, payload, asked=True)
+        for part in parts:
+            self._queue(chat_id, part)
+        if menu is not None:
+            await menus.set_menu(session=self.session, chat_id=chat_id, menu=menu.to_json(), now=self.now)
+        if not need_id or not parts:
+            return None
+        await self.write()
+        return self.rows[-1].id
+
+    def _queue(self, chat_id: int, payload: dict[str, Any]) -> None:
         self._unwritten.append(
             {
                 "chat_id": chat_id,
@@ -53,10 +70,6 @@ class ReplyQueue:
                 "created_at": self.now,
             }
         )
-        if not need_id:
-            return None
-        await self.write()
-        return self.rows[-1].id
 
     async def write(self) -> None:
         """Write the rows added since the last write, in order, in one statement (the
@@ -83,5 +96,11 @@ class ReplyQueue:
 
     def answer_callback(self, query_id: str, text: str | None = None, *, alert: bool = False) -> None:
         """The first answer counts (Telegram takes one per query)."""
+        if self.text_answers_to is not None:
+            if text:
+                parts, _menu = for_chat(self.text_answers_to, {"text": text}, asked=True)
+                for part in parts:
+                    self._queue(self.text_answers_to, part)
+            return
         if self.callback is None:
             self.callback = CallbackAnswer(query_id=query_id, text=text, alert=alert)

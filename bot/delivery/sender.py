@@ -1,12 +1,15 @@
-"""The sender: carries out the outbox at Telegram's pace, retries what can be retried, and
-records what became of every row.
+"""The sender: carries out the outbox at each channel's pace, retries what can be retried,
+and records what became of every row.
+
+Each channel is a `Gateway` (bot/delivery/gateway.py) with its own limits; the rules below
+are the same for all of them.
 
 Rows of a chat are carried out in id order, many chats at once. Answers to what people just
 did (rows of no broadcast) go first and are handed over right after their update commits
 (`push`); taking an answered question's buttons away (tidying: nobody waits for it) and then
 broadcasts fill the rest of the global rate. A chat has at most one answer and one paced
 call (tidying or broadcast) going, and a paced row waits for its chat's earlier answers. A row is marked done right
-after Telegram accepted it, before its chat's next row goes; the marks of calls that finish
+after the channel accepted it, before its chat's next row goes; the marks of calls that finish
 together are written in one transaction (group commit), so a kill loses nothing and repeats
 at most the calls whose marks were not written yet (a message whose answer was lost is sent
 again: at most one duplicate per chat).
@@ -25,59 +28,25 @@ import functools
 import logging
 import random
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from aiogram import Bot
-from aiogram.exceptions import (
-    TelegramAPIError,
-    TelegramBadRequest,
-    TelegramForbiddenError,
-    TelegramMigrateToChat,
-    TelegramNetworkError,
-    TelegramRetryAfter,
-    TelegramServerError,
-)
-from aiogram.methods import PinChatMessage, TelegramMethod
-from aiogram.types import Message
-
-from bot.channels import telegram_calls
 from bot.clock import Clock
 from bot.delivery import payloads
-from bot.delivery.limits import Pacer, sender_call
+from bot.delivery.gateway import ChatMoved, Gateway, Outage, Refused, RetryAfter, Unreachable
 from storage import outbox, people, topics
+from storage.addresses import channel_of
 from storage.db import SessionFactory
-from storage.models import OutboxStatus, Reachability, TopicPost
+from storage.models import Channel, OutboxStatus, Reachability, TopicPost
 from storage.outbox import PendingRow, SentMark
 
 log = logging.getLogger(__name__)
 
-UNREACHABLE_HINTS = (
-    "chat not found",
-    "user is deactivated",
-    "bot was blocked",
-    "bot was kicked",
-    "bot can't initiate conversation",
-    "have no rights to send",
-    "not enough rights",
-)
-# An edit of a message that is gone or too old: the screen is sent as a new message instead.
-CANNOT_EDIT_HINTS = (
-    "message can't be edited",
-    "message to edit not found",
-    "message_id_invalid",
-    "message identifier is not specified",
-)
-NOT_MODIFIED = "message is not modified"
 # Calls failing in a row (network, 5xx) before every chat backs off.
 OUTAGE_AFTER_FAILURES = 3
 REMEMBERED_MESSAGE_IDS = 4096
-
-
-def is_group_chat(chat_id: int) -> bool:
-    return chat_id < 0
 
 
 def is_tidying(row: PendingRow) -> bool:
@@ -103,31 +72,33 @@ class Sender:
     def __init__(
         self,
         *,
-        bot: Bot,
+        gateways: Mapping[Channel, Gateway],
         session_factory: SessionFactory,
-        pacer: Pacer,
         clock: Clock,
         reply_horizon: float = 3600.0,
         bulk_horizon: float = 6 * 3600.0,
         retry_base_seconds: float = 1.0,
         retry_max_seconds: float = 60.0,
-        request_timeout: float = 15.0,
-        max_in_flight: int = 8,
+        max_in_flight: int | Mapping[Channel, int] = 8,
         max_answers_in_flight: int = 32,
         batch_size: int = 1000,
         rescan_seconds: float = 15.0,
         on_wake: Callable[[], None] | None = None,
     ) -> None:
-        self.bot = bot
+        self.gateways = dict(gateways)
         self.session_factory = session_factory
-        self.pacer = pacer
         self.clock = clock
         self.reply_horizon = reply_horizon
         self.bulk_horizon = bulk_horizon
         self.retry_base_seconds = retry_base_seconds
         self.retry_max_seconds = retry_max_seconds
-        self.request_timeout = request_timeout
-        self.max_in_flight = max_in_flight
+        # Paced calls in flight, per channel: each waits for its own channel's pace, so one
+        # channel's slow calls never hold the other's back.
+        self.max_in_flight = (
+            dict(max_in_flight)
+            if isinstance(max_in_flight, Mapping)
+            else {channel: max_in_flight for channel in self.gateways}
+        )
         self.max_answers_in_flight = max_answers_in_flight
         self.batch_size = batch_size
         self.rescan_seconds = rescan_seconds
@@ -144,9 +115,9 @@ class Sender:
         # waiting for its slot of the global rate.
         self._in_flight: dict[tuple[int, bool], asyncio.Task[None]] = {}
         self._in_flight_ids: set[int] = set()
-        self._paced_in_flight = 0
+        self._paced_in_flight: dict[Channel, int] = {channel: 0 for channel in Channel}
         self._finished_meanwhile: set[int] | None = None
-        # Results Telegram gave that the database has not taken yet (it failed): written
+        # Results the channel gave that the database has not taken yet (it failed): written
         # again each round; their rows are neither queued nor sent meanwhile.
         self._unrecorded: dict[int, Callable[[], Awaitable[None]]] = {}
         self._message_ids: OrderedDict[int, int] = OrderedDict()  # row id → the message it made
@@ -315,6 +286,7 @@ class Sender:
             nonlocal next_due
             blocked = busy_chats if paced else answering
             full = False
+            saturated: set[Channel] = set()  # channels with every paced slot taken
             for row in list(queue.values()):
                 if row.chat_id in blocked:
                     continue
@@ -323,15 +295,22 @@ class Sender:
                 busy_chats.add(row.chat_id)
                 if full:  # every queued answer still holds its chat's paced rows back
                     continue
-                answers_in_flight = len(self._in_flight) - self._paced_in_flight
-                if paced and self._paced_in_flight >= self.max_in_flight:
-                    return 0.05  # nothing paced can go, and nothing comes after paced rows
+                channel = channel_of(row.chat_id)
+                gateway = self.gateways.get(channel)
+                answers_in_flight = len(self._in_flight) - sum(self._paced_in_flight.values())
+                if paced and channel in saturated:
+                    continue
+                if paced and self._paced_in_flight[channel] >= self.max_in_flight.get(channel, 1):
+                    saturated.add(channel)
+                    if len(saturated) >= len(self.gateways):
+                        return 0.05  # nothing paced can go, and nothing comes after paced rows
+                    continue
                 if not paced and answers_in_flight >= self.max_answers_in_flight:
                     full = True
                     continue
                 wait = self._due.get(row.id, now) - now
-                if row.is_bulk:
-                    wait = max(wait, self.pacer.ready_at(row.chat_id) - now)
+                if row.is_bulk and gateway is not None:
+                    wait = max(wait, gateway.pacer.ready_at(row.chat_id) - now)
                 if wait > 0.02:
                     next_due = wait if next_due is None else min(next_due, wait)
                     continue
@@ -339,9 +318,9 @@ class Sender:
                 self._due.pop(row.id, None)
                 self._in_flight_ids.add(row.id)
                 if paced:
-                    self._paced_in_flight += 1
+                    self._paced_in_flight[channel] += 1
                 self._in_flight[(row.chat_id, paced)] = asyncio.create_task(self._send(row))
-            return 0.05 if full else None
+            return 0.05 if full or saturated else None
 
         for queue, paced in ((self._answers, False), (self._tidying, True), (self._bulk, True)):
             busy = consider(queue, paced)
@@ -363,7 +342,7 @@ class Sender:
             self._in_flight.pop((row.chat_id, is_paced(row)), None)
             self._in_flight_ids.discard(row.id)
             if is_paced(row):
-                self._paced_in_flight -= 1
+                self._paced_in_flight[channel_of(row.chat_id)] -= 1
             if self._finished_meanwhile is not None:
                 self._finished_meanwhile.add(row.id)
             self._wake.set()
@@ -379,32 +358,27 @@ class Sender:
                 error += f"; last error: {row.error}"
             await self._finish(row, OutboxStatus.FAILED, error=error)
             return
-        if row.is_bulk and payloads.is_message(row.payload):
-            await self.pacer.acquire_chat(row.chat_id)
-        try:
-            with sender_call(bulk=is_paced(row)):
-                message_id = await self._carry_out(row)
-        except TelegramRetryAfter as error:
-            self.pacer.penalize(error.retry_after, row.chat_id)
-            await self._retry(row, error.message, count=False, delay=float(error.retry_after))
-        except TelegramMigrateToChat as error:
-            await self._migrate(row, error.migrate_to_chat_id)
-        except TelegramForbiddenError as error:
-            # "blocked by the user" is a choice; "can't initiate conversation" means they never
-            # opened the bot (RapidPro's blocked / stopped).
-            blocked = "blocked" in error.message.lower() or "kicked" in error.message.lower()
-            await self._unreachable(
-                row, error.message, Reachability.BLOCKED if blocked else Reachability.STOPPED
+        gateway = self.gateways.get(channel_of(row.chat_id))
+        if gateway is None:
+            await self._finish(
+                row, OutboxStatus.FAILED, error=f"the {channel_of(row.chat_id)} channel is not set up"
             )
-        except TelegramBadRequest as error:
-            if any(hint in error.message.lower() for hint in UNREACHABLE_HINTS):
-                await self._unreachable(row, error.message, Reachability.STOPPED)
-            else:
-                await self._finish(row, OutboxStatus.FAILED, error=error.message)
-        except (TelegramNetworkError, TelegramServerError, TimeoutError) as error:
-            self._outage()
-            await self._retry(row, str(error) or type(error).__name__)
-        except TelegramAPIError as error:  # an answer aiogram could not read (an HTML error page)
+            return
+        if row.is_bulk and payloads.is_message(row.payload):
+            await gateway.pacer.acquire_chat(row.chat_id)
+        try:
+            message_id = await gateway.carry_out(row, self._target, bulk=is_paced(row))
+        except RetryAfter as error:
+            gateway.pacer.penalize(error.retry_after, row.chat_id)
+            await self._retry(row, error.message, count=False, delay=error.retry_after)
+        except ChatMoved as error:
+            await self._migrate(row, error.new_chat_id)
+        except Unreachable as error:
+            reachability = Reachability.BLOCKED if error.blocked else Reachability.STOPPED
+            await self._unreachable(row, error.message, reachability)
+        except Refused as error:
+            await self._finish(row, OutboxStatus.FAILED, error=error.message)
+        except Outage as error:
             self._outage()
             await self._retry(row, error.message)
         else:
@@ -425,52 +399,6 @@ class Sender:
         exponent = self._outage_failures - OUTAGE_AFTER_FAILURES
         delay = min(self.retry_max_seconds, self.retry_base_seconds * 2 ** min(exponent, 30))
         self._outage_until = max(self._outage_until, asyncio.get_running_loop().time() + delay)
-
-    async def _call(self, method: TelegramMethod[Any]) -> Any:
-        return await self.bot(method, request_timeout=int(self.request_timeout))
-
-    async def _carry_out(self, row: PendingRow) -> int | None:
-        """The Bot API call(s) for one row; returns the id of the message it shows, if any."""
-        payload, chat_id = row.payload, row.chat_id
-        op = payload.get("op")
-        if op is None:
-            return _message_id(await self._call(telegram_calls.send_method(chat_id, payload)))
-        if op == payloads.EDIT:
-            target = await self._target(payload)
-            if target is None:  # the message it was to replace never arrived
-                return _message_id(await self._call(telegram_calls.send_method(chat_id, payload)))
-            try:
-                await self._call(telegram_calls.edit_method(chat_id, target, payload))
-            except TelegramBadRequest as error:
-                text = error.message.lower()
-                if NOT_MODIFIED in text:
-                    return target
-                if not any(hint in text for hint in CANNOT_EDIT_HINTS):
-                    raise
-                return _message_id(await self._call(telegram_calls.send_method(chat_id, payload)))
-            return target
-        if op == payloads.CLEAR:
-            target = await self._target(payload)
-            if target is not None:
-                try:
-                    await self._call(telegram_calls.clear_method(chat_id, target))
-                except TelegramBadRequest as error:  # gone, too old or already bare: nothing to do
-                    text = error.message.lower()
-                    if NOT_MODIFIED not in text and not any(hint in text for hint in CANNOT_EDIT_HINTS):
-                        raise
-            return None
-        if op == payloads.REACT:
-            try:
-                await self._call(telegram_calls.react_method(chat_id, payload))
-            except TelegramBadRequest as error:
-                log.info("reaction refused in %s (%s); answering with a reply", chat_id, error.message)
-                reply = payloads.message(payload["fallback"], reply_to=int(payload["message_id"]))
-                return _message_id(await self._call(telegram_calls.send_method(chat_id, reply)))
-            return None
-        if op == payloads.MENU:
-            await self._call(telegram_calls.menu_method(chat_id, payload))
-            return None
-        raise ValueError(f"unknown outbox operation {op!r}")
 
     async def _target(self, payload: dict[str, Any]) -> int | None:
         """The message an edit or a clear is about: given, or made by an earlier row."""
@@ -499,7 +427,9 @@ class Sender:
             self._marking = asyncio.create_task(self._write_marks())
         await done  # the chat's next row waits until this one is recorded (or kept to be)
         if row.payload.get("pin") and message_id is not None:
-            await self._pin(row, message_id)
+            gateway = self.gateways.get(channel_of(row.chat_id))
+            if gateway is not None:
+                await gateway.pin(row.chat_id, message_id)
 
     async def _write_marks(self) -> None:
         """Group commit: the marks that came in while the last write ran go in one
@@ -552,20 +482,6 @@ class Sender:
         for row_id, write in list(self._unrecorded.items()):
             await write()  # raises while the database is still failing: the loop backs off
             del self._unrecorded[row_id]
-
-    async def _pin(self, row: PendingRow, message_id: int) -> None:
-        """Pinning is best effort: a group that did not make the bot an admin still got the post."""
-        try:
-            await self.pacer.acquire_chat(row.chat_id)
-            with sender_call(bulk=True):
-                await self.bot(
-                    PinChatMessage(chat_id=row.chat_id, message_id=message_id, disable_notification=False)
-                )
-        except TelegramRetryAfter as error:
-            self.pacer.penalize(error.retry_after, row.chat_id)
-            log.warning("could not pin in %s: %s", row.chat_id, error.message)
-        except TelegramAPIError as error:
-            log.warning("could not pin in %s: %s", row.chat_id, error.message)
 
     async def _retry(
         self, row: PendingRow, error: str, *, count: bool = True, delay: float | None = None
@@ -651,7 +567,3 @@ class Sender:
                 await session.commit()
 
         await self._record(row, write)
-
-
-def _message_id(result: Any) -> int | None:
-    return result.message_id if isinstance(result, Message) else None

@@ -17,13 +17,15 @@ from sqlalchemy import event
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
+from bot.delivery.adapt import for_chat
 from bot.delivery.payloads import choices_json
 from bot.delivery.sender import Sender
 from bot.delivery.splitting import split_caption, split_html
 from bot.i18n import in_locale
-from bot.ui import Choice
+from bot.ui import Choice, use_channel
 from storage import outbox
-from storage.models import Broadcast, BroadcastStatus, Outbox
+from storage.addresses import channel_of
+from storage.models import Broadcast, BroadcastStatus, Channel, Outbox
 
 
 @dataclass(frozen=True)
@@ -93,22 +95,27 @@ class Delivery:
 
         `key` identifies the message (e.g. "topic:12"): queueing the same key for the same
         chat again is a no-op, so retried handlers and schedules never send twice. `render`
-        runs in the recipient's language and may depend only on that and on whether the
-        recipient is a group (its results are reused). Group posts carrying `topic_id` are
+        runs in the recipient's language and channel (`bot.ui.current_channel`) and may
+        depend only on those and on whether the recipient is a group (its results are reused). Group posts carrying `topic_id` are
         remembered as topic posts when sent, so replies to them are captured.
         """
         now = self.clock.now()
-        rendered: dict[tuple[str, bool], list[dict[str, Any]]] = {}
+        rendered: dict[tuple[str, bool, Channel], list[dict[str, Any]]] = {}
         rows: list[Outbox] = []
         chats: set[int] = set()
         for recipient in recipients:
             if recipient.chat_id in chats:
                 continue
             chats.add(recipient.chat_id)
-            cache_key = (recipient.locale, recipient.is_group)
+            channel = channel_of(recipient.chat_id)
+            cache_key = (recipient.locale, recipient.is_group, channel)
             if cache_key not in rendered:
-                with in_locale(self.i18n, recipient.locale):
-                    rendered[cache_key] = payloads(render(recipient))
+                with in_locale(self.i18n, recipient.locale), use_channel(channel):
+                    rendered[cache_key] = [
+                        part
+                        for payload in payloads(render(recipient))
+                        for part in for_chat(recipient.chat_id, payload, asked=False)[0]
+                    ]
             for index, payload in enumerate(rendered[cache_key]):
                 rows.append(
                     Outbox(

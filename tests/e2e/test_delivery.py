@@ -14,7 +14,7 @@ from sqlmodel import col, select
 from bot.sandbox import SandboxClient, SandboxServer
 from bot.sandbox.client import SandboxError
 from storage import people
-from storage.models import Outbox, OutboxStatus, Person, PersonStatus, Reachability, Role
+from storage.models import Channel, Outbox, OutboxStatus, Person, PersonStatus, Reachability, Role
 from tests.e2e.flows import publish_topic
 from tests.e2e.harness import Persona, World, drop_database, make_world
 
@@ -122,7 +122,7 @@ async def test_staff_stop_a_delivery_half_way(world: World, org: dict[str, Perso
     await seed_collaborators(world, 200, never_started=0)
     slow = {**LIMITS, "global_per_second": 10}
     await world.client.configure(**slow)
-    world.app.sender.pacer.global_bucket.interval = 1 / 10  # type: ignore[union-attr]
+    world.app.sender.gateways[Channel.TELEGRAM].pacer.global_bucket.interval = 1 / 10  # type: ignore[union-attr]
     staff = org["staff"]
     await staff.send("/topic")
     await staff.send("Chủ đề dừng giữa chừng")

@@ -14,6 +14,7 @@ import pytest
 from aiogram import Bot
 from sqlmodel import select
 
+from bot.channels.telegram_gateway import TelegramGateway
 from bot.clock import FrozenClock
 from bot.config import Settings
 from bot.delivery import payloads
@@ -26,7 +27,7 @@ from bot.telegram import create_bot
 from bot.ui import Choice
 from storage import people
 from storage.db import SessionFactory, create_engine, create_session_factory, upgrade_database
-from storage.models import ChatGroup, Outbox, OutboxStatus
+from storage.models import Channel, ChatGroup, Outbox, OutboxStatus
 from storage.outbox import PendingRow
 
 
@@ -42,9 +43,8 @@ class Rig:
 
     def sender(self, **options: float) -> Sender:
         return Sender(
-            bot=self.bot,
+            gateways={Channel.TELEGRAM: TelegramGateway(bot=self.bot, pacer=self.pacer)},
             session_factory=self.sessions,
-            pacer=self.pacer,
             clock=self.clock,
             **options,  # type: ignore[arg-type]
         )
