@@ -296,6 +296,92 @@ class SandboxClient:
     async def pending_updates(self, bot: str | int) -> int:
         return int(await self._call("pending_updates", bot=bot))
 
+    # ------------------------------------------------------------------ Zalo
+
+    async def zalo_create_bot(self, name: str = "DLXH Bot", *, can_join_groups: bool = True) -> ZaloBotInfo:
+        data = await self._call("zalo_create_bot", name=name, can_join_groups=can_join_groups)
+        return ZaloBotInfo(id=str(data["id"]), token=str(data["token"]), name=str(data["name"]))
+
+    async def zalo_create_user(self, display_name: str) -> str:
+        return str((await self._call("zalo_create_user", display_name=display_name))["id"])
+
+    async def zalo_create_group(self, name: str, member_ids: list[str]) -> str:
+        return str((await self._call("zalo_create_group", name=name, member_ids=member_ids))["id"])
+
+    async def zalo_add_bot_to_group(self, group_id: str, bot: str) -> None:
+        await self._call("zalo_add_bot_to_group", group_id=group_id, bot=bot)
+
+    async def zalo_send_text(
+        self, bot: str, user_id: str, text: str, *, group_id: str | None = None
+    ) -> ZaloSent:
+        return _zalo_sent(
+            await self._call("zalo_send_text", bot=bot, user_id=user_id, text=text, group_id=group_id)
+        )
+
+    async def zalo_send_photo(
+        self,
+        bot: str,
+        user_id: str,
+        *,
+        photo: str = "https://zalo.example/photo.jpg",
+        caption: str | None = None,
+        group_id: str | None = None,
+    ) -> ZaloSent:
+        return _zalo_sent(
+            await self._call(
+                "zalo_send_photo", bot=bot, user_id=user_id, photo=photo, caption=caption, group_id=group_id
+            )
+        )
+
+    async def zalo_send_sticker(self, bot: str, user_id: str, *, group_id: str | None = None) -> ZaloSent:
+        return _zalo_sent(await self._call("zalo_send_sticker", bot=bot, user_id=user_id, group_id=group_id))
+
+    async def zalo_send_unsupported(self, bot: str, user_id: str, *, group_id: str | None = None) -> ZaloSent:
+        return _zalo_sent(
+            await self._call("zalo_send_unsupported", bot=bot, user_id=user_id, group_id=group_id)
+        )
+
+    async def zalo_redeliver(self, bot: str, message_id: str) -> None:
+        await self._call("zalo_redeliver", bot=bot, message_id=message_id)
+
+    async def zalo_block(self, bot: str, user_id: str, *, blocked: bool = True) -> None:
+        await self._call("zalo_block", bot=bot, user_id=user_id, blocked=blocked)
+
+    async def zalo_messages(self, chat_id: str) -> list[dict[str, Any]]:
+        return list(await self._call("zalo_messages", chat_id=chat_id))
+
+    async def zalo_pending(self, bot: str) -> int:
+        return int(await self._call("zalo_pending", bot=bot))
+
+    async def zalo_configure(
+        self, *, global_per_second: float | None = None, per_chat_per_second: float | None = None
+    ) -> None:
+        await self._call(
+            "zalo_configure", global_per_second=global_per_second, per_chat_per_second=per_chat_per_second
+        )
+
+
+@dataclass(frozen=True)
+class ZaloBotInfo:
+    id: str
+    token: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ZaloSent:
+    """A user's message to a Zalo bot: its id (what the bot dedupes on) and the log position."""
+
+    message_id: str
+    chat_id: str
+    seq: int
+
+
+def _zalo_sent(data: dict[str, Any]) -> ZaloSent:
+    return ZaloSent(
+        message_id=str(data["message_id"]), chat_id=str(data["chat_id"]), seq=int(data.get("seq") or 0)
+    )
+
 
 def _result(data: dict[str, Any]) -> ActionResult:
     return ActionResult(

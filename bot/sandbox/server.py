@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 
 from bot.sandbox.world import ApiError, World
+from bot.sandbox.zalo import ZaloError
 
 JSON_DUMPS = json.dumps
 
@@ -101,6 +102,43 @@ def create_sandbox_app(world: World) -> web.Application:
                 world.stats.refused[method] += 1
             return _answer(error.payload(), error.code)
 
+    async def zalo_api(request: web.Request) -> web.Response:
+        """The Zalo Bot API: JSON POSTs to /zalo/bot<token>/<method>."""
+        zalo = world.zalo
+        bot = zalo.bots_by_token.get(request.match_info["token"])
+        method = request.match_info["method"]
+        if bot is None:
+            return _answer({"ok": False, "error_code": 401, "description": "Unauthorized"}, 401)
+        try:
+            params = await _params(request)
+            world.stats.begin_call(f"zalo.{method}")
+            try:
+                if world.faults.latency_ms:
+                    await asyncio.sleep(world.faults.latency_ms / 1000)
+            finally:
+                world.stats.end_call(f"zalo.{method}")
+            if method.lower() == "getupdates":
+                return _answer({"ok": True, "result": await zalo.get_updates(bot, params)})
+            fault = world.fault_for(method)
+            if fault == "400":
+                return _answer({"ok": False, "error_code": 400, "description": "injected refusal"}, 400)
+            if fault in ("500", "502"):
+                code = int(fault)
+                return _answer(
+                    {"ok": False, "error_code": code, "description": "Internal Server Error"}, code
+                )
+            if fault == "timeout":
+                await asyncio.sleep(world.faults.timeout_seconds)
+                return _answer({"ok": False, "error_code": 504, "description": "Gateway Timeout"}, 504)
+            result = zalo.call(bot, method, params)
+            if fault == "late_500":
+                return _answer({"ok": False, "error_code": 500, "description": "Internal Server Error"}, 500)
+            return _answer({"ok": True, "result": result})
+        except (ZaloError, ApiError) as error:
+            if 400 <= error.code < 500 and error.code != 429:
+                world.stats.refused[f"zalo.{method}"] += 1
+            return _answer(error.payload(), error.code)
+
     async def control(request: web.Request) -> web.Response:
         action = request.match_info["action"]
         handler = CONTROL.get(action)
@@ -112,17 +150,18 @@ def create_sandbox_app(world: World) -> web.Application:
             result = handler(world, **body)
             if asyncio.iscoroutine(result):
                 result = await result
-            if isinstance(result, dict) and "update_id" in result:
+            if isinstance(result, dict) and ("update_id" in result or "message_id" in result):
                 # Where the event log stood before the action: the bot's answer comes after it.
                 result = {**result, "seq": position}
             return _answer({"ok": True, "result": result})
-        except ApiError as error:
+        except (ApiError, ZaloError) as error:
             return _answer({"ok": False, "description": error.description}, 400)
         except TypeError as error:
             return _answer({"ok": False, "description": f"bad arguments: {error}"}, 400)
 
     app = web.Application(client_max_size=60 * 1024 * 1024)
     app.router.add_route("*", "/bot{token}/{method}", bot_api)
+    app.router.add_route("*", "/zalo/bot{token}/{method}", zalo_api)
     app.router.add_post("/sandbox/{action}", control)
     return app
 
@@ -246,6 +285,42 @@ CONTROL: dict[str, Any] = {
     "stats": lambda w: w.stats.json(),
     "reset_stats": lambda w: setattr(w, "stats", type(w.stats)()),
     "pending_updates": lambda w, bot: len(w.bot(bot).updates),
+    # Zalo: ids are strings; a chat is a user id (private) or a group id.
+    "zalo_create_bot": lambda w, name="DLXH Bot", can_join_groups=True: (
+        lambda b: {"id": b.id, "token": b.token, "name": b.name}
+    )(w.zalo.create_bot(name, can_join_groups)),
+    "zalo_create_user": lambda w, display_name: (lambda u: {"id": u.id, "display_name": u.display_name})(
+        w.zalo.create_user(display_name)
+    ),
+    "zalo_create_group": lambda w, name, member_ids: {"id": w.zalo.create_group(name, member_ids).id},
+    "zalo_add_bot_to_group": lambda w, group_id, bot: w.zalo.add_bot_to_group(group_id, bot),
+    "zalo_send_text": lambda w, bot, user_id, text, group_id=None: w.zalo.user_sends(
+        bot, user_id, {"text": text}, "message.text.received", group_id
+    ),
+    "zalo_send_photo": lambda w, bot, user_id, photo="https://zalo.example/photo.jpg", caption=None, group_id=None: (
+        w.zalo.user_sends(
+            bot,
+            user_id,
+            {"photo": photo, **({"caption": caption} if caption else {})},
+            "message.image.received",
+            group_id,
+        )
+    ),
+    "zalo_send_sticker": lambda w, bot, user_id, group_id=None: w.zalo.user_sends(
+        bot,
+        user_id,
+        {"sticker": "sticker-1", "url": "https://zalo.example/sticker.png"},
+        "message.sticker.received",
+        group_id,
+    ),
+    "zalo_send_unsupported": lambda w, bot, user_id, group_id=None: w.zalo.user_sends(
+        bot, user_id, {}, "message.unsupported.received", group_id
+    ),
+    "zalo_redeliver": lambda w, bot, message_id: w.zalo.redeliver(bot, message_id),
+    "zalo_block": lambda w, bot, user_id, blocked=True: w.zalo.block(bot, user_id, blocked),
+    "zalo_messages": lambda w, chat_id: w.zalo.chat_messages(chat_id),
+    "zalo_pending": lambda w, bot: w.zalo.pending(bot),
+    "zalo_configure": lambda w, **options: w.zalo.configure(**options),
 }
 
 
@@ -256,6 +331,7 @@ class SandboxServer:
     runner: web.AppRunner
 
     async def close(self) -> None:
+        await self.world.zalo.close()
         await self.runner.cleanup()
 
 

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
 
+from bot.sandbox.zalo import ZaloWorld
+
 ALLOWED_TAGS = {
     "b",
     "strong",
@@ -254,8 +256,8 @@ class World:
         self.chats: dict[tuple[int, int], Chat] = {}  # (owner bot or 0, chat id)
         self.events: list[dict[str, Any]] = []
         self.event_seqs: list[int] = []
-        self.events_by_chat: dict[int, list[dict[str, Any]]] = {}
-        self.waiters: dict[int | None, list[asyncio.Event]] = {}
+        self.events_by_chat: dict[int | str, list[dict[str, Any]]] = {}
+        self.waiters: dict[int | str | None, list[asyncio.Event]] = {}
         self.seq = itertools.count(1)
         self.last_seq = 0
         self.ids = itertools.count(100_001)
@@ -270,6 +272,7 @@ class World:
         self._global: dict[int, deque[float]] = {}
         self._per_chat: dict[tuple[int, int], deque[float]] = {}
         self._per_group: dict[tuple[int, int], deque[float]] = {}
+        self.zalo = ZaloWorld(self)
 
     # ---------------------------------------------------------------- setup
 
@@ -1141,25 +1144,27 @@ class World:
         return update_id
 
     def _record(self, bot: Bot | None, chat: Chat | None, kind: str, **data: Any) -> None:
+        self.record(bot.id if bot else None, chat.id if chat else None, kind, **data)
+
+    def record(self, bot_id: int | str | None, chat_key: int | str | None, kind: str, **data: Any) -> None:
+        """One event in the log (a Zalo chat is keyed by its string id)."""
         seq = next(self.seq)
         self.last_seq = seq
-        event = {
-            "seq": seq,
-            "kind": kind,
-            "bot_id": bot.id if bot else None,
-            "chat_id": chat.id if chat else None,
-            **data,
-        }
+        event = {"seq": seq, "kind": kind, "bot_id": bot_id, "chat_id": chat_key, **data}
         self.events.append(event)
         self.event_seqs.append(seq)
-        if chat is not None:
-            self.events_by_chat.setdefault(chat.id, []).append(event)
-        for key in (chat.id if chat else None, None):
+        if chat_key is not None:
+            self.events_by_chat.setdefault(chat_key, []).append(event)
+        for key in (chat_key, None):
             for waiter in self.waiters.pop(key, []):
                 waiter.set()
 
     def events_after(
-        self, chat_id: int | None, after_seq: int, kinds: set[str] | None = None, bot_id: int | None = None
+        self,
+        chat_id: int | str | None,
+        after_seq: int,
+        kinds: set[str] | None = None,
+        bot_id: int | None = None,
     ) -> list[dict[str, Any]]:
         source = self.events if chat_id is None else self.events_by_chat.get(chat_id, [])
         seqs = self.event_seqs if chat_id is None else [e["seq"] for e in source]
@@ -1173,7 +1178,7 @@ class World:
 
     async def wait_events(
         self,
-        chat_id: int | None,
+        chat_id: int | str | None,
         after_seq: int,
         count: int = 1,
         wait_seconds: float = 5.0,
