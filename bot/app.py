@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from aiogram import Bot, Dispatcher
 from aiogram.exceptions import (
@@ -29,6 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 import handlers
 from bot import menus, onboarding, reporting, topics, urgent
 from bot.channels.telegram_gateway import TelegramGateway
+from bot.channels.zalo import ZaloIntake, ZaloPoller, add_webhook_route
+from bot.channels.zalo_api import ZaloApiError, ZaloBadRequest, ZaloBotApi, ZaloUnauthorized
+from bot.channels.zalo_gateway import ZaloGateway
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.conversation import Conversations, FormCatalog
@@ -45,7 +49,7 @@ from bot.intake.webhook import create_webhook_app
 from bot.middlewares import AccessMiddleware, UpdateContextMiddleware
 from bot.telegram import create_bot
 from bot.ui import escape
-from storage import inbox, outbox, people
+from storage import addresses, inbox, outbox, people
 from storage.db import (
     SessionFactory,
     create_engine,
@@ -65,22 +69,36 @@ log = logging.getLogger(__name__)
 # 6.6 -> 6.0 ms of CPU per update at (50_000, 20, 10); in interleaved runs 4.7 / 3.8 / 4.2 ms
 # there against 4.4 / 3.5 ms here, with the same peak RSS (233 MB).
 GC_THRESHOLDS = (1_000_000, 10, 10)
+# With Telegram off (a Zalo token alone), the dispatcher's Bot object carries this token; no
+# call is ever made with it (no Telegram gateway, poller or webhook is built).
+TELEGRAM_OFF_TOKEN = "0:telegram-off"
 
 
 T = TypeVar("T")
 
 
-async def until_done(what: str, call: Callable[[], Awaitable[T]], *, max_delay: float = 60.0) -> T:
-    """Start-up calls to the Bot API: a Bot API that is down (network errors, 5xx, an HTML
+async def until_done(
+    what: str,
+    call: Callable[[], Awaitable[T]],
+    *,
+    max_delay: float = 60.0,
+    fatal: tuple[type[BaseException], ...] = (
+        TelegramUnauthorizedError,
+        TelegramBadRequest,
+        ZaloUnauthorized,
+        ZaloBadRequest,
+    ),
+) -> T:
+    """Start-up calls to a Bot API: a platform that is down (network errors, 5xx, an HTML
     error page) is waited out with backoff and a log line, rather than ending the process;
     a refusal (a wrong token: 401) ends it, since waiting cannot mend it."""
     delay = 1.0
     while True:
         try:
             return await call()
-        except (TelegramUnauthorizedError, TelegramBadRequest):
+        except fatal:
             raise
-        except (TelegramAPIError, ClientDecodeError, OSError, TimeoutError) as error:
+        except (TelegramAPIError, ClientDecodeError, ZaloApiError, OSError, TimeoutError) as error:
             log.warning("%s failed (%s: %s); trying again in %.0fs", what, type(error).__name__, error, delay)
             await asyncio.sleep(delay)
             delay = min(max_delay, delay * 2)
@@ -101,6 +119,7 @@ def create_conversations() -> Conversations:
 def create_dispatcher(
     settings: Settings,
     *,
+    admin_addresses: frozenset[int] | None = None,
     clock: Clock,
     forms: FormCatalog,
     i18n: I18n,
@@ -121,7 +140,8 @@ def create_dispatcher(
         delivery=delivery,
     )
     # For every update: who is acting, in which language, with which services.
-    dispatcher.update.outer_middleware(UpdateContextMiddleware(i18n, frozenset(settings.admin_ids)))
+    admins = admin_addresses if admin_addresses is not None else frozenset(settings.admin_ids)
+    dispatcher.update.outer_middleware(UpdateContextMiddleware(i18n, admins))
     dispatcher.message.middleware(AccessMiddleware())
     dispatcher.callback_query.middleware(AccessMiddleware())
     dispatcher.include_routers(*handlers.routers())
@@ -146,7 +166,11 @@ class Application:
     sender: Sender | None = None
     progress: ProgressReporter | None = None
     delivery: Delivery | None = None
+    zalo_api: ZaloBotApi | None = None
+    zalo_intake: ZaloIntake | None = None
+    zalo_poller: ZaloPoller | None = None
     _poll_task: asyncio.Task[None] | None = None
+    _zalo_poll_task: asyncio.Task[None] | None = None
     _delivery_tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _web_runner: web.AppRunner | None = None
 
@@ -160,20 +184,46 @@ class Application:
         async with self.session_factory() as session:
             await forms.sync_builtin(session)
             await session.commit()
-        self.bot = create_bot(settings)
-        pacer = Pacer(
-            global_per_second=settings.global_rate_per_second,
-            per_chat_per_second=settings.per_chat_rate_per_second,
-            per_group_per_minute=settings.per_group_rate_per_minute,
-        )
-        self.bot.session.middleware(RateLimitMiddleware(pacer))
-        bot = self.bot
-        me = await until_done("getMe", bot.me)
-        self.bot_username = me.username or ""
-        telegram = TelegramGateway(
-            bot=self.bot, pacer=pacer, request_timeout=settings.delivery_request_timeout
-        )
-        gateways: dict[Channel, Gateway] = {Channel.TELEGRAM: telegram}
+        telegram_on = bool(settings.bot_token.get_secret_value())
+        # The dispatcher routes both channels' updates and needs an aiogram Bot; with Telegram
+        # off it is one that no call ever goes through.
+        self.bot = create_bot(settings, token=None if telegram_on else TELEGRAM_OFF_TOKEN)
+        gateways: dict[Channel, Gateway] = {}
+        max_in_flight: dict[Channel, int] = {}
+        if telegram_on:
+            pacer = Pacer(
+                global_per_second=settings.global_rate_per_second,
+                per_chat_per_second=settings.per_chat_rate_per_second,
+                per_group_per_minute=settings.per_group_rate_per_minute,
+            )
+            self.bot.session.middleware(RateLimitMiddleware(pacer))
+            bot = self.bot
+            me = await until_done("getMe", bot.me)
+            self.bot_username = me.username or ""
+            gateways[Channel.TELEGRAM] = TelegramGateway(
+                bot=self.bot, pacer=pacer, request_timeout=settings.delivery_request_timeout
+            )
+            # A quarter of a second of bulk calls in flight keeps the pace through the round
+            # trip without holding many rows that a cancel would have to wait for.
+            max_in_flight[Channel.TELEGRAM] = max(4, int(settings.global_rate_per_second / 4))
+        if settings.zalo_enabled:
+            self.zalo_api = ZaloBotApi(
+                settings.zalo_bot_token.get_secret_value(),
+                base_url=settings.zalo_api_url,
+                timeout=settings.delivery_request_timeout,
+            )
+            zalo_api = self.zalo_api
+            zalo_me = await until_done("Zalo getMe", zalo_api.get_me)
+            log.info("Zalo bot %s (groups: %s)", zalo_me.get("account_name"), zalo_me.get("can_join_groups"))
+            zalo_pacer = Pacer(
+                global_per_second=settings.zalo_global_rate_per_second,
+                per_chat_per_second=settings.zalo_per_chat_rate_per_second,
+                per_group_per_minute=settings.zalo_per_group_rate_per_minute,
+            )
+            gateways[Channel.ZALO] = ZaloGateway(
+                api=self.zalo_api, pacer=zalo_pacer, session_factory=self.session_factory
+            )
+            max_in_flight[Channel.ZALO] = max(4, int(settings.zalo_global_rate_per_second / 4))
         self.progress = ProgressReporter(
             gateways=gateways,
             session_factory=self.session_factory,
@@ -189,15 +239,14 @@ class Application:
             bulk_horizon=settings.delivery_bulk_horizon_seconds,
             retry_base_seconds=settings.delivery_retry_seconds,
             retry_max_seconds=settings.delivery_retry_max_seconds,
-            # A quarter of a second of bulk calls in flight keeps the pace through the round
-            # trip without holding many rows that a cancel would have to wait for.
-            max_in_flight=max(4, int(settings.global_rate_per_second / 4)),
+            max_in_flight=max_in_flight,
             max_answers_in_flight=settings.intake_concurrency,
             on_wake=self.progress.nudge,
         )
         self.delivery = Delivery(i18n=self.i18n, clock=self.clock, sender=self.sender)
         self.dispatcher = create_dispatcher(
             settings,
+            admin_addresses=await self._admin_addresses(),
             clock=self.clock,
             forms=forms,
             i18n=self.i18n,
@@ -220,13 +269,16 @@ class Application:
             concurrency=settings.intake_concurrency,
         )
         self.intake = Intake(session_factory=self.session_factory, processor=self.processor, clock=self.clock)
-        if not settings.webhook_url:
-            await until_done("deleteWebhook", lambda: bot.delete_webhook(drop_pending_updates=False))
-        i18n = self.i18n
-        await until_done("setMyCommands", lambda: menus.set_default_menus(bot, i18n))
-        changed = await menus.sync_all_menus(self.i18n, self.session_factory, self.clock)
-        if changed:
-            log.info("updated the command menu of %d person(s)", changed)
+        self.zalo_intake = ZaloIntake(session_factory=self.session_factory, intake=self.intake)
+        if telegram_on:
+            bot = self.bot
+            i18n = self.i18n
+            if not settings.webhook_url:
+                await until_done("deleteWebhook", lambda: bot.delete_webhook(drop_pending_updates=False))
+            await until_done("setMyCommands", lambda: menus.set_default_menus(bot, i18n))
+            changed = await menus.sync_all_menus(self.i18n, self.session_factory, self.clock)
+            if changed:
+                log.info("updated the command menu of %d person(s)", changed)
         self._delivery_tasks = [
             asyncio.create_task(self.sender.run()),
             asyncio.create_task(self.progress.run()),
@@ -235,9 +287,8 @@ class Application:
         if replayed:
             log.info("replaying %d unfinished update(s) from the inbox", replayed)
         self.processor.start_rescanning()
-        if settings.webhook_url:
-            await self._start_webhook()
-        elif poll:
+        await self._start_webhooks(telegram=telegram_on)
+        if poll and telegram_on and not settings.webhook_url:
             self.poller = Poller(
                 bot=self.bot,
                 intake=self.intake,
@@ -245,6 +296,18 @@ class Application:
                 allowed_updates=self.dispatcher.resolve_used_update_types(),
             )
             self._poll_task = asyncio.create_task(self.poller.run())
+        if (
+            poll
+            and self.zalo_api is not None
+            and self.zalo_intake is not None
+            and not settings.zalo_webhook_url
+        ):
+            zalo_api = self.zalo_api
+            await until_done("Zalo deleteWebhook", zalo_api.delete_webhook)
+            self.zalo_poller = ZaloPoller(
+                api=self.zalo_api, intake=self.zalo_intake, timeout=settings.polling_timeout
+            )
+            self._zalo_poll_task = asyncio.create_task(self.zalo_poller.run())
         # What start-up built (modules, models, catalogs) lives as long as the process: keep
         # it out of the collector's full passes, which otherwise pause the loop for longer
         # and longer (and bunch up paced sends).
@@ -253,19 +316,49 @@ class Application:
         gc.set_threshold(*GC_THRESHOLDS)
         log.info("bot @%s is running", self.bot_username)
 
-    async def _start_webhook(self) -> None:
-        """Webhook mode: Telegram posts to us; the inbox is written before we answer 200."""
+    async def _admin_addresses(self) -> frozenset[int]:
+        """ADMIN_IDS (Telegram user ids) and ZALO_ADMIN_IDS, as addresses."""
+        assert self.session_factory is not None
+        found = set(self.settings.admin_ids)
+        if self.settings.zalo_admin_ids:
+            async with self.session_factory() as session:
+                for external_id in self.settings.zalo_admin_ids:
+                    found.add(
+                        await addresses.zalo_address_for(
+                            session=session, external_id=external_id, group=False
+                        )
+                    )
+                await session.commit()
+        return frozenset(found)
+
+    async def _start_webhooks(self, *, telegram: bool) -> None:
+        """Webhook mode: the platforms post to us; the inbox is written before we answer 200.
+        Telegram and Zalo share one web server (WEBHOOK_HOST:WEBHOOK_PORT)."""
         assert self.bot is not None and self.intake is not None and self.dispatcher is not None
-        secret = self.settings.webhook_secret.get_secret_value()
-        web_app = create_webhook_app(bot=self.bot, intake=self.intake, secret=secret)
+        settings = self.settings
+        web_app: web.Application | None = None
+        if telegram and settings.webhook_url:
+            secret = settings.webhook_secret.get_secret_value()
+            web_app = create_webhook_app(bot=self.bot, intake=self.intake, secret=secret)
+            bot, url, used = self.bot, settings.webhook_url, self.dispatcher.resolve_used_update_types()
+            await until_done(
+                "setWebhook", lambda: bot.set_webhook(url, secret_token=secret, allowed_updates=used)
+            )
+        if self.zalo_api is not None and self.zalo_intake is not None and settings.zalo_webhook_url:
+            web_app = web_app or web.Application()
+            secret = settings.zalo_webhook_secret.get_secret_value()
+            path = urlsplit(settings.zalo_webhook_url).path or "/"
+            add_webhook_route(web_app, path=path, intake=self.zalo_intake, secret=secret)
+        if web_app is None:
+            return
         self._web_runner = web.AppRunner(web_app)
         await self._web_runner.setup()
-        site = web.TCPSite(self._web_runner, self.settings.webhook_host, self.settings.webhook_port)
+        site = web.TCPSite(self._web_runner, settings.webhook_host, settings.webhook_port)
         await site.start()
-        bot, url, used = self.bot, self.settings.webhook_url, self.dispatcher.resolve_used_update_types()
-        await until_done(
-            "setWebhook", lambda: bot.set_webhook(url, secret_token=secret, allowed_updates=used)
-        )
+        if self.zalo_api is not None and settings.zalo_webhook_url:
+            zalo_api, url = self.zalo_api, settings.zalo_webhook_url
+            zalo_secret = settings.zalo_webhook_secret.get_secret_value()
+            await until_done("Zalo setWebhook", lambda: zalo_api.set_webhook(url, zalo_secret))
 
     async def _parked(self, update: Update, error: str) -> None:
         """Nobody is left in silence: the person gets an apology, the admins one line (both
@@ -325,6 +418,12 @@ class Application:
             await self._poll_task
 
     async def stop(self) -> None:
+        if self.zalo_poller is not None:
+            self.zalo_poller.stop()
+        if self._zalo_poll_task is not None:
+            self._zalo_poll_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._zalo_poll_task
         if self.poller is not None:
             self.poller.stop()
         if self._poll_task is not None:
@@ -344,5 +443,7 @@ class Application:
                 await task
         if self.bot is not None:
             await self.bot.session.close()
+        if self.zalo_api is not None:
+            await self.zalo_api.close()
         if self.engine is not None:
             await self.engine.dispose()

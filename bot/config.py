@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated
@@ -10,6 +11,8 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+# What Zalo's setWebhook takes as a secret (sent back in a header, so ASCII).
+ZALO_SECRET = re.compile(r"[A-Za-z0-9_-]{8,256}")
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "123456:ABC", "your-token-here"}
 
 
@@ -62,6 +65,23 @@ class Settings(BaseSettings):
     delivery_request_timeout: float = Field(default=15.0, gt=0)
     progress_edit_seconds: float = Field(default=3.0, ge=0.5)
 
+    # Zalo (issue 17): the bot on the Zalo Bot Platform, beside Telegram or alone. Without a
+    # ZALO_WEBHOOK_URL the bot polls (development only: an event taken and not yet stored
+    # when the process dies is lost; the webhook's 200 comes after the event is stored).
+    # The webhook listens on WEBHOOK_HOST:WEBHOOK_PORT at the path of ZALO_WEBHOOK_URL.
+    zalo_bot_token: SecretStr = SecretStr("")
+    zalo_api_url: str = "https://bot-api.zaloplatforms.com"
+    zalo_webhook_url: str = ""
+    zalo_webhook_secret: SecretStr = SecretStr("")
+    zalo_admin_ids: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Zalo publishes no rate limits. These stay a third under Telegram's global limit and
+    # equal to its per-chat and per-group ones until the platform says more: a bot that is
+    # too fast risks being blocked, and a collaborator network's pushes are hundreds of
+    # messages, not millions.
+    zalo_global_rate_per_second: float = Field(default=10.0, gt=0)
+    zalo_per_chat_rate_per_second: float = Field(default=1.0, gt=0)
+    zalo_per_group_rate_per_minute: float = Field(default=20.0, gt=0)
+
     # Onboarding defaults.
     invite_default_uses: int = 1
     invite_default_days: int = 7
@@ -82,6 +102,13 @@ class Settings(BaseSettings):
             return [value]
         return value
 
+    @field_validator("zalo_admin_ids", mode="before")
+    @classmethod
+    def _split_zalo_admin_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
+        return value
+
     @field_validator("org_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -99,12 +126,28 @@ class Settings(BaseSettings):
     def _webhook_needs_real_secret(self) -> Settings:
         if self.webhook_url and self.webhook_secret.get_secret_value() in PLACEHOLDER_SECRETS:
             raise ValueError("WEBHOOK_SECRET must be set to a real secret in webhook mode")
+        if self.zalo_webhook_url:
+            secret = self.zalo_webhook_secret.get_secret_value()
+            if secret in PLACEHOLDER_SECRETS or not ZALO_SECRET.fullmatch(secret):
+                raise ValueError(
+                    "ZALO_WEBHOOK_SECRET must be 8 to 256 letters, digits, '-' or '_' in Zalo webhook mode"
+                )
         return self
 
     @property
+    def zalo_enabled(self) -> bool:
+        return bool(self.zalo_bot_token.get_secret_value())
+
+    @property
+    def telegram_enabled(self) -> bool:
+        """Telegram is served with a token, and in the sandbox; a Zalo token alone runs Zalo only."""
+        return bool(self.bot_token.get_secret_value()) or not self.zalo_enabled
+
+    @property
     def sandbox_mode(self) -> bool:
-        """No token means: run against the local sandbox, never against Telegram."""
-        return not self.bot_token.get_secret_value()
+        """No token at all means: run against the local sandbox (Telegram and Zalo), never
+        against a real platform."""
+        return not self.bot_token.get_secret_value() and not self.zalo_enabled
 
     @cached_property
     def tz(self) -> ZoneInfo:

@@ -14,6 +14,10 @@ from bot.access import Actor, Permission, load_actor, refusal_text
 from bot.channels.telegram import answer_text
 from bot.conversation import Services
 from bot.i18n import normalize_locale
+from bot.intake.processor import chat_key
+from bot.ui import use_channel
+from storage.addresses import channel_of
+from storage.models import Channel
 
 
 class UpdateContextMiddleware(BaseMiddleware):
@@ -53,7 +57,8 @@ class UpdateContextMiddleware(BaseMiddleware):
             update_id=update.update_id if isinstance(update, Update) else 0,
         )
         locale = normalize_locale(actor.locale if actor else None, self.i18n.default_locale)
-        with self.i18n.context(), self.i18n.use_locale(locale):
+        channel = channel_of(chat_key(update)) if isinstance(update, Update) else Channel.TELEGRAM
+        with self.i18n.context(), self.i18n.use_locale(locale), use_channel(channel):
             return await handler(event, data)
 
 

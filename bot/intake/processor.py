@@ -73,8 +73,10 @@ def chat_key(update: Update) -> int:
     return own_key(update.update_id)
 
 
-# Keys below this belong to no chat: far under any Telegram chat id (supergroups are -100…).
-OWN_KEYS_BELOW = -(10**15)
+# Keys below this belong to no chat: far under any chat address (Telegram's are within
+# 2**53, Zalo's within 2**57, storage/addresses.py); with update ids below 2**62 (Zalo's
+# are the highest) every key still fits a signed 64-bit column.
+OWN_KEYS_BELOW = -(1 << 62)
 
 
 def own_key(update_id: int) -> int:
