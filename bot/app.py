@@ -33,6 +33,7 @@ from bot.channels.telegram_gateway import TelegramGateway
 from bot.channels.zalo import ZaloIntake, ZaloPoller, add_webhook_route
 from bot.channels.zalo_api import ZaloApiError, ZaloBadRequest, ZaloBotApi, ZaloUnauthorized
 from bot.channels.zalo_gateway import ZaloGateway
+from bot.channels.zalo_input import ZaloInputMiddleware
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.conversation import Conversations, FormCatalog
@@ -142,6 +143,8 @@ def create_dispatcher(
     # For every update: who is acting, in which language, with which services.
     admins = admin_addresses if admin_addresses is not None else frozenset(settings.admin_ids)
     dispatcher.update.outer_middleware(UpdateContextMiddleware(i18n, admins))
+    # Zalo's typed numbers and words as the presses and replies they stand for.
+    dispatcher.update.outer_middleware(ZaloInputMiddleware())
     dispatcher.message.middleware(AccessMiddleware())
     dispatcher.callback_query.middleware(AccessMiddleware())
     dispatcher.include_routers(*handlers.routers())

@@ -21,9 +21,22 @@ from bot.clock import Clock, local_today
 from bot.config import Settings
 from bot.delivery.replies import ReplyQueue
 from bot.delivery.service import Delivery
-from bot.forms import FormDefinition, FormState, load_builtin_forms, text_for
+from bot.forms import FormDefinition, FormState, load_builtin_forms, text_for, words
 from bot.forms import engine as form_engine
-from bot.forms.engine import Answer, Attachment, Back, Cancel, Choose, Done, Edit, Event, Skip, Submit, Toggle
+from bot.forms.engine import (
+    Answer,
+    Attachment,
+    Back,
+    Cancel,
+    Choose,
+    Done,
+    Edit,
+    Event,
+    Skip,
+    Submit,
+    Toggle,
+    visible_questions,
+)
 from bot.ui import (
     FormButton,
     Screen,
@@ -32,6 +45,7 @@ from bot.ui import (
     expired_text,
     render_question,
     render_review,
+    text_only,
 )
 from storage import reports, topics
 from storage.models import Draft, Form
@@ -227,11 +241,25 @@ class Conversations:
     async def answer(
         self, services: Services, actor: Actor, draft: Draft, value: str | Attachment
     ) -> Outcome:
-        """Typed text or an upload for the draft's current question."""
+        """Typed text or an upload for the draft's current question. Where there are no
+        buttons (Zalo), words stand for them (bot/forms/words.py)."""
         form, state = await self.load(services, draft)
+        if text_only() and isinstance(value, str):
+            event = _typed_event(form, state, value)
+            if event is not None:
+                return await self._apply(services, actor, draft, form, state, event)
         if state.status == "review":
+            if text_only():
+                return self._refused(services, draft, form, state, _("Please answer one of the words below."))
             return Outcome(alert=_("Please use the buttons to change an answer or to send."))
         return await self._apply(services, actor, draft, form, state, Answer(value))
+
+    def _refused(
+        self, services: Services, draft: Draft, form: FormDefinition, state: FormState, alert: str
+    ) -> Outcome:
+        """A refusal; where there are no buttons to press again, with the question again."""
+        screen = self.screen(services, draft, form, state) if text_only() else None
+        return Outcome(alert=alert, screen=screen, draft=draft)
 
     async def navigate(self, services: Services, actor: Actor, draft: Draft, action: str) -> Outcome:
         """Back / skip / cancel typed from a reply keyboard."""
@@ -252,9 +280,8 @@ class Conversations:
         now = services.clock.now().astimezone(services.settings.tz)
         result = form_engine.apply(form, state, event, today=today, now=now)
         if result.error is not None:
-            return Outcome(
-                alert=error_text(result.error, _hint_for(form, state, result.error.code)), draft=draft
-            )
+            alert = error_text(result.error, _hint_for(form, state, result.error.code))
+            return self._refused(services, draft, form, state, alert)
         new_state = result.state
         if new_state.status == "cancelled":
             await reports.delete_draft(session=services.session, draft=draft)
@@ -277,6 +304,25 @@ def _hint_for(form: FormDefinition, state: FormState, code: str) -> str | None:
         return None
     hint = form.question(state.current).pattern_hint
     return text_for(hint, current_locale()) if hint else None
+
+
+def _typed_event(form: FormDefinition, state: FormState, text: str) -> Event | None:
+    """A typed word that stands for a button: back, skip, cancel, done; in review also send
+    and "sửa N" (N as numbered on the review). None: an answer to the question."""
+    typed = words.read(text)
+    if typed.control is not None:
+        if typed.control == "submit":
+            return Submit() if state.status == "review" else None
+        if typed.control == "done":
+            return Done() if state.status == "asking" else None
+        controls: dict[str, Event] = {"back": Back(), "skip": Skip(), "cancel": Cancel()}
+        return controls[typed.control]
+    if typed.edit is not None and state.status == "review":
+        visible = visible_questions(form, state.answers)
+        if 1 <= typed.edit <= len(visible):
+            return Edit(visible[typed.edit - 1].key)
+        return Edit(f"#{typed.edit}")  # refused by the engine as an unknown question
+    return None
 
 
 def _button_event(form: FormDefinition, state: FormState, button: FormButton) -> Event | None:

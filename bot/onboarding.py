@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -24,7 +25,6 @@ from storage.models import Draft, Invite, Person, PersonStatus, Role, Unit
 
 REGISTRATION_SLOT = "registration"
 INVITE_SLOT = "invite"
-TOKEN_BYTES = 16
 
 FIELDS_OF_WORK = (
     ("can_bo_cong_chuc", N_("Officials and civil servants")),
@@ -46,13 +46,33 @@ class InviteProblem(StrEnum):
     REVOKED = "revoked"
 
 
+# Invite codes are typed on Zalo: Crockford's base32 (no I, L, O, U), two groups of five,
+# 50 random bits; looked up by hash, single- or limited-use and expiring.
+CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+INVITE_CODE = re.compile(r"^[0-9A-Za-z]{5}-?[0-9A-Za-z]{5}$")
+
+
+def normalize_code(token: str) -> str:
+    """A code as typed (any case, with or without the dash, O for 0 and I/L for 1)."""
+    code = token.strip().upper().replace(" ", "").replace("-", "")
+    return code.translate(str.maketrans("OIL", "011"))
+
+
 def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    code = token.strip()
+    if INVITE_CODE.match(code):
+        code = normalize_code(code)
+    return hashlib.sha256(code.encode()).hexdigest()
 
 
 def new_token() -> str:
-    """URL-safe and within Telegram's 64-character deep-link payload."""
-    return secrets.token_urlsafe(TOKEN_BYTES)
+    """A short code, also the Telegram deep-link payload (letters, digits and a dash)."""
+    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(10))
+    return f"{code[:5]}-{code[5:]}"
+
+
+def looks_like_invite_code(text: str) -> bool:
+    return bool(INVITE_CODE.match(text.strip()))
 
 
 async def create_invite(
@@ -329,14 +349,16 @@ class InvitePurpose(WizardPurpose):
             days=int(answers["days"]),
             now=services.clock.now(),
         )
-        text = _(
-            "🔗 Invite link for <b>{unit}</b>:\n{link}\n\n"
-            "It can be used {uses} time(s) until {expires}. Send it only to the people who should join; "
-            "each person opens it and answers three short questions."
-        ).format(
-            unit=escape(unit.name),
-            link=deep_link(services.bot_username, token),
-            uses=invite.max_uses,
-            expires=format_date(invite.expires_at, services.tz),
-        )
-        return Outcome(screen=Screen(text=text), finished=True)
+        lines = [_("🔗 Invite for <b>{unit}</b>").format(unit=escape(unit.name))]
+        if services.bot_username:
+            lines.append(_("On Telegram, open: {link}").format(link=deep_link(services.bot_username, token)))
+        if services.settings.zalo_enabled:
+            lines.append(_("On Zalo, send the bot this code: <code>{code}</code>").format(code=token))
+        lines += [
+            "",
+            _(
+                "It can be used {uses} time(s) until {expires}. Send it only to the people who should join; "
+                "each person opens it and answers three short questions."
+            ).format(uses=invite.max_uses, expires=format_date(invite.expires_at, services.tz)),
+        ]
+        return Outcome(screen=Screen(text="\n".join(lines)), finished=True)

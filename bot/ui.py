@@ -29,6 +29,8 @@ from storage.models import Channel
 
 REVIEW_ANSWER_LIMIT = 300
 MAX_MESSAGE = 4096
+# A review on Zalo is read in parts of 2000 characters; it is kept to a few of them.
+MAX_TEXT_ONLY = 6000
 
 
 class FormButton(CallbackData, prefix="f"):
@@ -241,6 +243,20 @@ def error_text(error: FormError, hint: str | None = None) -> str:
         "wrong_state": _("This button has expired."),
         "incomplete": _("Some required questions are not answered yet."),
     }
+    messages["number_out_of_range"] = _(
+        "There is no choice {number}: answer with a number from 1 to {count}."
+    )
+    if text_only():
+        messages.update(
+            {
+                "expected_choice": _("Please answer with the number of one of the choices above."),
+                "expected_attachment": _("Please send a photo, or answer “bỏ qua” to skip."),
+                "invalid_phone": _(
+                    "That is not a valid Vietnamese phone number. Type 10 digits, for example 0912345678."
+                ),
+                "wrong_state": _("That is not one of the answers here."),
+            }
+        )
     template = messages.get(error.code, _("That answer was not accepted."))
     try:
         return "⚠️ " + template.format(**{key: escape(value) for key, value in params.items()})
@@ -295,12 +311,17 @@ def render_question(
     )
     if question.help:
         lines.append(f"<i>{escape(text_for(question.help, locale))}</i>")
+    if text_only():
+        lines += _numbered_options(question, state)
     lines.append(_hint(question))
     previous = state.answers.get(question.key)
     if previous is not None and question.type not in ("choice", "multi_choice", "yes_no"):
         lines.append(
             _("Current answer: {answer}").format(answer=truncate(format_answer(question, previous), 200))
         )
+    if text_only():
+        lines.append(_controls_line(state, question))
+        return Screen(text="\n".join(lines))
     text = "\n".join(lines)
 
     if question.input_hint == "contact":
@@ -321,7 +342,37 @@ def render_question(
     return Screen(text=text, choices=rows)
 
 
+def _numbered_options(question: Question, state: FormState) -> list[str]:
+    """A choice question's options as numbered lines (for a channel without buttons); the
+    current answer is marked."""
+    if question.type not in ("choice", "yes_no", "multi_choice"):
+        return []
+    locale = current_locale()
+    chosen = state.answers.get(question.key)
+    lines = []
+    for number, option in enumerate(question.choices(), start=1):
+        if question.type == "multi_choice":
+            mark = " ✓" if option.value in state.selection else ""
+        else:
+            mark = " ●" if option.value == chosen else ""
+        lines.append(f"{number}. {escape(text_for(option.label, locale))}{mark}")
+    return lines
+
+
+def _controls_line(state: FormState, question: Question | None) -> str:
+    """The words that stand for the buttons under a question or the review."""
+    words = []
+    if state.history:
+        words.append(_("“quay lại” to go back"))
+    if question is not None and not question.required:
+        words.append(_("“bỏ qua” to skip"))
+    words.append(_("“hủy” to cancel"))
+    return "<i>" + _("Or answer {words}.").format(words=", ".join(words)) + "</i>"
+
+
 def _hint(question: Question) -> str:
+    if text_only():
+        return _text_hint(question)
     if question.type == "multi_choice":
         hint = _("Choose one or more, then press ✅ Done.")
     elif question.type in ("choice", "yes_no"):
@@ -344,6 +395,32 @@ def _hint(question: Question) -> str:
             )
     if not question.required:
         hint += " " + _("Optional: you may press ⏭ Skip.")
+    return f"<i>{hint}</i>"
+
+
+def _text_hint(question: Question) -> str:
+    """The hint where answers are typed: numbers for choices, words for the controls (which
+    `_controls_line` lists)."""
+    if question.type == "multi_choice":
+        hint = _("Answer with the numbers of your choices, for example: 1 3.")
+    elif question.type in ("choice", "yes_no"):
+        hint = _("Answer with the number of your choice.")
+    elif question.type == "date":
+        hint = _("Type a date as dd/mm/yyyy.")
+    elif question.type == "deadline":
+        hint = _("For example: 2h, 24h, 18:00, 18:00 25/11 or 25/11/2026.")
+    elif question.type == "number":
+        hint = _("Type a number.")
+    elif question.type == "attachment":
+        hint = _("Send a photo.")
+    elif question.input_hint == "contact":
+        hint = _("Type your phone number, for example 0912345678.")
+    else:
+        hint = _("Type your answer.")
+        if question.max_length:
+            hint += " " + _("({min}–{max} characters)").format(
+                min=question.min_length or 1, max=question.max_length
+            )
     return f"<i>{hint}</i>"
 
 
@@ -370,6 +447,18 @@ def render_review(
         lines.append(f"{number}. <b>{escape(text_for(question.label, locale))}</b>: {shown}")
         index = form.questions.index(question)
         edit_buttons.append(_button(f"✏️ {number}", draft_id, state.step, "e", index))
+    if text_only():
+        lines += [
+            "",
+            "<i>"
+            + _(
+                "Answer “gửi” ({action}), “sửa” and a number to change an answer (for example: sửa 2), "
+                "or “hủy” to cancel."
+            ).format(action=escape(submit_label))
+            + ("" if not state.history else " " + _("“quay lại” goes back to the last question."))
+            + "</i>",
+        ]
+        return Screen(text=fit("\n".join(lines), MAX_TEXT_ONLY))
     lines += ["", _("Press ✏️ and a number to change an answer.")]
     rows = [edit_buttons[i : i + 5] for i in range(0, len(edit_buttons), 5)]
     rows.append([_button(submit_label, draft_id, state.step, "u")])

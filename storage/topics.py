@@ -13,7 +13,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import (
     Acknowledgement,
+    Broadcast,
     Form,
+    Outbox,
     Person,
     PersonRole,
     PersonStatus,
@@ -218,3 +220,32 @@ async def target_paths(*, session: AsyncSession, topic_id: int) -> list[str]:
         .where(TopicTarget.topic_id == topic_id)
     )
     return list((await session.exec(statement)).all())
+
+
+async def post_in_chat(*, session: AsyncSession, chat_id: int, topic_id: int) -> TopicPost | None:
+    """The latest post of a topic in a group (on Zalo, a tag #N names the topic, not a message)."""
+    statement = (
+        select(TopicPost)
+        .where(TopicPost.chat_id == chat_id, TopicPost.topic_id == topic_id)
+        .order_by(col(TopicPost.id).desc())
+        .limit(1)
+    )
+    return (await session.exec(statement)).first()
+
+
+async def unacknowledged_urgent_for(*, session: AsyncSession, person_id: int) -> int | None:
+    """The urgent matter most recently sent to this person that they have not confirmed."""
+    acknowledged = select(Acknowledgement.topic_id).where(Acknowledgement.person_id == person_id)
+    statement = (
+        select(Broadcast.topic_id)
+        .join(Outbox, col(Outbox.broadcast_id) == Broadcast.id)
+        .where(
+            Outbox.person_id == person_id,
+            Broadcast.kind == "urgent",
+            col(Broadcast.topic_id).is_not(None),
+            col(Broadcast.topic_id).not_in(acknowledged),
+        )
+        .order_by(col(Outbox.id).desc())
+        .limit(1)
+    )
+    return (await session.exec(statement)).first()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, Literal
 
+from bot.forms import words
 from bot.forms.deadlines import DeadlineProblem, format_deadline, parse_deadline
 from bot.forms.schema import FormDefinition, Question
 from bot.forms.validators import normalize_text, normalize_vn_phone, parse_date, parse_number, text_length
@@ -397,7 +398,7 @@ def _parse(item: Question, raw: str | Attachment, today: date, now: datetime | N
     if item.type in ("choice", "yes_no"):
         return _match_option(item, text)
     if item.type == "multi_choice":
-        raise _Refused("expected_choice")
+        return _match_options(item, text)
     if not text:
         raise _Refused("required")
     if item.type == "number":
@@ -426,12 +427,32 @@ def _deadline(text: str, now: datetime | None) -> datetime:
     return moment
 
 
+def _match_options(item: Question, text: str) -> list[str]:
+    """Typed text for a multi-choice: option numbers ("1 3", "1,3") or one option's label;
+    the whole selection at once (on a channel without buttons there is nothing to toggle)."""
+    options = item.choices()
+    typed = words.read(text)
+    if typed.numbers:
+        for number in typed.numbers:
+            if not 1 <= number <= len(options):
+                raise _Refused("number_out_of_range", number=number, count=len(options))
+        chosen = {options[number - 1].value for number in typed.numbers}
+        values = [option.value for option in options if option.value in chosen]
+    else:
+        values = [_match_option(item, text)]
+    if item.max_selections is not None and len(values) > item.max_selections:
+        raise _Refused("too_many", max=item.max_selections)
+    return values
+
+
 def _match_option(item: Question, text: str) -> str:
     """Typed text for a choice: an option label in any language, or its number."""
     wanted = text.casefold()
     options = item.choices()
-    if text.isdigit() and 1 <= int(text) <= len(options):
-        return options[int(text) - 1].value
+    if text.isdigit():
+        if 1 <= int(text) <= len(options):
+            return options[int(text) - 1].value
+        raise _Refused("number_out_of_range", number=int(text), count=len(options))
     for option in options:
         if any(
             unicodedata.normalize("NFC", label).strip().casefold() == wanted

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,10 +24,11 @@ from typing import Any
 from sqlmodel import select
 
 from bot.app import Application
+from bot.channels.zalo import zalo_update_id
 from bot.clock import FrozenClock
 from bot.config import Settings
 from bot.sandbox.client import SandboxClient
-from storage import outbox, people
+from storage import addresses, outbox, people
 from storage.db import create_database
 from storage.db import drop_database as drop_postgres_database
 from storage.models import (
@@ -95,6 +97,7 @@ class World:
     bot_token: str
     bot_username: str
     clock: FrozenClock
+    zalo_token: str = ""
     units: dict[str, Unit] = field(default_factory=dict)
     groups: dict[str, int] = field(default_factory=dict)
 
@@ -131,14 +134,40 @@ class World:
         user = await self.client.create_user(first_name=first_name, **kwargs)
         return Persona(world=self, user_id=user.id, first_name=first_name)
 
+    async def zalo_person(self, display_name: str) -> ZaloPersona:
+        user_id = await self.client.zalo_create_user(display_name)
+        return ZaloPersona(world=self, zalo_id=user_id, first_name=display_name)
+
+    async def member(
+        self,
+        channel: str,
+        name: str,
+        *,
+        unit: str,
+        role: Role = Role.COLLABORATOR,
+        full_name: str | None = None,
+    ) -> Persona | ZaloPersona:
+        """A registered person on either channel, who has written to the bot before."""
+        persona: Persona | ZaloPersona
+        persona = await self.zalo_person(name) if channel == "zalo" else await self.person_named(name)
+        await self.seed_member(persona, unit=unit, role=role, full_name=full_name)
+        await persona.send("/help")
+        return persona
+
     async def seed_member(
-        self, persona: Persona, *, unit: str, role: Role = Role.COLLABORATOR, full_name: str | None = None
+        self,
+        persona: Persona | ZaloPersona,
+        *,
+        unit: str,
+        role: Role = Role.COLLABORATOR,
+        full_name: str | None = None,
     ) -> Person:
         """Put an already-registered person in the database (the org the demo starts from)."""
+        chat_id = await persona.address() if isinstance(persona, ZaloPersona) else persona.user_id
         async with self.sessions() as session:
             target = self.units[unit]
             person = Person(
-                chat_id=persona.user_id,
+                chat_id=chat_id,
                 full_name=full_name or persona.first_name,
                 phone="0912345678",
                 field_of_work="khac",
@@ -181,9 +210,10 @@ class World:
         async with self.sessions() as session:
             return list((await session.exec(select(Report).order_by(Report.id))).all())
 
-    async def person(self, persona: Persona) -> Person | None:
+    async def person(self, persona: Persona | ZaloPersona) -> Person | None:
+        chat_id = await persona.address() if isinstance(persona, ZaloPersona) else persona.user_id
         async with self.sessions() as session:
-            return await people.get_person_by_chat_id(session=session, chat_id=persona.user_id)
+            return await people.get_person_by_chat_id(session=session, chat_id=chat_id)
 
     async def idle(self) -> None:
         assert self.app.processor is not None
@@ -193,7 +223,9 @@ class World:
         """Until every update the sandbox holds for the bot is taken, handled and answered
         (an action that makes several updates, such as adding the bot to a group)."""
         deadline = asyncio.get_running_loop().time() + limit
-        while await self.client.pending_updates(self.bot_token):
+        while await self.client.pending_updates(self.bot_token) or (
+            self.zalo_token and await self.client.zalo_pending(self.zalo_token)
+        ):
             assert asyncio.get_running_loop().time() < deadline, "the bot did not take its updates"
             await asyncio.sleep(0.02)
         await self.idle()
@@ -295,6 +327,104 @@ class Persona:
         return reply
 
 
+CONTROL_WORDS = {
+    "⬅️ Quay lại": "quay lại",
+    "⏭ Bỏ qua": "bỏ qua",
+    "❌ Hủy": "hủy",
+    "✅ Xong": "xong",
+    "⬅️ Back": "quay lại",
+    "⏭ Skip": "bỏ qua",
+    "❌ Cancel": "hủy",
+    "✅ Done": "xong",
+}
+NUMBERED = re.compile(r"^(\d+)\. (.*?)(?: [●✓])?$")
+
+
+class ZaloReply(Reply):
+    def buttons(self) -> list[str]:
+        """The numbered choices of the last message (Zalo has no buttons)."""
+        return [match.group(2) for line in self.last["text"].splitlines() if (match := NUMBERED.match(line))]
+
+
+@dataclass
+class ZaloPersona:
+    """A person on Zalo: types text (numbers and words where Telegram has buttons)."""
+
+    world: World
+    zalo_id: str
+    first_name: str
+
+    @property
+    def client(self) -> SandboxClient:
+        return self.world.client
+
+    @property
+    def token(self) -> str:
+        return self.world.zalo_token
+
+    async def address(self) -> int:
+        async with self.world.sessions() as session:
+            address = await addresses.zalo_address_for(session=session, external_id=self.zalo_id, group=False)
+            await session.commit()
+        return address
+
+    async def _collect(self, sent: Any, chat: str, *, stored: bool) -> ZaloReply:
+        update_id = zalo_update_id(sent.message_id)
+        if stored:
+            await self.world.settle(update_id)
+        else:
+            await self.world.quiet()
+        events = await self.client.events(chat_id=chat, after_seq=sent.seq)  # type: ignore[arg-type]
+        return ZaloReply(events=[_event_dict(e) for e in events], update_id=update_id)
+
+    async def send(self, text: str, *, group: str | None = None) -> ZaloReply:
+        sent = await self.client.zalo_send_text(self.token, self.zalo_id, text, group_id=group)
+        stored = group is None or text.lstrip().startswith(("#", "/"))
+        return await self._collect(sent, group or self.zalo_id, stored=stored)
+
+    async def send_photo(self, *, caption: str | None = None, group: str | None = None) -> ZaloReply:
+        sent = await self.client.zalo_send_photo(self.token, self.zalo_id, caption=caption, group_id=group)
+        stored = group is None or (caption or "").lstrip().startswith(("#", "/"))
+        return await self._collect(sent, group or self.zalo_id, stored=stored)
+
+    async def send_sticker(self) -> ZaloReply:
+        sent = await self.client.zalo_send_sticker(self.token, self.zalo_id)
+        return await self._collect(sent, self.zalo_id, stored=True)
+
+    async def send_unsupported(self) -> ZaloReply:
+        sent = await self.client.zalo_send_unsupported(self.token, self.zalo_id)
+        return await self._collect(sent, self.zalo_id, stored=True)
+
+    async def share_contact(self, phone: str = "0912345678", *, own: bool = True) -> ZaloReply:
+        """Zalo has no contact button: the number is typed."""
+        return await self.send(phone if phone.startswith("0") else "0" + phone.removeprefix("+84"))
+
+    async def bot_messages(self, chat: str | None = None) -> list[dict[str, Any]]:
+        return [m for m in await self.client.zalo_messages(chat or self.zalo_id) if m["from"] == "bot"]
+
+    async def press(self, text: str, *, chat_id: str | None = None) -> ZaloReply:
+        """What a Telegram user's press is on Zalo: the number of that choice in the bot's
+        latest message that lists it, or the word for a control."""
+        for message in reversed(await self.bot_messages(chat_id)):
+            for line in str(message.get("text", "")).splitlines():
+                match = NUMBERED.match(line)
+                if match and match.group(2) == text:
+                    return await self.send(match.group(1), group=chat_id)
+            break  # only the latest message's numbers apply
+        if text in CONTROL_WORDS:
+            return await self.send(CONTROL_WORDS[text], group=chat_id)
+        if text.startswith("✏️ "):
+            return await self.send(f"sửa {text[3:]}", group=chat_id)
+        return await self.send("gửi", group=chat_id)
+
+    async def answer_steps(self, *steps: str) -> ZaloReply:
+        reply: ZaloReply | None = None
+        for step in steps:
+            reply = await self.press(step[6:]) if step.startswith("press:") else await self.send(step)
+        assert reply is not None
+        return reply
+
+
 def _is_deep_link(result: Any) -> bool:
     message = getattr(result, "message", None) or {}
     text = message.get("text", "") if isinstance(message, dict) else getattr(message, "text", "")
@@ -342,11 +472,14 @@ async def make_world(
     **overrides: Any,
 ) -> World:
     info = await client.create_bot(username="dlxh_test_bot", first_name="DLXH")
+    zalo = await client.zalo_create_bot("DLXH Zalo")
     clock = FrozenClock(now or datetime(2026, 11, 10, 3, 0, tzinfo=UTC))
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         bot_token=info.token,
         telegram_api_url=base_url,
+        zalo_bot_token=zalo.token,
+        zalo_api_url=f"{base_url}/zalo",
         database_url=database_url or await fresh_database_url(tmp_path),
         admin_ids=admin_ids or [],
         polling_timeout=1,
@@ -354,7 +487,14 @@ async def make_world(
     )
     app = Application(settings=settings, clock=clock)
     await app.start()
-    world = World(client=client, app=app, bot_token=info.token, bot_username=info.username, clock=clock)
+    world = World(
+        client=client,
+        app=app,
+        bot_token=info.token,
+        bot_username=info.username,
+        clock=clock,
+        zalo_token=zalo.token,
+    )
     await world.seed_units()
     return world
 

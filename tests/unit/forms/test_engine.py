@@ -136,7 +136,10 @@ def test_each_refusal_has_its_code() -> None:
     assert _error(form, at_detail, Answer(PHOTO)) == "expected_text"
     at_tags = _run(form, Choose("a"))
     assert _error(form, at_tags, Done()) == "required"
-    assert _error(form, at_tags, Answer("x")) == "expected_choice"
+    assert _error(form, at_tags, Answer("w")) == "expected_choice"
+    assert _error(form, at_tags, Answer("1 4")) == "number_out_of_range"
+    assert _error(form, at_tags, Answer("1 2 3")) == "too_many"
+    assert _error(form, at_kind, Answer("3")) == "number_out_of_range"
     two = _run(form, Choose("a"), Toggle("x"), Toggle("y"))
     assert _error(form, two, Toggle("z")) == "too_many"
     at_count = _run(form, Choose("a"), Toggle("x"), Done())
@@ -181,6 +184,15 @@ def test_back_from_an_edit_returns_to_review() -> None:
     state = _run(form, Choose("a"), Toggle("x"), Done(), Answer("5"), Answer("20/11/2026"), Skip(), Skip())
     state = _run_from(form, state, Edit("count"), Back())
     assert state.status == "review"
+
+
+def test_a_multi_choice_takes_several_numbers_or_one_label_typed_at_once() -> None:
+    form = _form()
+    at_tags = _run(form, Choose("a"))
+    for typed, expected in [("3 1", ["x", "z"]), ("1,3", ["x", "z"]), ("Y", ["y"]), ("2, 2", ["y"])]:
+        result = apply(form, at_tags, Answer(typed), today=TODAY)
+        assert result.error is None and result.state.answers["tags"] == expected
+        assert result.state.current == "count" and result.state.step == at_tags.step + 1
 
 
 def test_multi_choice_is_preselected_when_asked_again() -> None:
