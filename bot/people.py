@@ -8,13 +8,19 @@ from bot import menus
 from bot.access import Actor
 from bot.conversation import Outcome, Services
 from bot.i18n import LOCALES, in_locale
-from bot.ui import Screen
-from storage.models import Reachability, Role
+from bot.ui import Screen, text_only
+from storage.models import Channel, Reachability, Role
 
 
 def help_text(actor: Actor | None) -> str:
     """What this person can do here, by role."""
     if actor is None or not actor.is_member:
+        if text_only():
+            return _(
+                "Hello! This is the bot of the public-opinion collaborator network.\n\n"
+                "To join, send here the invite code that the Propaganda Board staff gave you "
+                "(ten letters and digits, like K7M2Q-9XD4B). If you have no code, please contact the board."
+            )
         return _(
             "Hello! This is the bot of the public-opinion collaborator network.\n\n"
             "To join, open the invite link that the Propaganda Board staff sent you "
@@ -24,7 +30,12 @@ def help_text(actor: Actor | None) -> str:
         _("Hello, {name}! What you can do here:").format(name=actor.person.full_name if actor.person else "")
     ]
     lines.append(_("/report — send an incident report at any time"))
-    lines.append(_("Reply to a topic post in your group, or press its 📝 button, to report on a topic."))
+    if text_only():
+        lines.append(
+            _("To report on topic N: write “báo cáo N” here, or start a message in your group with #N.")
+        )
+    else:
+        lines.append(_("Reply to a topic post in your group, or press its 📝 button, to report on a topic."))
     if actor.has_role(Role.STAFF) or actor.has_role(Role.ADMIN):
         lines.append(_("/topic — publish a monthly topic"))
         lines.append(_("/invite — create an invite link for new collaborators"))
@@ -55,3 +66,10 @@ async def set_reachability(services: Services, *, actor: Actor | None, status: s
     blocked = status in ("kicked", "left")
     actor.person.reachability = Reachability.BLOCKED if blocked else Reachability.ACTIVE
     services.session.add(actor.person)
+
+
+def channels_line(channels: dict[str, int]) -> str:
+    """How many active collaborators are on each channel (the counts beside it cover both)."""
+    return _("Collaborators by channel: Telegram {telegram} · Zalo {zalo}").format(
+        telegram=channels.get(Channel.TELEGRAM, 0), zalo=channels.get(Channel.ZALO, 0)
+    )

@@ -17,7 +17,7 @@ from bot.delivery.service import Outgoing, ProgressTarget, Recipient
 from bot.forms import FormDefinition, text_for
 from bot.i18n import localized, normalize_locale
 from bot.onboarding import units_in_scope
-from bot.ui import Screen, current_locale, deep_link, escape, link_choices
+from bot.ui import Screen, current_locale, deep_link, escape, link_choices, text_only
 from storage import audit, people, topics
 from storage.models import Draft, Topic, TopicKind, TopicStatus, Unit
 
@@ -149,15 +149,21 @@ def _top_units(units: list[Unit]) -> list[Unit]:
 def post_text(services: Services, topic: Topic) -> str:
     """The topic as posted into groups (in the locale of the current context)."""
     period = f"{topic.period[5:7]}/{topic.period[:4]}"
+    if text_only():  # Zalo: no replies to a message, so a tag names the topic
+        how = _(
+            "To share opinions quickly here, start your message with #{number}. "
+            "For the full report, write to the bot: báo cáo {number}"
+        ).format(number=topic.id)
+    else:
+        how = _("Reply to this message to share opinions quickly, or press the button for the full report.")
     return _(
-        "📢 <b>Guidance topic {period}</b>\n<b>{title}</b>\n\n{guidance}\n\n"
-        "⏰ Reports due by {due}.\n"
-        "Reply to this message to share opinions quickly, or press the button for the full report."
+        "📢 <b>Guidance topic {period}</b>\n<b>{title}</b>\n\n{guidance}\n\n⏰ Reports due by {due}.\n{how}"
     ).format(
         period=period,
         title=escape(topic.title),
         guidance=escape(topic.guidance),
         due=format_date(topic.due_at, services.tz),
+        how=how,
     )
 
 
@@ -305,6 +311,20 @@ async def deliver_topic(
 def direct_text(services: Services, topic: Topic) -> str:
     """The topic as sent to each collaborator in private."""
     period = f"{topic.period[5:7]}/{topic.period[:4]}"
+    if text_only():  # Zalo: what to type comes with the choices
+        return (
+            _(
+                "📢 <b>Guidance topic {period}</b>\n<b>{title}</b>\n\n{guidance}\n\n⏰ Reports due by {due}.\n{how}"
+            )
+            .format(
+                period=period,
+                title=escape(topic.title),
+                guidance=escape(topic.guidance),
+                due=format_date(topic.due_at, services.tz),
+                how="",
+            )
+            .rstrip()
+        )
     return _(
         "📢 <b>Guidance topic {period}</b>\n<b>{title}</b>\n\n{guidance}\n\n"
         "⏰ Reports due by {due}.\nPress the button below to send your report."

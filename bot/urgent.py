@@ -18,10 +18,11 @@ from bot.forms import FormDefinition
 from bot.forms.deadlines import format_deadline
 from bot.i18n import localized
 from bot.onboarding import units_in_scope
+from bot.people import channels_line
 from bot.reporting import INCIDENT_FORM, topic_is_for
 from bot.topics import deliver_topic, delivery_summary, plan_targets, report_payload, target_questions
-from bot.ui import AckButton, Choice, Screen, deep_link, escape
-from storage import outbox, topics
+from bot.ui import AckButton, Choice, Screen, deep_link, escape, text_only
+from storage import outbox, people, topics
 from storage.models import Draft, Topic, TopicKind, TopicStatus, Unit
 
 URGENT_SLOT = "urgent"
@@ -77,13 +78,24 @@ async def open_urgent_wizard(services: Services, conversations: Conversations, *
 def urgent_text(topic: Topic, tz: ZoneInfo, *, in_group: bool) -> str:
     deadline = format_deadline(topic.due_at.astimezone(tz))
     heading = _("🚨 <b>URGENT MATTER</b> (No. {number})").format(number=topic.id)
-    how = (
-        _("Press ✅ Received to confirm. Reply to this message, or press 📝 Report, to send what you learn.")
-        if in_group
-        else _("Press ✅ Received to confirm, and 📝 Report to send what you learn.")
-    )
-    return _("{heading}\n\n{matter}\n\n⏰ Report by {deadline}.\n{how}").format(
-        heading=heading, matter=escape(topic.guidance), deadline=deadline, how=how
+    if text_only():  # Zalo: what to type (in private, the words come with the choices)
+        how = (
+            _(
+                "To confirm, send “#{number} đã nhận” here; to share what you learn, start a message with #{number}."
+            ).format(number=topic.id)
+            if in_group
+            else ""
+        )
+    elif in_group:
+        how = _(
+            "Press ✅ Received to confirm. Reply to this message, or press 📝 Report, to send what you learn."
+        )
+    else:
+        how = _("Press ✅ Received to confirm, and 📝 Report to send what you learn.")
+    return (
+        _("{heading}\n\n{matter}\n\n⏰ Report by {deadline}.\n{how}")
+        .format(heading=heading, matter=escape(topic.guidance), deadline=deadline, how=how)
+        .rstrip()
     )
 
 
@@ -230,6 +242,9 @@ async def status(services: Services, actor: Actor, topic_id: int | None) -> Outc
         )
         for index, value in enumerate((row.members, row.acknowledged, row.reported, row.silent)):
             totals[index] += value
+    channels = await people.collaborators_by_channel(session=session, unit_paths=paths)
+    if channels:
+        lines.append(channels_line(channels))
     if not rows:
         lines.append(_("No active collaborators in these units."))
     elif len(rows) > 1:

@@ -6,12 +6,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import case, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.addresses import channel_of
-from storage.models import ChatGroup, Invite, Person, PersonIdentity, PersonRole, PersonStatus, Role, Unit
+from storage.addresses import ZALO_ADDRESS_BASE, channel_of
+from storage.models import (
+    Channel,
+    ChatGroup,
+    Invite,
+    Person,
+    PersonIdentity,
+    PersonRole,
+    PersonStatus,
+    Role,
+    Unit,
+)
 
 
 async def create_unit(*, session: AsyncSession, code: str, name: str, parent: Unit | None = None) -> Unit:
@@ -243,3 +253,24 @@ async def admin_chat_ids(*, session: AsyncSession, admin_ids: Sequence[int]) -> 
     )
     found = set((await session.exec(statement)).all())
     return sorted(found | set(admin_ids))
+
+
+async def collaborators_by_channel(*, session: AsyncSession, unit_paths: Sequence[str]) -> dict[str, int]:
+    """Active collaborators of the given subtrees, counted by the channel they are on."""
+    if not unit_paths:
+        return {}
+    channel = case(
+        (func.abs(Person.chat_id) >= ZALO_ADDRESS_BASE, Channel.ZALO.value), else_=Channel.TELEGRAM.value
+    )
+    statement = (
+        select(channel, func.count())
+        .select_from(Person)
+        .join(Unit, col(Unit.id) == Person.unit_id)
+        .where(
+            Person.status == PersonStatus.ACTIVE,
+            or_(*[col(Unit.path).startswith(path) for path in unit_paths]),
+            col(Person.id).in_(select(PersonRole.person_id).where(PersonRole.role == Role.COLLABORATOR)),
+        )
+        .group_by(channel)
+    )
+    return {str(name): int(count) for name, count in (await session.exec(statement)).all()}

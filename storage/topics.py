@@ -233,19 +233,18 @@ async def post_in_chat(*, session: AsyncSession, chat_id: int, topic_id: int) ->
     return (await session.exec(statement)).first()
 
 
-async def unacknowledged_urgent_for(*, session: AsyncSession, person_id: int) -> int | None:
-    """The urgent matter most recently sent to this person that they have not confirmed."""
-    acknowledged = select(Acknowledgement.topic_id).where(Acknowledgement.person_id == person_id)
+async def urgent_sent_to(*, session: AsyncSession, person_id: int, unacknowledged: bool) -> int | None:
+    """The urgent matter most recently sent to this person (that they have not confirmed)."""
     statement = (
         select(Broadcast.topic_id)
         .join(Outbox, col(Outbox.broadcast_id) == Broadcast.id)
         .where(
-            Outbox.person_id == person_id,
-            Broadcast.kind == "urgent",
-            col(Broadcast.topic_id).is_not(None),
-            col(Broadcast.topic_id).not_in(acknowledged),
+            Outbox.person_id == person_id, Broadcast.kind == "urgent", col(Broadcast.topic_id).is_not(None)
         )
         .order_by(col(Outbox.id).desc())
         .limit(1)
     )
+    if unacknowledged:
+        acknowledged = select(Acknowledgement.topic_id).where(Acknowledgement.person_id == person_id)
+        statement = statement.where(col(Broadcast.topic_id).not_in(acknowledged))
     return (await session.exec(statement)).first()

@@ -10,6 +10,7 @@ from bot.analytics.summary import PeriodError, build_summary, parse_period
 from bot.clock import period_of
 from bot.conversation import Outcome, Services
 from bot.forms import FormDefinition
+from bot.people import channels_line
 from bot.ui import Screen, current_locale, escape
 from storage import audit, people, reports
 from storage.models import Unit
@@ -50,7 +51,11 @@ async def summary_for(services: Services, *, actor: Actor, argument: str | None)
         unit_id=scope.id if scope else None,
         details={"period": period},
     )
-    return Outcome(screen=Screen(text=render_summary(summary, services.tz)), finished=True)
+    text = render_summary(summary, services.tz)
+    channels = await people.collaborators_by_channel(session=session, unit_paths=[path])
+    if channels:
+        text += "\n\n" + channels_line(channels)
+    return Outcome(screen=Screen(text=text), finished=True)
 
 
 async def _scope_unit(services: Services, actor: Actor) -> Unit | None:

@@ -10,7 +10,9 @@ then do the same thing on both channels:
 - "báo cáo 12": the 📝 report button of topic 12;
 - an invite code typed alone (outside a conversation): `/start CODE`;
 - in a bound group, "#12 …": a reply to topic 12's post there ("#12 đã nhận" confirms an
-  urgent matter). Forms read their own numbers and words (bot/conversation.py).
+  urgent matter), and "/2" a number of the bot's last numbered message there (only
+  messages beginning with # or / reach the bot from a group). Forms read their own
+  numbers and words (bot/conversation.py).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from storage import menus, reports, topics
 from storage.addresses import channel_of
 from storage.models import Channel
 
+GROUP_NUMBER = re.compile(r"^/(\d{1,3})$")
 TAG = re.compile(r"^#(\d{1,12})\b[\s:,.-]*(.*)$", re.DOTALL)
 BOT_USER = User(id=0, is_bot=True, first_name="bot")
 
@@ -87,7 +90,10 @@ async def _private_message(services: Services, actor: Actor | None, message: Mes
         else None
     )
     if person_id is not None and (words.is_acknowledgement(text) or (text == "1" and draft is None)):
-        topic_id = await topics.unacknowledged_urgent_for(session=services.session, person_id=person_id)
+        session = services.session
+        topic_id = await topics.urgent_sent_to(session=session, person_id=person_id, unacknowledged=True)
+        if topic_id is None and words.is_acknowledgement(text):  # said twice: "already recorded"
+            topic_id = await topics.urgent_sent_to(session=session, person_id=person_id, unacknowledged=False)
         if topic_id is not None:
             return _acting(services, message, AckButton(topic=topic_id).pack())
     report = words.report_request(text)
@@ -134,6 +140,18 @@ def _acting(services: Services, message: Message, action: str) -> Update:
 async def _group_message(services: Services, message: Message) -> Update | None:
     """`#12 …` in a group: a reply to topic 12's post there, or its ✅ Received."""
     text = (message.text or "").strip()
+    number = GROUP_NUMBER.match(text)
+    if number is not None:
+        stored = await menus.get_menu(session=services.session, chat_id=message.chat.id)
+        if stored is None:
+            return None
+        await menus.drop_menu(session=services.session, chat_id=message.chat.id)
+        menu = Menu.from_json(stored.menu)
+        chosen = int(number.group(1))
+        if not 1 <= chosen <= len(menu.options):
+            await _out_of_range(services, message.chat.id, menu, chosen)
+            return None
+        return _acting(services, message, menu.options[chosen - 1])
     if text.startswith("/"):
         return Update(update_id=services.update_id, message=message)
     tag = TAG.match(text)

@@ -100,11 +100,14 @@ def option_action(choice: Choice) -> str | None:
     return None
 
 
-def render(payload: dict[str, Any], *, asked: bool) -> tuple[list[dict[str, Any]], Menu | None]:
+def render(
+    payload: dict[str, Any], *, asked: bool, group: bool = False
+) -> tuple[list[dict[str, Any]], Menu | None]:
     """A message payload as Zalo payloads (plain, split), and the menu its numbers make.
 
     `asked`: an answer to what the person just did, whose choices are numbered; otherwise
-    (a push) each choice is named by the words to type.
+    (a push) each choice is named by the words to type. In a `group`, where only messages
+    beginning with a tag or a command reach the bot, a number is typed as /1, /2….
     """
     choices = [choice for row in payloads.choices_from(payload) for choice in row]
     text = plain(payload.get("text") or "")
@@ -121,11 +124,13 @@ def render(payload: dict[str, Any], *, asked: bool) -> tuple[list[dict[str, Any]
             options.append(action)
             lines.append(f"{len(options)}. {choice.label}")
         if options:
-            lines.append(_("Answer with a number, for example 1."))
+            lines.append(
+                _("Answer /1, /2… (with the slash).") if group else _("Answer with a number, for example 1.")
+            )
             menu = Menu(options=options)
     else:
         for choice in choices:
-            line = push_instruction(choice)
+            line = push_instruction(choice, group=group)
             if line and line not in lines:
                 lines.append(line)
     if lines:
@@ -143,10 +148,10 @@ def render(payload: dict[str, Any], *, asked: bool) -> tuple[list[dict[str, Any]
     return result, menu
 
 
-def push_instruction(choice: Choice) -> str | None:
-    """A pushed message's button, as what to type instead."""
+def push_instruction(choice: Choice, *, group: bool = False) -> str | None:
+    """A pushed message's button, as what to type instead (a group post says it itself)."""
     if choice.data is not None and choice.data.startswith(AckButton.__prefix__ + ":"):
-        return _("To confirm you received it, answer “đã nhận”.")
+        return None if group else _("To confirm you received it, answer “đã nhận” (or 1).")
     if choice.data is not None and choice.data.startswith(BroadcastButton.__prefix__ + ":"):
         return _("To stop a delivery or see who was not reached, send /broadcasts.")
     if choice.url is not None:

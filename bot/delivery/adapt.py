@@ -9,7 +9,7 @@ from typing import Any
 from bot.channels import zalo_text
 from bot.channels.zalo_text import Menu
 from bot.delivery import payloads
-from storage.addresses import channel_of
+from storage.addresses import channel_of, is_group
 from storage.models import Channel
 
 
@@ -26,4 +26,4 @@ def for_chat(
         return [], None
     if op == payloads.REACT:
         return zalo_text.render({"text": payload["fallback"]}, asked=False)
-    return zalo_text.render(payload, asked=asked)
+    return zalo_text.render(payload, asked=asked, group=is_group(chat_id))

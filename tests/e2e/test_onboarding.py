@@ -17,8 +17,8 @@ async def _invite_link(staff: Persona) -> str:
     await staff.send("2")
     await staff.press("7 ngày")
     reply = await staff.press("🔗 Tạo liên kết")
-    assert "Liên kết mời vào <b>Huyện Bình Minh</b>" not in reply.text  # plain text shown, not markup
-    assert "Liên kết mời vào Huyện Bình Minh" in reply.text
+    assert "Lời mời tham gia <b>Huyện Bình Minh</b>" not in reply.text  # plain text shown, not markup
+    assert "Lời mời tham gia Huyện Bình Minh" in reply.text
     link = next(word for word in reply.text.split() if word.startswith("https://t.me/"))
     return link
 

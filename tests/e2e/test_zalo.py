@@ -54,3 +54,89 @@ async def test_zalo_staff_member_is_recognised(world: World) -> None:
     staff = await world.member("zalo", "Cán bộ Zalo", unit="TINH", role=Role.STAFF)
     reply = await staff.send("/help")
     assert "/topic" in reply.text
+
+
+async def test_a_newcomer_registers_on_zalo_with_the_invite_code(
+    world: World, org: dict[str, Persona]
+) -> None:
+    staff = org["staff"]
+    await staff.send("/invite")
+    await staff.press("Huyện Bình Minh")
+    await staff.send("1")
+    await staff.press("7 ngày")
+    reply = await staff.press("🔗 Tạo liên kết")
+    assert "Trên Telegram, mở: https://t.me/" in reply.text and "Trên Zalo, nhắn cho bot mã:" in reply.text
+    code = reply.text.split("Trên Zalo, nhắn cho bot mã:")[1].split()[0]
+    assert len(code) == 11 and code[5] == "-"
+
+    hoa = await world.zalo_person("Hoa")
+    reply = await hoa.send("xin chào")
+    assert "mã mời" in reply.text  # a stranger is told to send the code
+    reply = await hoa.send(code.lower().replace("-", " "))
+    assert "Họ và tên" not in reply.text  # a code with a space in it is not a code
+    reply = await hoa.send(code.lower())
+    assert "Chào mừng đồng chí" in reply.text and "Họ và tên" in reply.text
+    reply = await hoa.send("Nguyễn Thị Hoa")
+    assert "Số điện thoại" in reply.text and "Nhập số điện thoại" in reply.text
+    reply = await hoa.send("12345")
+    assert "Số điện thoại không hợp lệ" in reply.text and "Số điện thoại" in reply.text
+    reply = await hoa.share_contact("0912000111")
+    assert "Lĩnh vực công tác" in reply.text
+    reply = await hoa.press("Giáo dục")
+    assert "Xin xác nhận thông tin" in reply.text and "0912000111" in reply.text
+    reply = await hoa.press("✅ Xác nhận")
+    assert "Đăng ký thành công" in reply.text and "Huyện Bình Minh" in reply.text
+
+    person = await world.person(hoa)
+    assert person is not None and person.full_name == "Nguyễn Thị Hoa" and person.phone == "0912000111"
+    assert person.unit_id == world.units["HUYEN_A"].id
+    reply = await hoa.send(code)
+    assert "đã đăng ký là thành viên" in reply.text  # the code cannot register anyone twice
+
+
+async def test_an_urgent_matter_is_confirmed_on_zalo_and_counted_with_telegram(
+    world: World, org: dict[str, Persona]
+) -> None:
+    lan = await world.member("zalo", "Lan", unit="HUYEN_A", full_name="Zalo Lan")
+    minh = await world.member("zalo", "Minh", unit="HUYEN_A", full_name="Zalo Minh")
+    staff = org["staff"]
+    await staff.send("/urgent")
+    await staff.send("Thông tin sai sự thật về giá đất lan truyền trên mạng xã hội, đề nghị nắm tình hình.")
+    await staff.press("⏭ Bỏ qua")
+    await staff.press("Tất cả đơn vị trong phạm vi phụ trách")
+    await staff.send("18:00 11/11")
+    await staff.press("🚨 Gửi")
+    await world.delivered()
+    [push] = [m for m in await lan.bot_messages() if "ĐỘT XUẤT" in m["text"]]
+    assert "“đã nhận”" in push["text"] and "báo cáo 1" in push["text"]
+
+    reply = await lan.send("Đã nhận")
+    assert "✅ Cảm ơn" in reply.text
+    reply = await lan.send("đã nhận")
+    assert "từ trước" in reply.text
+    reply = await minh.send("1")
+    assert "✅ Cảm ơn" in reply.text
+    status = await staff.send("/urgent_status")
+    assert "Theo kênh: Telegram 4 · Zalo 2" in status.text
+    assert "✅ đã nhận 2" in status.text
+
+    reply = await minh.send("báo cáo 1")
+    assert "Câu 1/" in reply.text
+
+
+async def test_bad_input_on_zalo_gets_a_clear_line_and_changes_nothing(
+    world: World, org: dict[str, Persona]
+) -> None:
+    lan = await world.member("zalo", "Lan", unit="HUYEN_A")
+    for reply in [await lan.send_sticker(), await lan.send_unsupported()]:
+        assert "Xin trả lời bằng chữ, ảnh hoặc tệp" in reply.text
+    reply = await lan.send("/lenh_la")
+    assert "Không rõ lệnh" in reply.text
+    reply = await lan.send("/report")
+    assert "Câu 1/" in reply.text
+    reply = await lan.send("x" * 5000)
+    assert "Quá dài" in reply.text and "Câu 1/" in reply.text
+    assert all(len(m["text"]) <= 2000 for m in await lan.bot_messages())
+    reply = await lan.send("hủy")
+    assert "Đã hủy" in reply.text
+    assert await world.reports() == []
