@@ -10,6 +10,7 @@ from aiogram import F, Router
 from aiogram.enums import ChatType
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, ChatMemberUpdated, Message
+from aiogram.utils.i18n import gettext as _
 
 from bot.access import Actor, Permission
 from bot.channels.telegram import answer_callback, answer_message, answer_text
@@ -54,8 +55,8 @@ async def unregistered_group_command(message: Message, services: Services) -> No
 
 
 async def reply_to_topic(message: Message, services: Services, actor: Actor | None) -> None:
-    """A reply to a topic post is a quick report; it is acknowledged with 👍 (a reply with
-    👍 where the group does not allow reactions)."""
+    """A reply to a topic post is a quick report; it is acknowledged with 👍 (a short reply
+    where the group does not allow reactions, and on Zalo)."""
     topic = await group_reply_for(services, message)
     if topic is None:
         return
@@ -63,7 +64,8 @@ async def reply_to_topic(message: Message, services: Services, actor: Actor | No
         await answer_text(services, message, not_member_text(), quote=True)
         return
     await store_group_reply(services, actor=actor, topic=topic, message=message)
-    await services.replies.add(message.chat.id, payloads.react(message.message_id, "👍", fallback="👍"))
+    confirmation = "👍 " + _("Recorded, thank you.")
+    await services.replies.add(message.chat.id, payloads.react(message.message_id, "👍", fallback=confirmation))
 
 
 def create_router() -> Router:

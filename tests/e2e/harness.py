@@ -206,6 +206,17 @@ class World:
         self.groups[title] = chat.id
         return chat.id
 
+    async def zalo_group(self, title: str, members: list[ZaloPersona], *, unit: str | None = None) -> str:
+        """A Zalo group with the bot in it; bound to a unit directly when `unit` is given."""
+        group_id = await self.client.zalo_create_group(title, [m.zalo_id for m in members])
+        await self.client.zalo_add_bot_to_group(group_id, self.zalo_token)
+        if unit is not None:
+            async with self.sessions() as session:
+                address = await addresses.zalo_address_for(session=session, external_id=group_id, group=True)
+                session.add(ChatGroup(chat_id=address, title=title, unit_id=self.units[unit].id or 0))
+                await session.commit()
+        return group_id
+
     async def reports(self) -> list[Report]:
         async with self.sessions() as session:
             return list((await session.exec(select(Report).order_by(Report.id))).all())

@@ -245,5 +245,5 @@ async def test_a_refused_reaction_falls_back_to_a_short_reply(world: World, org:
         error_rate=1.0, error_kinds=["400"], fault_methods=["setMessageReaction"], seed=1
     )
     reply = await org["ctv2"].send("Bà con mong sớm có hướng dẫn", chat_id=group_id, reply_to=post_id)
-    assert reply.texts == ["👍"]
+    assert reply.texts == ["👍 Đã ghi nhận, cảm ơn đồng chí."]
     assert len(await world.reports()) == 1

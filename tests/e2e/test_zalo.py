@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from storage.models import ReportChannel, Role
+import asyncio
+import socket
+from pathlib import Path
+
+import aiohttp
+from sqlmodel import select
+
+from bot.channels.zalo import zalo_update_id
+from bot.sandbox import SandboxClient, SandboxServer
+from storage.models import Inbox, ReportChannel, Role
 from tests.e2e.flows import publish_topic
-from tests.e2e.harness import Persona, World, ZaloPersona
+from tests.e2e.harness import Persona, World, ZaloPersona, drop_database, make_world
 
 
 async def test_a_zalo_collaborator_gets_the_topic_and_reports_with_numbers_and_words(
@@ -140,3 +149,95 @@ async def test_bad_input_on_zalo_gets_a_clear_line_and_changes_nothing(
     reply = await lan.send("hủy")
     assert "Đã hủy" in reply.text
     assert await world.reports() == []
+
+
+async def test_a_zalo_group_is_set_up_gets_the_topic_and_its_tagged_messages_are_quick_reports(
+    world: World, org: dict[str, Persona]
+) -> None:
+    staff = await world.member("zalo", "Cán bộ Zalo", unit="TINH", role=Role.STAFF)
+    lan = await world.member("zalo", "Lan", unit="HUYEN_A", full_name="Zalo Lan")
+    assert isinstance(staff, ZaloPersona) and isinstance(lan, ZaloPersona)
+    group = await world.zalo_group("Nhóm CTV Zalo", [staff, lan])
+    reply = await staff.send("/setup", group=group)
+    assert "Nhóm này thuộc đơn vị nào?" in reply.text and "/1, /2" in reply.text
+    units = reply.buttons()
+    reply = await staff.send(f"/{units.index('Huyện Bình Minh') + 1}", group=group)
+    assert "Huyện Bình Minh" in reply.text and "đã được đăng ký" in reply.text
+
+    await publish_topic(org["staff"])
+    [post] = [m for m in await lan.bot_messages(group) if "Chủ đề định hướng" in m["text"]]
+    assert "bắt đầu tin nhắn bằng #1" in post["text"] and "báo cáo 1" in post["text"]
+
+    async with world.sessions() as session:
+        before = len((await session.exec(select(Inbox))).all())
+    chatter = await lan.send("Mọi người ăn cơm chưa?", group=group)
+    assert chatter.messages == []
+    async with world.sessions() as session:
+        assert len((await session.exec(select(Inbox))).all()) == before  # not stored at all
+    reply = await lan.send("#7 chủ đề không có ở đây", group=group)
+    assert reply.messages == []
+    reply = await lan.send("#1 Bà con thôn 2 đồng tình, đề nghị giữ tên làng trong địa chỉ mới.", group=group)
+    assert reply.texts == ["👍 Đã ghi nhận, cảm ơn đồng chí."]
+    [report] = await world.reports()
+    assert report.channel == ReportChannel.GROUP_REPLY and report.topic_id == 1
+    assert report.text == "Bà con thôn 2 đồng tình, đề nghị giữ tên làng trong địa chỉ mới."
+
+
+async def test_a_webhook_stores_each_event_once_and_refuses_a_wrong_secret(
+    sandbox: SandboxServer, sandbox_client: SandboxClient, tmp_path: Path
+) -> None:
+    port = _free_port()
+    world = await make_world(
+        sandbox_client,
+        sandbox.base_url,
+        tmp_path,
+        zalo_webhook_url=f"http://127.0.0.1:{port}/zalo/hook",
+        zalo_webhook_secret="zalo-secret-123",
+        webhook_port=port,
+    )
+    try:
+        lan = await world.member("zalo", "Lan", unit="HUYEN_A")
+        async with world.sessions() as session:
+            stored = len((await session.exec(select(Inbox))).all())
+        event = {
+            "event_name": "message.text.received",
+            "message": {
+                "message_id": "forged-1",
+                "chat": {"id": "x", "chat_type": "PRIVATE"},
+                "from": {"id": "x", "display_name": "Giả"},
+                "date": 1,
+                "text": "/help",
+            },
+        }
+        async with aiohttp.ClientSession() as http:
+            for headers in (
+                {},
+                {"X-Bot-Api-Secret-Token": "wrong"},
+                {"X-Bot-Api-Secret-Token": "mật khẩu sai"},
+            ):
+                async with http.post(
+                    f"http://127.0.0.1:{port}/zalo/hook", json=event, headers=headers
+                ) as answer:
+                    assert answer.status == 401
+        async with world.sessions() as session:
+            assert len((await session.exec(select(Inbox))).all()) == stored
+
+        reply = await lan.send("/help")
+        assert "Đồng chí có thể" in reply.text
+        sent = await world.client.zalo_send_text(world.zalo_token, lan.zalo_id, "/help")
+        await world.settle(zalo_update_id(sent.message_id))
+        await world.client.zalo_redeliver(world.zalo_token, sent.message_id)
+        await world.client.zalo_redeliver(world.zalo_token, sent.message_id)
+        await asyncio.sleep(0.5)
+        await world.quiet()
+        answers = [m for m in await lan.bot_messages() if "Đồng chí có thể" in m["text"]]
+        assert len(answers) == 3  # /help twice before, and once for the event sent three times
+    finally:
+        await world.app.stop()
+        await drop_database(world.app.settings.database_url)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
