@@ -155,9 +155,9 @@ async def broadcast_counts(session: object, broadcast_id: int) -> Counts:
 def milestone(broadcast: Broadcast, counts: Counts) -> str:
     """What a channel that cannot edit shows anew: the start, each quarter, the end."""
     if broadcast.status != BroadcastStatus.RUNNING:
-        return f"end:{broadcast.status}"
+        return f"end:{broadcast.status}|True"  # "|True": the final state is shown (outbox.unshown_finished)
     reached = 0 if counts.total == 0 else MILESTONES * counts.done // counts.total
-    return f"at:{min(reached, MILESTONES - 1)}"
+    return f"at:{min(reached, MILESTONES - 1)}|False"
 
 
 class ProgressReporter:

@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from bot.channels.zalo import zalo_update_id
 from bot.sandbox import SandboxClient, SandboxServer
-from storage.models import Inbox, ReportChannel, Role
+from storage.models import Inbox, Outbox, OutboxStatus, Reachability, ReportChannel, Role
 from tests.e2e.flows import publish_topic
 from tests.e2e.harness import Persona, World, ZaloPersona, drop_database, make_world
 
@@ -241,3 +241,83 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+async def test_zalo_staff_publish_a_topic_to_both_channels_and_a_zalo_leader_reads_the_summary(
+    world: World, org: dict[str, Persona]
+) -> None:
+    staff = await world.member("zalo", "Cán bộ Zalo", unit="TINH", role=Role.STAFF)
+    leader = await world.member("zalo", "Lãnh đạo Zalo", unit="TINH", role=Role.LEADER)
+    lan = await world.member("zalo", "Lan", unit="HUYEN_A", full_name="Zalo Lan")
+    reply = await staff.send("/topic")
+    assert "Câu 1/" in reply.text
+    await staff.send("Sáp nhập đơn vị hành chính cấp xã")
+    await staff.send("Nắm bắt dư luận về việc sắp xếp, sáp nhập đơn vị hành chính cấp xã trên địa bàn.")
+    await staff.press("Báo cáo tình hình dư luận xã hội định kỳ")
+    await staff.press("Tất cả đơn vị trong phạm vi phụ trách")
+    reply = await staff.send("25/11/2026")
+    assert "Xem trước khi đăng" in reply.text and "“gửi”" in reply.text
+    reply = await staff.send("gửi")
+    assert "Đã đăng chủ đề số 1" in reply.text
+    await world.delivered()
+    progress = [m["text"] for m in await staff.bot_messages() if m["text"].startswith("📤")]
+    assert 1 <= len(progress) <= 5, progress  # new messages at milestones, not one per edit
+    assert "Hoàn tất" in progress[-1] and "/broadcasts" not in progress[-1]
+    # Telegram and Zalo collaborators both got it
+    assert any("Chủ đề định hướng" in m["text"] for m in await lan.bot_messages())
+    telegram_push = await org["ctv1"].wait_for_text("📢")
+    assert "Sáp nhập đơn vị hành chính cấp xã" in telegram_push["text"]
+
+    reply = await staff.send("/broadcasts")
+    assert "Các đợt gửi gần đây" in reply.text and "Số 1 ·" in reply.text
+
+    await lan.send("báo cáo 1")
+    await lan.answer_steps("1", "xong", "1", "1")
+    await lan.send("Người dân đồng tình với chủ trương sáp nhập, mong sớm ổn định bộ máy.")
+    await lan.answer_steps("1", "1", "1", "1", "bỏ qua", "bỏ qua", "gửi")
+    reply = await leader.send("/summary 11/2026")
+    assert "Số báo cáo nhận được: 1" in reply.text and "(1/5" in reply.text
+    assert "Theo kênh: Telegram 4 · Zalo 1 cộng tác viên" in reply.text
+    assert "<b>" not in reply.text
+
+
+async def test_a_zalo_draft_survives_a_restart_and_a_report_can_be_replaced(
+    world: World, org: dict[str, Persona]
+) -> None:
+    lan = await world.member("zalo", "Lan", unit="HUYEN_A")
+    await publish_topic(org["staff"])
+    await lan.send("báo cáo 1")
+    await lan.send("2")
+    await world.app.stop()
+    await world.app.start()
+    reply = await lan.send("/start")
+    assert "tiếp tục" in reply.text.lower() and "Câu 2/" in reply.text
+    await lan.send("1")
+    await lan.send("1")
+    await lan.send("Người dân đồng tình với chủ trương sáp nhập, mong sớm ổn định bộ máy.")
+    await lan.answer_steps("1", "1", "1", "1", "bỏ qua", "bỏ qua", "gửi")
+    reply = await lan.send("báo cáo 1")
+    assert "Đồng chí đã gửi báo cáo số 1" in reply.text and "1. ✏️ Thay thế" in reply.text
+    reply = await lan.send("3")
+    assert "Không có lựa chọn số 3" in reply.text and "1. ✏️ Thay thế" in reply.text
+    reply = await lan.send("2")
+    assert "Đã giữ nguyên" in reply.text
+    await lan.send("báo cáo 1")
+    reply = await lan.send("1")
+    assert "Câu 1/" in reply.text
+    [report] = await world.reports()
+    assert report.revision == 1
+
+
+async def test_a_zalo_person_who_blocked_the_bot_is_unreachable(
+    world: World, org: dict[str, Persona]
+) -> None:
+    lan = await world.member("zalo", "Lan", unit="HUYEN_A")
+    assert isinstance(lan, ZaloPersona)
+    await world.client.zalo_block(world.zalo_token, lan.zalo_id)
+    await publish_topic(org["staff"])
+    person = await world.person(lan)
+    assert person is not None and person.reachability == Reachability.BLOCKED
+    async with world.sessions() as session:
+        rows = (await session.exec(select(Outbox).where(Outbox.person_id == person.id))).all()
+    assert [row.status for row in rows] == [OutboxStatus.UNREACHABLE]
