@@ -29,7 +29,10 @@ if TYPE_CHECKING:
     from bot.sandbox.world import World
 
 MAX_TEXT = 2000
-WEBHOOK_ATTEMPTS = 3
+# A webhook that does not answer 200 gets the event again, backing off up to WEBHOOK_MAX_DELAY
+# (about 20 s in all): long enough for a killed bot to come back.
+WEBHOOK_ATTEMPTS = 8
+WEBHOOK_MAX_DELAY = 5.0
 SENDING = {"sendmessage", "sendphoto", "sendsticker"}
 
 
@@ -222,7 +225,7 @@ class ZaloWorld:
                         return
             except (aiohttp.ClientError, TimeoutError):
                 pass
-            await asyncio.sleep(0.2 * 2**attempt)
+            await asyncio.sleep(min(WEBHOOK_MAX_DELAY, 0.2 * 2**attempt))
 
     def configure(
         self, *, global_per_second: float | None = None, per_chat_per_second: float | None = None
