@@ -14,16 +14,18 @@ from datetime import timedelta
 from typing import Any
 
 from bot.app import Application
+from bot.channels.zalo import zalo_update_id
 from bot.clock import local_today
 from bot.config import Settings
 from bot.sandbox import SandboxClient, start_sandbox
 from bot.sandbox.client import ActionResult
 from bot.sandbox.server import SandboxServer
-from storage import outbox, people
+from storage import addresses, outbox, people
 from storage.db import SessionFactory
 from storage.models import ChatGroup, Person, PersonStatus, Role
 
 GROUP_TITLE = "CTV DLXH Huyện Bình Minh"
+ZALO_NAME = "Trịnh Thị Mai"
 GUIDANCE = (
     "Đề nghị các đồng chí cộng tác viên nắm bắt tâm trạng, ý kiến của cán bộ, đảng viên và nhân dân về "
     "việc sắp xếp, sáp nhập đơn vị hành chính cấp xã: mức độ đồng tình, những băn khoăn về thủ tục hành chính, "
@@ -113,6 +115,33 @@ class Actor:
         raise LookupError(f"no button {text!r} in chat {chat_id}")
 
 
+@dataclass
+class ZaloActor:
+    """A demo person on Zalo: types numbers and words where Telegram has buttons."""
+
+    name: str
+    user_id: str
+    client: SandboxClient
+    token: str
+    application: Application
+
+    async def says(self, text: str, *, group: str | None = None) -> list[dict[str, Any]]:
+        sent = await self.client.zalo_send_text(self.token, self.user_id, text, group_id=group)
+        where = " (Zalo, trong nhóm)" if group else " (Zalo)"
+        print(f"\n👤 {self.name}{where}: {text}")
+        update_id = zalo_update_id(sent.message_id)
+        for _ in range(1000):
+            if await self.application.finished(update_id):
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise TimeoutError(f"the bot did not answer {self.name} in time")
+        events = await self.client.events(chat_id=group or self.user_id, after_seq=sent.seq)  # type: ignore[arg-type]
+        for event in events:
+            _print_event(event)
+        return events
+
+
 def _opened_deep_link(result: ActionResult) -> bool:
     return bool(result.message and str(result.message.get("text", "")).startswith("/start"))
 
@@ -169,6 +198,22 @@ async def seed_organisation(sessions: SessionFactory, users: dict[str, int]) -> 
         return {"TINH": province.id or 0, "HUYEN_A": district_a.id or 0}
 
 
+async def seed_zalo_member(sessions: SessionFactory, mai: ZaloActor, unit_id: int) -> None:
+    async with sessions() as session:
+        address = await addresses.zalo_address_for(session=session, external_id=mai.user_id, group=False)
+        person = Person(
+            chat_id=address,
+            full_name=mai.name,
+            phone="0987654321",
+            field_of_work="khac",
+            unit_id=unit_id,
+            status=PersonStatus.ACTIVE,
+        )
+        await people.add_person(session=session, person=person)
+        await people.grant_role(session=session, person=person, role=Role.COLLABORATOR, unit_id=unit_id)
+        await session.commit()
+
+
 async def run_sandbox(settings: Settings, *, until: Awaitable[None]) -> None:
     """Start the sandbox and the bot against it; play the demo month; serve until `until`."""
     server = await start_sandbox(settings.sandbox_host, settings.sandbox_port)
@@ -176,6 +221,8 @@ async def run_sandbox(settings: Settings, *, until: Awaitable[None]) -> None:
     application: Application | None = None
     try:
         info = await client.create_bot(username="dlxh_demo_bot", first_name="DLXH Bot")
+        zalo = await client.zalo_create_bot("DLXH Bot")
+        zalo_user = await client.zalo_create_user(ZALO_NAME)
         names = {
             "admin": "Quản trị",
             "staff": "Trần Văn Cán",
@@ -200,6 +247,8 @@ async def run_sandbox(settings: Settings, *, until: Awaitable[None]) -> None:
             update={
                 "bot_token": type(settings.bot_token)(info.token),
                 "telegram_api_url": server.base_url,
+                "zalo_bot_token": type(settings.zalo_bot_token)(zalo.token),
+                "zalo_api_url": f"{server.base_url}/zalo",
                 "database_url": settings.sandbox_database_url,
                 "admin_ids": [users["admin"]],
                 "polling_timeout": 10,
@@ -208,9 +257,10 @@ async def run_sandbox(settings: Settings, *, until: Awaitable[None]) -> None:
         application = Application(settings=bot_settings)
         await application.start()
         assert application.session_factory is not None
-        print(f"Sandbox Bot API: {server.base_url}   bot: @{info.username}")
+        print(f"Sandbox Bot API: {server.base_url}   bot: @{info.username}   Zalo: {server.base_url}/zalo")
         if settings.sandbox_demo:
-            await play_demo_month(server, client, info.token, application, users, names)
+            zalo_actor = ZaloActor(ZALO_NAME, zalo_user, client, zalo.token, application)
+            await play_demo_month(server, client, info.token, application, users, names, zalo_actor)
         print(
             f"\nThe bot keeps serving the sandbox at {server.base_url} (token {info.token}). "
             "Press Ctrl+C to stop."
@@ -230,10 +280,12 @@ async def play_demo_month(
     application: Application,
     users: dict[str, int],
     names: dict[str, str],
+    mai: ZaloActor,
 ) -> None:
     sessions = application.session_factory
     assert sessions is not None
     units = await seed_organisation(sessions, users)
+    await seed_zalo_member(sessions, mai, units["HUYEN_A"])
     group = await client.create_group(
         title=GROUP_TITLE,
         member_ids=[
@@ -268,6 +320,10 @@ async def play_demo_month(
     await new.shares_contact("+84912000111")
     await new.presses("Giáo dục")
     await new.presses("✅ Xác nhận")
+
+    # A collaborator on Zalo (Telegram is blocked by the main Vietnamese networks) has written
+    # to the bot before, as after registering.
+    await mai.says("/help")
 
     await staff.says("/topic")
     await staff.says("Sắp xếp, sáp nhập đơn vị hành chính cấp xã")
@@ -320,6 +376,23 @@ async def play_demo_month(
         await actor.presses("⏭ Bỏ qua")
         await actor.presses("⏭ Bỏ qua")
         await actor.presses("✅ Gửi báo cáo")
+
+    print("\n══ Trên Zalo: báo cáo bằng số và từ ══")
+    for text in [
+        "báo cáo 1",
+        "1 3",
+        "2",
+        "Đồng tình",
+        "Bà con trong xóm đồng tình, nhưng hỏi nhiều về việc đổi căn cước và sổ đỏ theo địa chỉ mới.",
+        "2 3",
+        "2",
+        "1",
+        "Cần quan tâm",
+        "Đề nghị hướng dẫn rõ thủ tục đổi giấy tờ",
+        "bỏ qua",
+        "gửi",
+    ]:
+        await mai.says(text)
 
     post = next(m for m in await client.chat_messages(group.id) if str(m.get("text", "")).startswith("📢"))
     await actors["ctv3"].says(

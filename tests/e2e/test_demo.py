@@ -25,10 +25,13 @@ async def test_demo_month_plays_and_prints_a_transcript(
     assert "👤 Vũ Thị Hoa: [✅ Xác nhận]" in out and "Đăng ký thành công" in out
     assert "Đã đăng chủ đề số 1" in out
     # The publisher's progress message, as it ended: every collaborator and the group reached.
-    assert "Đã gửi: 6 · Lỗi: 0 · Không liên lạc được: 0 · Còn lại: 0" in out
-    assert "✅ Hoàn tất: 6/6 nơi đã nhận được." in out
-    assert out.count("Đã nhận báo cáo số") == 2
+    assert "Đã gửi: 7 · Lỗi: 0 · Không liên lạc được: 0 · Còn lại: 0" in out
+    assert "✅ Hoàn tất: 7/7 nơi đã nhận được." in out
+    # two on Telegram, one on Zalo in numbers and words
+    assert out.count("Đã nhận báo cáo số") == 3
+    assert "👤 Trịnh Thị Mai (Zalo): 1 3" in out
     assert "thả cảm xúc 👍" in out
-    assert "Số báo cáo nhận được: 3" in out
-    assert "Tỷ lệ phản hồi: 60,0% (3/5 cộng tác viên đã báo cáo)" in out
+    assert "Số báo cáo nhận được: 4" in out
+    assert "Tỷ lệ phản hồi: 66,7% (4/6 cộng tác viên đã báo cáo)" in out
+    assert "Theo kênh: Telegram 5 · Zalo 1 cộng tác viên" in out
     assert "The bot keeps serving the sandbox" in out
