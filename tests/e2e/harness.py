@@ -348,6 +348,10 @@ CONTROL_WORDS = {
     "❌ Cancel": "hủy",
     "✅ Done": "xong",
 }
+MULTI_HINTS = {
+    "Trả lời bằng số thứ tự các lựa chọn, ví dụ: 1 3.",
+    "Answer with the numbers of your choices, for example: 1 3.",
+}
 NUMBERED = re.compile(r"^(\d+)\. (.*?)(?: [●✓])?$")
 
 
@@ -364,6 +368,8 @@ class ZaloPersona:
     world: World
     zalo_id: str
     first_name: str
+    # Choices of a multi-choice "pressed" so far: on Zalo they go as one answer ("1 3") at ✅ Xong.
+    _toggled: list[str] = field(default_factory=list)
 
     @property
     def client(self) -> SandboxClient:
@@ -416,10 +422,17 @@ class ZaloPersona:
     async def press(self, text: str, *, chat_id: str | None = None) -> ZaloReply:
         """What a Telegram user's press is on Zalo: the number of that choice in the bot's
         latest message that lists it, or the word for a control."""
+        if text in ("✅ Xong", "✅ Done") and self._toggled:
+            numbers, self._toggled = " ".join(self._toggled), []
+            return await self.send(numbers, group=chat_id)
         for message in reversed(await self.bot_messages(chat_id)):
-            for line in str(message.get("text", "")).splitlines():
+            body = str(message.get("text", ""))
+            for line in body.splitlines():
                 match = NUMBERED.match(line)
                 if match and match.group(2) == text:
+                    if MULTI_HINTS & set(body.splitlines()):
+                        self._toggled.append(match.group(1))
+                        return ZaloReply(events=[], update_id=0)
                     return await self.send(match.group(1), group=chat_id)
             break  # only the latest message's numbers apply
         if text in CONTROL_WORDS:
