@@ -8,8 +8,6 @@ chat id, a group is still `address < 0`, and the channel is read off the number.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -60,12 +58,12 @@ async def _find(session: AsyncSession, external_id: str) -> ChannelChat | None:
     return (await session.exec(statement)).first()
 
 
-async def zalo_ids(*, session: AsyncSession, addresses: Iterable[int]) -> dict[int, str]:
-    """Zalo's own ids of the given addresses (unknown ones are left out)."""
-    wanted = {row_id_of(address): address for address in addresses if channel_of(address) is Channel.ZALO}
-    if not wanted:
-        return {}
+async def zalo_chats_after(*, session: AsyncSession, after_id: int) -> list[tuple[int, str]]:
+    """(address, Zalo id) of every Zalo user and group numbered after `after_id`, in order:
+    a sender learns them all in one read rather than one read per chat."""
     rows = await session.exec(
-        select(ChannelChat.id, ChannelChat.external_id).where(col(ChannelChat.id).in_(list(wanted)))
+        select(ChannelChat.id, ChannelChat.external_id, ChannelChat.is_group)
+        .where(ChannelChat.channel == Channel.ZALO, col(ChannelChat.id) > after_id)
+        .order_by(col(ChannelChat.id))
     )
-    return {wanted[row_id]: external for row_id, external in rows.all() if row_id is not None}
+    return [(zalo_address(row_id, group=group), external) for row_id, external, group in rows.all() if row_id]

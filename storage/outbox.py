@@ -11,9 +11,11 @@ from sqlalchemy import bindparam, func, insert, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.addresses import ZALO_ADDRESS_BASE
 from storage.models import (
     Broadcast,
     BroadcastStatus,
+    Channel,
     ChatGroup,
     Outbox,
     OutboxStatus,
@@ -106,16 +108,17 @@ class PendingRow:
         )
 
 
-async def pending_rows(*, session: AsyncSession, after_id: int, limit: int) -> list[PendingRow]:
-    """Pending rows in id order (the order they must go out per chat)."""
-    rows = (
-        await session.exec(
-            select(Outbox)
-            .where(Outbox.status == OutboxStatus.PENDING, col(Outbox.id) > after_id)
-            .order_by(col(Outbox.id))
-            .limit(limit)
-        )
-    ).all()
+async def pending_rows(
+    *, session: AsyncSession, after_id: int, limit: int, channel: Channel | None = None
+) -> list[PendingRow]:
+    """Pending rows in id order (the order they must go out per chat), of one channel's
+    chats if given (storage/addresses.py)."""
+    statement = select(Outbox).where(Outbox.status == OutboxStatus.PENDING, col(Outbox.id) > after_id)
+    if channel is Channel.ZALO:
+        statement = statement.where(func.abs(Outbox.chat_id) >= ZALO_ADDRESS_BASE)
+    elif channel is Channel.TELEGRAM:
+        statement = statement.where(func.abs(Outbox.chat_id) < ZALO_ADDRESS_BASE)
+    rows = (await session.exec(statement.order_by(col(Outbox.id)).limit(limit))).all()
     return [PendingRow.of(row) for row in rows]
 
 

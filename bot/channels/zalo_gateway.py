@@ -45,15 +45,22 @@ class ZaloGateway:
         self.pacer = pacer
         self.session_factory = session_factory
         self._external: dict[int, str] = {}  # address → Zalo id (rows never change)
+        self._known_up_to = 0  # channel_chat rows read so far
 
     async def external_id(self, address: int) -> str:
+        """A chat's Zalo id. An address not seen yet reads every Zalo chat numbered since the
+        last read: a broadcast to thousands of new people costs one query, not thousands."""
         found = self._external.get(address)
         if found is None:
             async with self.session_factory() as session:
-                known = await addresses.zalo_ids(session=session, addresses=[address])
-            if address not in known:
+                for known, external in await addresses.zalo_chats_after(
+                    session=session, after_id=self._known_up_to
+                ):
+                    self._external[known] = external
+                    self._known_up_to = max(self._known_up_to, addresses.row_id_of(known))
+            found = self._external.get(address)
+            if found is None:
                 raise Unreachable(f"no Zalo chat has the address {address}", blocked=False)
-            found = self._external[address] = known[address]
         return found
 
     async def carry_out(self, row: PendingRow, target: TargetLookup, *, bulk: bool) -> int | None:

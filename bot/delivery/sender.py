@@ -27,7 +27,7 @@ import contextlib
 import functools
 import logging
 import random
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -124,12 +124,15 @@ class Sender:
         self._marks: list[_PendingMark] = []  # "sent" marks waiting for the next group commit
         self._marking: asyncio.Task[None] | None = None
         # The outbox is read when someone committed rows without handing them over (`wake`),
-        # when a long broadcast has more rows than were read, and every `rescan_seconds`.
+        # when a long broadcast has more rows than were read, and every `rescan_seconds`;
+        # each channel through its own cursor, so that a slower channel's backlog never
+        # keeps a faster one's rows from being read.
         self._refill_wanted = True
-        self._more_pending = False
+        self._cursor: dict[Channel, int] = {channel: 0 for channel in self.gateways}
+        self._more_pending: dict[Channel, bool] = {channel: False for channel in self.gateways}
+        self._bulk_queued: Counter[Channel] = Counter()
         self._outage_until = 0.0
         self._outage_failures = 0
-        self._last_id = 0
         self._last_rescan = float("-inf")
         self._wake = asyncio.Event()
         self._stopping = False
@@ -155,7 +158,7 @@ class Sender:
     def forget(self, broadcast_id: int) -> None:
         """A broadcast was cancelled: drop its queued rows (those in flight finish)."""
         for row_id in [key for key, row in self._bulk.items() if row.broadcast_id == broadcast_id]:
-            del self._bulk[row_id]
+            self._bulk_queued[channel_of(self._bulk.pop(row_id).chat_id)] -= 1
             self._due.pop(row_id, None)
 
     def idle(self) -> bool:
@@ -230,6 +233,8 @@ class Sender:
         if not requeue and self.holds(row.id):
             return
         queue = self._bulk if row.is_bulk else self._tidying if is_tidying(row) else self._answers
+        if queue is self._bulk and row.id not in queue:
+            self._bulk_queued[channel_of(row.chat_id)] += 1
         if queue and row.id < next(reversed(queue)):
             queue[row.id] = row
             ordered = dict(sorted(queue.items()))
@@ -241,18 +246,28 @@ class Sender:
 
     async def _refill(self, now: float) -> None:
         rescan = now - self._last_rescan >= self.rescan_seconds
-        if not rescan and not self._refill_wanted and not self._more_pending:
-            return
-        if len(self._bulk) >= self.batch_size // 2 and not rescan:
+        wanted = self._refill_wanted
+        channels = [
+            channel
+            for channel in self.gateways
+            if rescan
+            or ((wanted or self._more_pending[channel]) and self._bulk_queued[channel] < self.batch_size // 2)
+        ]
+        if not channels:
             return
         self._refill_wanted = False  # a wake() while the query runs asks for another read
-        after_id = 0 if rescan else self._last_id
         # Calls that finish while the query runs were read as pending: they must not be
         # queued again (that would carry them out twice).
         self._finished_meanwhile = set()
+        read: list[tuple[Channel, list[PendingRow]]] = []
         try:
             async with self.session_factory() as session:
-                rows = await outbox.pending_rows(session=session, after_id=after_id, limit=self.batch_size)
+                for channel in channels:
+                    after_id = 0 if rescan else self._cursor[channel]
+                    rows = await outbox.pending_rows(
+                        session=session, after_id=after_id, limit=self.batch_size, channel=channel
+                    )
+                    read.append((channel, rows))
             finished = self._finished_meanwhile
         except Exception:
             self._refill_wanted = True  # the read failed: the next round reads again
@@ -261,14 +276,15 @@ class Sender:
             self._finished_meanwhile = None
         if rescan:
             self._last_rescan = now
-        self._more_pending = len(rows) >= self.batch_size
-        for row in rows:
-            self._last_id = max(self._last_id, row.id)
-            if row.id in finished:
-                continue
-            if row.is_bulk and len(self._bulk) >= self.batch_size * 2:
-                continue
-            self._enqueue(row, now)
+        for channel, rows in read:
+            self._more_pending[channel] = len(rows) >= self.batch_size
+            for row in rows:
+                self._cursor[channel] = max(self._cursor[channel], row.id)
+                if row.id in finished:
+                    continue
+                if row.is_bulk and self._bulk_queued[channel] >= self.batch_size * 2:
+                    continue  # read again at the next rescan
+                self._enqueue(row, now)
 
     def _dispatch(self) -> float | None:
         """Start the calls that may go now (answers first); returns seconds until the next."""
@@ -315,6 +331,8 @@ class Sender:
                     next_due = wait if next_due is None else min(next_due, wait)
                     continue
                 del queue[row.id]
+                if queue is self._bulk:
+                    self._bulk_queued[channel] -= 1
                 self._due.pop(row.id, None)
                 self._in_flight_ids.add(row.id)
                 if paced:
@@ -537,7 +555,9 @@ class Sender:
         ]
         for key in later:
             for queue in self._queues():
-                queue.pop(key, None)
+                dropped = queue.pop(key, None)
+                if dropped is not None and queue is self._bulk:
+                    self._bulk_queued[channel_of(dropped.chat_id)] -= 1
             self._due.pop(key, None)
 
         async def write() -> None:
