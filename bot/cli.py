@@ -223,10 +223,11 @@ def invite(
         typer.echo(f"https://t.me/{username}?start={token}")
     else:
         typer.echo(f"/start {token}")
+    typer.echo(f"code for Zalo: {token}")
 
 
 async def _bot_username(settings: Settings) -> str | None:
-    if settings.sandbox_mode:
+    if not settings.bot_token.get_secret_value():  # the sandbox, or Zalo alone
         return None
     from bot.telegram import create_bot
 

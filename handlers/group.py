@@ -65,7 +65,9 @@ async def reply_to_topic(message: Message, services: Services, actor: Actor | No
         return
     await store_group_reply(services, actor=actor, topic=topic, message=message)
     confirmation = "👍 " + _("Recorded, thank you.")
-    await services.replies.add(message.chat.id, payloads.react(message.message_id, "👍", fallback=confirmation))
+    await services.replies.add(
+        message.chat.id, payloads.react(message.message_id, "👍", fallback=confirmation)
+    )
 
 
 def create_router() -> Router:

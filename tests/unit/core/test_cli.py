@@ -31,6 +31,8 @@ def test_upgrade_import_and_invite(env: Path) -> None:
     assert "0 created, 0 renamed" in result.output
     result = runner.invoke(app, ["invite", "--unit", "HUYEN_A", "--uses", "3", "--role", "staff"])
     assert result.exit_code == 0 and result.output.startswith("/start ")
+    code = result.output.split()[1]
+    assert f"code for Zalo: {code}" in result.output and len(code) == 11
 
 
 def test_bad_input_is_refused_and_nothing_changes(env: Path) -> None:
