@@ -21,6 +21,7 @@ from bot.forms import FormDefinition
 from bot.i18n import N_, localized
 from bot.ui import Screen, deep_link, escape
 from storage import audit, people
+from storage.addresses import channel_of
 from storage.models import Draft, Invite, Person, PersonStatus, Role, Unit
 
 REGISTRATION_SLOT = "registration"
@@ -180,8 +181,12 @@ def registration_form(services: Services) -> FormDefinition:
 async def open_invite(
     services: Services, conversations: Conversations, *, user: User, actor: Actor, token: str
 ) -> Outcome:
-    """/start <token>: check the invite, then start (or resume) the registration questionnaire."""
+    """/start <token>: check the invite, then start (or resume) the registration questionnaire.
+    A link code (`/link`) adds this account to the person who asked for it instead."""
     now = services.clock.now()
+    invite = await people.get_invite_by_hash(session=services.session, token_hash=hash_token(token))
+    if invite is not None and invite.role == LINK_ROLE:
+        return await _link_account(services, actor=actor, invite=invite)
     if actor.is_member:
         unit = await _unit_of(services.session, actor.person)
         return Outcome(
@@ -189,7 +194,6 @@ async def open_invite(
                 unit=escape(unit.name if unit else "—")
             )
         )
-    invite = await people.get_invite_by_hash(session=services.session, token_hash=hash_token(token))
     problem = invite_problem(invite, now)
     if problem is not None:
         return Outcome(alert=invite_problem_text(problem))
@@ -206,6 +210,80 @@ async def open_invite(
         slot=REGISTRATION_SLOT,
         definition=registration_form(services),
         context={"invite_id": invite.id, "unit_id": invite.unit_id},
+    )
+
+
+# A link code is an invite of this role: single use, minutes long, made by the person it links to.
+LINK_ROLE = "link"
+LINK_MINUTES = 15
+
+
+async def create_link_code(services: Services, *, actor: Actor) -> Outcome:
+    """/link: a code that, sent to the bot on another channel, makes that account this
+    person's too (RapidPro's second URN): same unit, roles, reports and drafts."""
+    person = actor.person
+    if not actor.is_member or person is None or person.id is None or person.unit_id is None:
+        return Outcome(alert=_("Only registered members can link another account."))
+    now = services.clock.now()
+    token = new_token()
+    invite = Invite(
+        token_hash=hash_token(token),
+        unit_id=person.unit_id,
+        role=LINK_ROLE,
+        max_uses=1,
+        expires_at=now + timedelta(minutes=LINK_MINUTES),
+        created_by=person.id,
+    )
+    await people.add_invite(session=services.session, invite=invite)
+    text = _(
+        "To use your membership on your other account (Zalo or Telegram), send the bot there, "
+        "within {minutes} minutes:\n<code>/link {code}</code>\n\n"
+        "From then on the bot writes to you on that account; /link there brings it back here."
+    ).format(minutes=LINK_MINUTES, code=token)
+    return Outcome(screen=Screen(text=text), finished=True)
+
+
+async def _link_account(services: Services, *, actor: Actor, invite: Invite) -> Outcome:
+    problem = invite_problem(invite, services.clock.now())
+    if problem is not None or invite.created_by is None:
+        return Outcome(
+            alert=_("This link code is not valid or has expired. Send /link again on your other account.")
+        )
+    if actor.person is not None and actor.person.id != invite.created_by:
+        return Outcome(
+            alert=_(
+                "This account already belongs to someone in the network and cannot be linked to another person."
+            )
+        )
+    person = await people.get_person(session=services.session, person_id=invite.created_by)
+    assert invite.id is not None
+    if person is None or not await people.consume_invite(
+        session=services.session, invite_id=invite.id, now=services.clock.now()
+    ):
+        return Outcome(
+            alert=_("This link code is not valid or has expired. Send /link again on your other account.")
+        )
+    if actor.person is None:
+        await people.add_identity(session=services.session, person_id=person.id or 0, address=actor.address)
+    # Their private chat on this account: the bot writes to them here now (linking back from
+    # the other account moves it back).
+    person.chat_id = actor.address
+    services.session.add(person)
+    await audit.record(
+        session=services.session,
+        action="person.link",
+        actor_id=person.id,
+        unit_id=person.unit_id,
+        details={"channel": channel_of(actor.address)},
+    )
+    return Outcome(
+        screen=Screen(
+            text=_(
+                "✅ Linked. This account is now {name}'s too: same unit, roles and reports. "
+                "The bot writes to you here from now on."
+            ).format(name=escape(person.full_name))
+        ),
+        finished=True,
     )
 
 

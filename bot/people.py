@@ -73,3 +73,12 @@ def channels_line(channels: dict[str, int]) -> str:
     return _("Collaborators by channel: Telegram {telegram} · Zalo {zalo}").format(
         telegram=channels.get(Channel.TELEGRAM, 0), zalo=channels.get(Channel.ZALO, 0)
     )
+
+
+def private_only_text(services: Services) -> str:
+    """Where a command given in a group works: in a private chat with the bot."""
+    if text_only() or not services.bot_username:
+        return _("This command works in a private chat with me: write to the bot directly.")
+    return _("This command works in a private chat with me: {link}").format(
+        link=f"https://t.me/{services.bot_username}"
+    )

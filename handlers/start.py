@@ -77,6 +77,20 @@ async def set_language(
     await answer_callback(services, query, outcome)
 
 
+async def link(
+    message: Message, command: CommandObject, services: Services, actor: Actor, conversations: Conversations
+) -> None:
+    """/link: a code for the person's other account; /link CODE there: that account joins."""
+    assert message.from_user is not None
+    if command.args and command.args.strip():
+        outcome = await onboarding.open_invite(
+            services, conversations, user=message.from_user, actor=actor, token=command.args.strip()
+        )
+    else:
+        outcome = await onboarding.create_link_code(services, actor=actor)
+    await answer_message(services, message, outcome)
+
+
 async def cancel(message: Message, services: Services, actor: Actor, conversations: Conversations) -> None:
     draft = None
     if actor.person is not None and actor.person.id is not None:
@@ -104,4 +118,5 @@ def create_router() -> Router:
     router.message.register(choose_language, Command("lang"))
     router.callback_query.register(set_language, LangButton.filter())
     router.message.register(cancel, Command("cancel"))
+    router.message.register(link, Command("link"))
     return router

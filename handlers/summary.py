@@ -6,12 +6,12 @@ from aiogram import F, Router
 from aiogram.enums import ChatType
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
-from aiogram.utils.i18n import gettext as _
 
 from bot.access import Actor, Permission
 from bot.analytics.service import summary_for
 from bot.channels.telegram import answer_message, answer_text
 from bot.conversation import Services
+from bot.people import private_only_text
 
 
 async def summary(message: Message, command: CommandObject, services: Services, actor: Actor) -> None:
@@ -21,10 +21,7 @@ async def summary(message: Message, command: CommandObject, services: Services, 
 
 async def private_only_command(message: Message, services: Services) -> None:
     """Any other command in a registered group: point to the private chat, keep the group quiet."""
-    text = _("This command works in a private chat with me: {link}").format(
-        link=f"https://t.me/{services.bot_username}"
-    )
-    await answer_text(services, message, text, quote=True)
+    await answer_text(services, message, private_only_text(services), quote=True)
 
 
 def create_router() -> Router:

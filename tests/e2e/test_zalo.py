@@ -11,8 +11,8 @@ from sqlmodel import select
 
 from bot.channels.zalo import zalo_update_id
 from bot.sandbox import SandboxClient, SandboxServer
-from storage.models import Inbox, Outbox, OutboxStatus, Reachability, ReportChannel, Role
-from tests.e2e.flows import publish_topic
+from storage.models import Inbox, Outbox, OutboxStatus, PersonIdentity, Reachability, ReportChannel, Role
+from tests.e2e.flows import fill_monthly, publish_topic
 from tests.e2e.harness import Persona, World, ZaloPersona, drop_database, make_world
 
 
@@ -321,3 +321,42 @@ async def test_a_zalo_person_who_blocked_the_bot_is_unreachable(
     async with world.sessions() as session:
         rows = (await session.exec(select(Outbox).where(Outbox.person_id == person.id))).all()
     assert [row.status for row in rows] == [OutboxStatus.UNREACHABLE]
+
+
+async def test_one_person_on_both_channels_after_link(world: World, org: dict[str, Persona]) -> None:
+    an = org["ctv1"]
+    reply = await an.send("/link")
+    code = reply.text.split("/link ")[1].split()[0]
+    zalo = await world.zalo_person("An trên Zalo")
+    reply = await zalo.send("/link SAI00-MA000")
+    assert "không hợp lệ" in reply.text
+    reply = await zalo.send(f"/link {code}")
+    assert "Đã liên kết" in reply.text and "Cộng tác viên 1" in reply.text
+    reply = await zalo.send(f"/link {code}")
+    assert "không hợp lệ hoặc đã hết hạn" in reply.text  # single use
+    stranger = await world.zalo_person("Người khác")
+    reply = await stranger.send(code)
+    assert "không hợp lệ hoặc đã hết hạn" in reply.text
+
+    await publish_topic(org["staff"])
+    assert any("Chủ đề định hướng" in m["text"] for m in await zalo.bot_messages())  # DMs come here now
+    await zalo.send("báo cáo 1")
+    await fill_monthly(zalo, content="Người dân đồng tình với chủ trương sáp nhập xã, mong sớm ổn định.")
+    reply = await zalo.press("✅ Gửi báo cáo")
+    assert "Đã nhận báo cáo số 1" in reply.text
+    [report] = await world.reports()
+    async with world.sessions() as session:
+        identities = (
+            await session.exec(select(PersonIdentity).where(PersonIdentity.person_id == report.person_id))
+        ).all()
+    # the same person on both channels
+    assert {i.address for i in identities} == {an.user_id, await zalo.address()}
+
+    reply = await zalo.send("/link")  # and back to Telegram
+    code = reply.text.split("/link ")[1].split()[0]
+    reply = await an.send(f"/link {code}")
+    assert "Đã liên kết" in reply.text
+    person = await world.person(an)
+    assert person is not None and person.chat_id == an.user_id
+    stranger_reply = await (await world.zalo_person("Chưa đăng ký")).send("/link")
+    assert "Chỉ thành viên đã đăng ký" in stranger_reply.text
