@@ -43,6 +43,7 @@ def help_text(actor: Actor | None) -> str:
     if actor.has_role(Role.LEADER) or actor.has_role(Role.ADMIN):
         lines.append(_("/summary [MM/YYYY] — the month's figures"))
     lines.append(_("/lang — change the language · /cancel — stop what you are filling in"))
+    lines.append(_("/link — use your membership on your other account (Zalo or Telegram)"))
     return "\n".join(lines)
 
 

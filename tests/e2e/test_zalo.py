@@ -141,8 +141,12 @@ async def test_bad_input_on_zalo_gets_a_clear_line_and_changes_nothing(
         assert "Xin trả lời bằng chữ, ảnh hoặc tệp" in reply.text
     reply = await lan.send("/lenh_la")
     assert "Không rõ lệnh" in reply.text
+    reply = await lan.send("")
+    assert "Xin trả lời bằng chữ, ảnh hoặc tệp" in reply.text
     reply = await lan.send("/report")
     assert "Câu 1/" in reply.text
+    reply = await lan.send_photo()
+    assert "Xin nhập câu trả lời bằng chữ" in reply.text and "Câu 1/" in reply.text
     reply = await lan.send("x" * 5000)
     assert "Quá dài" in reply.text and "Câu 1/" in reply.text
     assert all(len(m["text"]) <= 2000 for m in await lan.bot_messages())
@@ -360,3 +364,36 @@ async def test_one_person_on_both_channels_after_link(world: World, org: dict[st
     assert person is not None and person.chat_id == an.user_id
     stranger_reply = await (await world.zalo_person("Chưa đăng ký")).send("/link")
     assert "Chỉ thành viên đã đăng ký" in stranger_reply.text
+
+
+async def test_zalo_staff_send_an_urgent_matter_see_its_status_and_make_an_invite(
+    world: World, org: dict[str, Persona]
+) -> None:
+    staff = await world.member("zalo", "Cán bộ Zalo", unit="TINH", role=Role.STAFF)
+    lan = await world.member("zalo", "Lan", unit="HUYEN_A")
+    reply = await staff.send("/urgent")
+    assert "Câu 1/" in reply.text
+    await staff.send("Thông tin sai sự thật về giá đất lan truyền trên mạng xã hội, đề nghị nắm tình hình.")
+    reply = await staff.send("bỏ qua")  # no photo
+    assert "1. Tất cả đơn vị trong phạm vi phụ trách" in reply.text
+    await staff.send("1")
+    reply = await staff.send("ngày mai")
+    assert "Xin nhập hạn theo một trong các dạng" in reply.text and "Câu 4/" in reply.text
+    reply = await staff.send("18:00 11/11")
+    assert "Xem trước khi gửi" in reply.text
+    reply = await staff.send("gửi")
+    assert "Đang gửi vấn đề đột xuất số 1" in reply.text
+    await world.delivered()
+    await lan.send("đã nhận")
+    status = await staff.send("/urgent_status 1")
+    assert "✅ đã nhận 1" in status.text and "Theo kênh: Telegram 4 · Zalo 1 cộng tác viên" in status.text
+    bad = await staff.send("/urgent_status số một")
+    assert "Xin ghi số của vấn đề đột xuất" in bad.text
+
+    await staff.send("/invite")
+    reply = await staff.send("2")  # the units are numbered in order
+    assert "Câu 2/" in reply.text
+    await staff.send("3")
+    await staff.press("7 ngày")
+    reply = await staff.send("gửi")
+    assert "Trên Zalo, nhắn cho bot mã:" in reply.text
