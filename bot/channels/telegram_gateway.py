@@ -54,6 +54,11 @@ CANNOT_EDIT_HINTS = (
     "message identifier is not specified",
 )
 NOT_MODIFIED = "message is not modified"
+PHOTO_REFUSED = (
+    "wrong file identifier",
+    "failed to get http url content",
+    "wrong type of the web page content",
+)
 
 
 class TelegramGateway:
@@ -77,7 +82,18 @@ class TelegramGateway:
         payload, chat_id = row.payload, row.chat_id
         op = payload.get("op")
         if op is None:
-            return _message_id(await self._call(telegram_calls.send_method(chat_id, payload)))
+            try:
+                return _message_id(await self._call(telegram_calls.send_method(chat_id, payload)))
+            except TelegramBadRequest as error:
+                if not payload.get("photo") or not any(
+                    hint in error.message.lower() for hint in PHOTO_REFUSED
+                ):
+                    raise
+                # A photo Telegram cannot take (a Zalo photo's address it cannot fetch): the
+                # text still goes, without it.
+                log.warning("photo refused in %s (%s); sending the text alone", chat_id, error.message)
+                text_only = {key: value for key, value in payload.items() if key != "photo"}
+                return _message_id(await self._call(telegram_calls.send_method(chat_id, text_only)))
         if op == payloads.EDIT:
             target = await target_of(payload)
             if target is None:  # the message it was to replace never arrived

@@ -1000,6 +1000,13 @@ class World:
             )
         elif isinstance(value, str) and value in self.files:
             data = {k: v for k, v in self.files[value].items() if k != "kind"}
+        elif (
+            isinstance(value, str)
+            and value.startswith(("http://", "https://"))
+            and "unreachable" not in value
+        ):
+            # Telegram fetches a photo given by URL (a Zalo photo's); one it cannot fetch is refused
+            data = self.new_file(kind, name=value.rsplit("/", 1)[-1])
         else:
             raise bad_request("wrong file identifier/HTTP URL specified")
         return data

@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import select
 
 from storage.models import Draft, Report, ReportChannel, Role, Topic
-from tests.e2e.flows import fill_monthly, publish_topic
+from tests.e2e.flows import fill_monthly, publish_topic, topic_post_id
 from tests.e2e.harness import Persona, World, ZaloPersona
 
 CONTENT = "Người dân đồng tình với chủ trương sáp nhập xã, mong sớm ổn định bộ máy."
@@ -157,3 +157,64 @@ async def test_the_summary_for_a_leader_on_either_channel(
     assert "Tỷ lệ phản hồi: 25,0% (1/4 cộng tác viên đã báo cáo)" in reply.text
     bad = await leader.send("/summary 13/2026")
     assert "“13/2026” không phải là tháng hợp lệ" in bad.text
+
+
+async def test_a_newcomer_registers_by_the_invite(
+    world: World, org: dict[str, Persona], channel: str
+) -> None:
+    staff = org["staff"]
+    await staff.send("/invite")
+    await staff.press("Huyện Bình Minh")
+    await staff.send("1")
+    await staff.press("7 ngày")
+    reply = await staff.press("🔗 Tạo liên kết")
+    code = reply.text.split("Trên Zalo, nhắn cho bot mã:")[1].split()[0]
+    assert f"?start={code}" in reply.text  # the link carries the same code
+
+    newcomer: Persona | ZaloPersona
+    if channel == "zalo":
+        newcomer = await world.zalo_person("Hoa")
+        reply = await newcomer.send(code)
+    else:
+        newcomer = await world.person_named("Hoa")
+        reply = await newcomer.send(f"/start {code}")
+    assert "Họ và tên" in reply.text
+    reply = await newcomer.send("Hoa")
+    assert "Quá ngắn" in reply.text
+    await newcomer.send("Nguyễn Thị Hoa")
+    reply = await newcomer.share_contact("0912000111")
+    assert "Lĩnh vực công tác" in reply.text
+    await newcomer.press("Giáo dục")
+    reply = await newcomer.press("✅ Xác nhận")
+    assert "Đăng ký thành công" in reply.text
+    person = await world.person(newcomer)
+    assert person is not None and (person.full_name, person.phone, person.unit_id) == (
+        "Nguyễn Thị Hoa",
+        "0912000111",
+        world.units["HUYEN_A"].id,
+    )
+
+
+async def test_a_message_in_the_group_is_a_quick_report(
+    world: World, org: dict[str, Persona], channel: str
+) -> None:
+    """Telegram: a reply to the topic post; Zalo: a message beginning with the topic's tag."""
+    await publish_topic(org["staff"])
+    text = "Bà con thôn 2 đồng tình, đề nghị giữ tên làng trong địa chỉ mới."
+    if channel == "zalo":
+        ctv = await world.member("zalo", "CTV kênh", unit="HUYEN_A")
+        assert isinstance(ctv, ZaloPersona)
+        group = await world.zalo_group("Nhóm Zalo", [ctv], unit="HUYEN_A")
+        await publish_topic(org["staff"], title="Chủ đề thứ hai của tháng")  # posted in the new group too
+        reply = await ctv.send(f"#2 {text}", group=group)
+        assert reply.texts == ["👍 Đã ghi nhận, cảm ơn đồng chí."]
+    else:
+        ctv = org["ctv2"]
+        group_id = world.groups["CTV Huyện Bình Minh"]
+        post_id = await topic_post_id(world, group_id)
+        reply = await ctv.send(text, chat_id=group_id, reply_to=post_id)
+        assert reply.reactions
+    [report] = await world.reports()
+    person = await world.person(ctv)
+    assert person is not None and report.person_id == person.id
+    assert report.channel == ReportChannel.GROUP_REPLY and report.text == text

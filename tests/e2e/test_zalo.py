@@ -27,6 +27,8 @@ async def test_a_zalo_collaborator_gets_the_topic_and_reports_with_numbers_and_w
 
     reply = await zalo.send("báo cáo 1")
     assert "Câu 1/10." in reply.text and "1. Kinh tế – đời sống" in reply.text
+    reply = await zalo.send("không rõ lắm")
+    assert "Xin trả lời bằng số thứ tự của một lựa chọn ở trên" in reply.text and "Câu 1/10." in reply.text
     reply = await zalo.send("1 42")
     assert "Không có lựa chọn số 42" in reply.text and "Câu 1/10." in reply.text
     reply = await zalo.send("1, 2")
@@ -397,3 +399,30 @@ async def test_zalo_staff_send_an_urgent_matter_see_its_status_and_make_an_invit
     await staff.press("7 ngày")
     reply = await staff.send("gửi")
     assert "Trên Zalo, nhắn cho bot mã:" in reply.text
+
+
+async def test_a_photo_from_zalo_reaches_telegram_or_its_text_does(
+    world: World, org: dict[str, Persona]
+) -> None:
+    staff = await world.member("zalo", "Cán bộ Zalo", unit="TINH", role=Role.STAFF)
+    assert isinstance(staff, ZaloPersona)
+    for photo, shown in [
+        ("https://zalo.example/anh-hien-truong.jpg", True),
+        ("https://unreachable.example/a.jpg", False),
+    ]:
+        await staff.send("/urgent")
+        await staff.send(
+            "Thông tin sai sự thật về giá đất lan truyền trên mạng xã hội, đề nghị nắm tình hình."
+        )
+        sent = await world.client.zalo_send_photo(world.zalo_token, staff.zalo_id, photo=photo)
+        await world.settle(zalo_update_id(sent.message_id))
+        await staff.send("1")
+        await staff.send("18:00 11/11")
+        await staff.send("gửi")
+        await world.delivered()
+        last = (await world.client.chat_messages(org["ctv1"].user_id))[-1]
+        assert "Thông tin sai sự thật về giá đất" in (last.get("caption") or last.get("text") or "")
+        assert bool(last.get("photo")) is shown
+    async with world.sessions() as session:
+        failed = (await session.exec(select(Outbox).where(Outbox.status != OutboxStatus.SENT))).all()
+    assert failed == []
