@@ -169,6 +169,7 @@ class Application:
     sender: Sender | None = None
     progress: ProgressReporter | None = None
     delivery: Delivery | None = None
+    admin_addresses: frozenset[int] = frozenset()  # ADMIN_IDS and ZALO_ADMIN_IDS, as addresses
     zalo_api: ZaloBotApi | None = None
     zalo_intake: ZaloIntake | None = None
     zalo_poller: ZaloPoller | None = None
@@ -247,9 +248,10 @@ class Application:
             on_wake=self.progress.nudge,
         )
         self.delivery = Delivery(i18n=self.i18n, clock=self.clock, sender=self.sender)
+        self.admin_addresses = await self._admin_addresses()
         self.dispatcher = create_dispatcher(
             settings,
-            admin_addresses=await self._admin_addresses(),
+            admin_addresses=self.admin_addresses,
             clock=self.clock,
             forms=forms,
             i18n=self.i18n,
@@ -382,7 +384,7 @@ class Application:
                     Outbox(chat_id=key, payload=payloads.message(text), not_before=now, created_at=now)
                 )
             summary = error.splitlines()[0][:300] if error else ""
-            for admin in await people.admin_chat_ids(session=session, admin_ids=self.settings.admin_ids):
+            for admin in await people.admin_chat_ids(session=session, admin_ids=sorted(self.admin_addresses)):
                 with in_locale(self.i18n, locale):
                     text = _(
                         "⚠️ Update {update} could not be handled and was set aside: {error}\n"

@@ -6,11 +6,14 @@ import re
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+# The path Telegram's webhook is served at (bot/intake/webhook.py).
+TELEGRAM_WEBHOOK_PATH = "/webhook"
 # What Zalo's setWebhook takes as a secret (sent back in a header, so ASCII).
 ZALO_SECRET = re.compile(r"[A-Za-z0-9_-]{8,256}")
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "123456:ABC", "your-token-here"}
@@ -126,6 +129,12 @@ class Settings(BaseSettings):
     def _webhook_needs_real_secret(self) -> Settings:
         if self.webhook_url and self.webhook_secret.get_secret_value() in PLACEHOLDER_SECRETS:
             raise ValueError("WEBHOOK_SECRET must be set to a real secret in webhook mode")
+        if (
+            self.zalo_webhook_url
+            and self.webhook_url
+            and urlsplit(self.zalo_webhook_url).path == TELEGRAM_WEBHOOK_PATH
+        ):
+            raise ValueError(f"ZALO_WEBHOOK_URL's path must differ from Telegram's ({TELEGRAM_WEBHOOK_PATH})")
         if self.zalo_webhook_url:
             secret = self.zalo_webhook_secret.get_secret_value()
             if secret in PLACEHOLDER_SECRETS or not ZALO_SECRET.fullmatch(secret):
@@ -137,11 +146,6 @@ class Settings(BaseSettings):
     @property
     def zalo_enabled(self) -> bool:
         return bool(self.zalo_bot_token.get_secret_value())
-
-    @property
-    def telegram_enabled(self) -> bool:
-        """Telegram is served with a token, and in the sandbox; a Zalo token alone runs Zalo only."""
-        return bool(self.bot_token.get_secret_value()) or not self.zalo_enabled
 
     @property
     def sandbox_mode(self) -> bool:

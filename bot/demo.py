@@ -14,7 +14,6 @@ from datetime import timedelta
 from typing import Any
 
 from bot.app import Application
-from bot.channels.zalo import zalo_update_id
 from bot.clock import local_today
 from bot.config import Settings
 from bot.sandbox import SandboxClient, start_sandbox
@@ -129,7 +128,7 @@ class ZaloActor:
         sent = await self.client.zalo_send_text(self.token, self.user_id, text, group_id=group)
         where = " (Zalo, trong nhóm)" if group else " (Zalo)"
         print(f"\n👤 {self.name}{where}: {text}")
-        update_id = zalo_update_id(sent.message_id)
+        update_id = sent.update_id
         for _ in range(1000):
             if await self.application.finished(update_id):
                 break

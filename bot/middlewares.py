@@ -14,7 +14,7 @@ from bot.access import Actor, Permission, load_actor, refusal_text
 from bot.channels.telegram import answer_text
 from bot.conversation import Services
 from bot.i18n import normalize_locale
-from bot.intake.processor import chat_key
+from bot.intake.processor import belongs_to_a_chat, chat_key
 from bot.ui import use_channel
 from storage.addresses import channel_of
 from storage.models import Channel
@@ -57,7 +57,8 @@ class UpdateContextMiddleware(BaseMiddleware):
             update_id=update.update_id if isinstance(update, Update) else 0,
         )
         locale = normalize_locale(actor.locale if actor else None, self.i18n.default_locale)
-        channel = channel_of(chat_key(update)) if isinstance(update, Update) else Channel.TELEGRAM
+        key = chat_key(update) if isinstance(update, Update) else 0
+        channel = channel_of(key) if belongs_to_a_chat(key) else Channel.TELEGRAM
         with self.i18n.context(), self.i18n.use_locale(locale), use_channel(channel):
             return await handler(event, data)
 

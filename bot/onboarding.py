@@ -17,12 +17,13 @@ from bot import menus
 from bot.access import Actor, Permission
 from bot.clock import format_date
 from bot.conversation import Conversations, Outcome, Services, WizardPurpose
+from bot.delivery import payloads
 from bot.forms import FormDefinition
-from bot.i18n import N_, localized
-from bot.ui import Screen, deep_link, escape
+from bot.i18n import N_, in_locale, localized, normalize_locale
+from bot.ui import Screen, deep_link, escape, use_channel
 from storage import audit, people
 from storage.addresses import channel_of
-from storage.models import Draft, Invite, Person, PersonStatus, Role, Unit
+from storage.models import Channel, Draft, Invite, Person, PersonStatus, Reachability, Role, Unit
 
 REGISTRATION_SLOT = "registration"
 INVITE_SLOT = "invite"
@@ -266,8 +267,18 @@ async def _link_account(services: Services, *, actor: Actor, invite: Invite) -> 
     if actor.person is None:
         await people.add_identity(session=services.session, person_id=person.id or 0, address=actor.address)
     # Their private chat on this account: the bot writes to them here now (linking back from
-    # the other account moves it back).
+    # the other account moves it back). The account it leaves is told, in case it was not them.
+    previous = person.chat_id
     person.chat_id = actor.address
+    person.reachability = Reachability.ACTIVE
+    if previous != actor.address:
+        locale = normalize_locale(person.locale, services.settings.default_locale)
+        with in_locale(services.i18n, locale), use_channel(channel_of(previous)):
+            notice = _(
+                "Your membership is now used on another account ({channel}), and the bot writes to you "
+                "there. If that was not you, tell the Propaganda Board staff at once."
+            ).format(channel="Zalo" if channel_of(actor.address) is Channel.ZALO else "Telegram")
+            await services.replies.add(previous, payloads.message(notice))
     services.session.add(person)
     await audit.record(
         session=services.session,

@@ -148,10 +148,6 @@ def use_channel(channel: Channel) -> Iterator[None]:
         _channel.reset(token)
 
 
-def current_channel() -> Channel:
-    return _channel.get()
-
-
 def text_only() -> bool:
     """Whether the screen being made has no buttons (Zalo)."""
     return _channel.get() is Channel.ZALO

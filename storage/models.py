@@ -172,7 +172,7 @@ class ChannelChat(SQLModel, table=True):
 
 class ChatMenu(SQLModel, table=True):
     """The numbered choices last shown in a chat without buttons (Zalo), so that a typed
-    number or word means what a press would (bot/channels/zalo_menu.py)."""
+    number means what a press would (bot/channels/zalo_input.py), for the next message only."""
 
     __tablename__ = "chat_menu"
 

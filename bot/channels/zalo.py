@@ -36,15 +36,23 @@ log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Bot-Api-Secret-Token"
 # Update ids of Zalo events: far above Telegram's (which count up from below 2**32), and
-# below 2**62 so every key derived from them fits a signed 64-bit column.
+# below 2**62 so every key derived from them fits a signed 64-bit column. The event's own time
+# (milliseconds since 2025, 41 bits: until 2094) is the high part, so that a chat's events
+# replay in the order they were sent; 20 bits of the message id's hash tell apart the events
+# of one millisecond. The same event always gets the same id, so one sent twice is one row.
 ZALO_UPDATE_BASE = 1 << 61
+ZALO_EPOCH_MS = 1_735_689_600_000  # 2025-01-01T00:00:00Z
+_TIME_BITS, _HASH_BITS = 41, 20
 
 
-def zalo_update_id(message_id: str) -> int:
-    """The same number for the same Zalo message, whenever it arrives (a collision needs
-    about a billion events to become likely)."""
+def zalo_update_id(message_id: str, date_ms: int) -> int:
+    moment = min(max(0, date_ms - ZALO_EPOCH_MS), (1 << _TIME_BITS) - 1)
     digest = hashlib.sha256(message_id.encode("utf-8")).digest()
-    return ZALO_UPDATE_BASE + int.from_bytes(digest[:8], "big") % ZALO_UPDATE_BASE
+    return (
+        ZALO_UPDATE_BASE
+        + (moment << _HASH_BITS)
+        + (int.from_bytes(digest[:4], "big") & ((1 << _HASH_BITS) - 1))
+    )
 
 
 def is_zalo_update(update_id: int) -> bool:
@@ -66,7 +74,7 @@ def update_json(event: ZaloEvent, *, chat: int, sender: int) -> dict[str, Any]:
     """The event as a Bot API update (chat and sender by address)."""
     message = event.message
     assert message is not None
-    update_id = zalo_update_id(message.message_id)
+    update_id = zalo_update_id(message.message_id, message.date_ms)
     chat_json: dict[str, Any] = {"id": chat, "type": "group" if message.is_group else "private"}
     if message.is_group:
         chat_json["title"] = ""
@@ -132,6 +140,8 @@ class ZaloIntake:
 
     async def accept_raw(self, raw: Any) -> int:
         """A webhook's body: one event (or a list). ValueError when it is not an event."""
+        if isinstance(raw, dict) and "result" in raw and "event_name" not in raw:
+            raw = raw["result"]  # some deliveries wrap the event as an API answer
         items = raw if isinstance(raw, list) else [raw]
         events = [parse_event(item) for item in items if isinstance(item, dict)]
         if not events:

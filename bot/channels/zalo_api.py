@@ -122,10 +122,12 @@ def parse_event(raw: dict[str, Any]) -> ZaloEvent:
         raise ValueError("an event whose message is not an object")
     chat = data.get("chat") or {}
     sender = data.get("from") or {}
+    if not isinstance(chat, dict) or not isinstance(sender, dict):
+        raise ValueError("an event whose chat or sender is not an object")
     message_id, chat_id, sender_id = data.get("message_id"), chat.get("id"), sender.get("id")
     if message_id in (None, "") or chat_id in (None, "") or sender_id in (None, ""):
         raise ValueError("a message without message_id, chat.id or from.id")
-    photo = data.get("photo")
+    photo = data.get("photo") or data.get("photo_url")  # both spellings are seen
     if isinstance(photo, list):  # tolerate Telegram-like sizes: the last is the largest
         photo = (photo[-1] or {}).get("url") if photo and isinstance(photo[-1], dict) else None
     return ZaloEvent(

@@ -51,7 +51,7 @@ class ZaloInputMiddleware(BaseMiddleware):
         if not isinstance(event, Update) or event.message is None:
             return await handler(event, data)
         message = event.message
-        if channel_of(message.chat.id) is not Channel.ZALO or message.text is None:
+        if channel_of(message.chat.id) is not Channel.ZALO:
             return await handler(event, data)
         services: Services = data["services"]
         actor: Actor | None = data.get("actor")
@@ -60,6 +60,8 @@ class ZaloInputMiddleware(BaseMiddleware):
             if rewritten is None:
                 return None  # not for the bot: ordinary conversation
             return await handler(rewritten, data)
+        if message.text is None:
+            return await handler(event, data)
         rewritten = await _private_message(services, actor, message)
         if rewritten is None:
             return None  # answered here (a number out of range)
@@ -138,8 +140,11 @@ def _acting(services: Services, message: Message, action: str) -> Update:
 
 
 async def _group_message(services: Services, message: Message) -> Update | None:
-    """`#12 …` in a group: a reply to topic 12's post there, or its ✅ Received."""
-    text = (message.text or "").strip()
+    """`#12 …` in a group (a text, or a photo's caption): a reply to topic 12's post there,
+    or its ✅ Received."""
+    if message.text is None and message.caption is None:
+        return None
+    text = (message.text if message.text is not None else message.caption or "").strip()
     number = GROUP_NUMBER.match(text)
     if number is not None:
         stored = await menus.get_menu(session=services.session, chat_id=message.chat.id)
@@ -161,12 +166,13 @@ async def _group_message(services: Services, message: Message) -> Update | None:
     post = await topics.post_in_chat(session=services.session, chat_id=message.chat.id, topic_id=topic_id)
     if post is None:
         return None
-    if words.is_acknowledgement(rest):
+    if message.text is not None and words.is_acknowledgement(rest):
         return _acting(services, message, AckButton(topic=topic_id).pack())
-    if not rest:
+    if not rest and message.text is not None:
         return None
     original = Message(
         message_id=post.message_id, date=datetime.now(UTC), chat=message.chat, from_user=BOT_USER, text=""
     )
-    replied = message.model_copy(update={"text": rest, "reply_to_message": original})
+    field = "text" if message.text is not None else "caption"
+    replied = message.model_copy(update={field: rest or None, "reply_to_message": original})
     return Update(update_id=services.update_id, message=replied)

@@ -128,8 +128,10 @@ class Sender:
         # each channel through its own cursor, so that a slower channel's backlog never
         # keeps a faster one's rows from being read.
         self._refill_wanted = True
-        self._cursor: dict[Channel, int] = {channel: 0 for channel in self.gateways}
-        self._more_pending: dict[Channel, bool] = {channel: False for channel in self.gateways}
+        # Every channel, set up or not: rows for one without a gateway (its token removed)
+        # are read too, retried and in the end failed, rather than left pending for ever.
+        self._cursor: dict[Channel, int] = {channel: 0 for channel in Channel}
+        self._more_pending: dict[Channel, bool] = {channel: False for channel in Channel}
         self._bulk_queued: Counter[Channel] = Counter()
         self._outage_until = 0.0
         self._outage_failures = 0
@@ -249,13 +251,15 @@ class Sender:
         wanted = self._refill_wanted
         channels = [
             channel
-            for channel in self.gateways
+            for channel in self._cursor
             if rescan
             or ((wanted or self._more_pending[channel]) and self._bulk_queued[channel] < self.batch_size // 2)
         ]
         if not channels:
             return
-        self._refill_wanted = False  # a wake() while the query runs asks for another read
+        # A wake() while the query runs asks for another read; a channel skipped now (its
+        # window full) is read once it has room, not only at the next rescan.
+        self._refill_wanted = wanted and len(channels) < len(self._cursor)
         # Calls that finish while the query runs were read as pending: they must not be
         # queued again (that would carry them out twice).
         self._finished_meanwhile = set()
@@ -298,6 +302,10 @@ class Sender:
         busy_chats = {chat for chat, _paced in self._in_flight}
         next_due: float | None = None
 
+        # The channels paced rows may be waiting for: once all of them are saturated, nothing
+        # later in a paced queue can go.
+        sending = set(self.gateways) | {channel for channel, queued in self._bulk_queued.items() if queued}
+
         def consider(queue: dict[int, PendingRow], paced: bool) -> float | None:
             nonlocal next_due
             blocked = busy_chats if paced else answering
@@ -318,7 +326,7 @@ class Sender:
                     continue
                 if paced and self._paced_in_flight[channel] >= self.max_in_flight.get(channel, 1):
                     saturated.add(channel)
-                    if len(saturated) >= len(self.gateways):
+                    if saturated >= sending:
                         return 0.05  # nothing paced can go, and nothing comes after paced rows
                     continue
                 if not paced and answers_in_flight >= self.max_answers_in_flight:
@@ -377,10 +385,8 @@ class Sender:
             await self._finish(row, OutboxStatus.FAILED, error=error)
             return
         gateway = self.gateways.get(channel_of(row.chat_id))
-        if gateway is None:
-            await self._finish(
-                row, OutboxStatus.FAILED, error=f"the {channel_of(row.chat_id)} channel is not set up"
-            )
+        if gateway is None:  # its token was removed: kept until its horizon, in case it comes back
+            await self._retry(row, f"the {channel_of(row.chat_id)} channel is not set up")
             return
         if row.is_bulk and payloads.is_message(row.payload):
             await gateway.pacer.acquire_chat(row.chat_id)

@@ -23,7 +23,7 @@ from bot.delivery.sender import Sender
 from bot.delivery.splitting import split_caption, split_html
 from bot.i18n import in_locale
 from bot.ui import Choice, use_channel
-from storage import outbox
+from storage import menus, outbox
 from storage.addresses import channel_of
 from storage.models import Broadcast, BroadcastStatus, Channel, Outbox
 
@@ -95,7 +95,7 @@ class Delivery:
 
         `key` identifies the message (e.g. "topic:12"): queueing the same key for the same
         chat again is a no-op, so retried handlers and schedules never send twice. `render`
-        runs in the recipient's language and channel (`bot.ui.current_channel`) and may
+        runs in the recipient's language and channel (`bot.ui.use_channel`) and may
         depend only on those and on whether the recipient is a group (its results are reused). Group posts carrying `topic_id` are
         remembered as topic posts when sent, so replies to them are captured.
         """
@@ -132,6 +132,10 @@ class Delivery:
                     )
                 )
         queued = await outbox.add_rows(session=session, rows=rows)
+        # On Zalo a typed number answers the last numbered message; this one is newer.
+        await menus.drop_menus(
+            session=session, chat_ids={chat for chat in chats if channel_of(chat) is Channel.ZALO}
+        )
         if broadcast is not None:
             broadcast.total += len(chats)
             session.add(broadcast)

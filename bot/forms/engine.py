@@ -449,16 +449,16 @@ def _match_option(item: Question, text: str) -> str:
     """Typed text for a choice: an option label in any language, or its number."""
     wanted = text.casefold()
     options = item.choices()
-    if text.isdigit():
-        if 1 <= int(text) <= len(options):
-            return options[int(text) - 1].value
-        raise _Refused("number_out_of_range", number=int(text), count=len(options))
+    if text.isdigit() and 1 <= int(text) <= len(options):
+        return options[int(text) - 1].value
     for option in options:
         if any(
             unicodedata.normalize("NFC", label).strip().casefold() == wanted
             for label in option.label.values()
         ):
             return option.value
+    if text.isdigit():  # a number that is neither an option's number nor its label
+        raise _Refused("number_out_of_range", number=int(text), count=len(options))
     raise _Refused("expected_choice")
 
 

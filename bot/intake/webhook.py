@@ -8,6 +8,7 @@ import logging
 from aiogram import Bot
 from aiohttp import web
 
+from bot.config import TELEGRAM_WEBHOOK_PATH
 from bot.intake.poller import Intake
 from storage import jsoncodec
 
@@ -16,7 +17,9 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 log = logging.getLogger(__name__)
 
 
-def create_webhook_app(*, bot: Bot, intake: Intake, secret: str, path: str = "/webhook") -> web.Application:
+def create_webhook_app(
+    *, bot: Bot, intake: Intake, secret: str, path: str = TELEGRAM_WEBHOOK_PATH
+) -> web.Application:
     async def receive(request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "")
         if not secret or not hmac.compare_digest(given, secret):

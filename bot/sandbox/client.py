@@ -350,6 +350,10 @@ class SandboxClient:
     async def zalo_messages(self, chat_id: str) -> list[dict[str, Any]]:
         return list(await self._call("zalo_messages", chat_id=chat_id))
 
+    async def zalo_webhook_deliveries(self, message_id: str) -> int:
+        """How many times the bot's webhook took this event with a 200."""
+        return int(await self._call("zalo_webhook_deliveries", message_id=message_id))
+
     async def zalo_pending(self, bot: str) -> int:
         return int(await self._call("zalo_pending", bot=bot))
 
@@ -375,11 +379,22 @@ class ZaloSent:
     message_id: str
     chat_id: str
     seq: int
+    date_ms: int = 0
+
+    @property
+    def update_id(self) -> int:
+        """The id the bot gives this message's update (bot/channels/zalo.py)."""
+        from bot.channels.zalo import zalo_update_id
+
+        return zalo_update_id(self.message_id, self.date_ms)
 
 
 def _zalo_sent(data: dict[str, Any]) -> ZaloSent:
     return ZaloSent(
-        message_id=str(data["message_id"]), chat_id=str(data["chat_id"]), seq=int(data.get("seq") or 0)
+        message_id=str(data["message_id"]),
+        chat_id=str(data["chat_id"]),
+        seq=int(data.get("seq") or 0),
+        date_ms=int(data.get("date") or 0),
     )
 
 

@@ -320,6 +320,7 @@ CONTROL: dict[str, Any] = {
     "zalo_block": lambda w, bot, user_id, blocked=True: w.zalo.block(bot, user_id, blocked),
     "zalo_messages": lambda w, chat_id: w.zalo.chat_messages(chat_id),
     "zalo_pending": lambda w, bot: w.zalo.pending(bot),
+    "zalo_webhook_deliveries": lambda w, message_id: w.zalo.webhook_deliveries[message_id],
     "zalo_configure": lambda w, **options: w.zalo.configure(**options),
 }
 

@@ -19,7 +19,8 @@ import contextlib
 import itertools
 import math
 import secrets
-from collections import deque
+import time
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -93,6 +94,7 @@ class ZaloWorld:
         self.ids = itertools.count(1)
         self._sent: dict[Any, deque[float]] = {}
         self._webhook_tasks: set[asyncio.Task[None]] = set()
+        self.webhook_deliveries: Counter[str] = Counter()  # message id → posts answered 200
         self._http: aiohttp.ClientSession | None = None
 
     async def close(self) -> None:
@@ -182,14 +184,14 @@ class ZaloWorld:
             "message_id": secrets.token_hex(16),
             "chat": chat,
             "from": {"id": user.id, "display_name": user.display_name, "is_bot": False},
-            "date": int(self.world.clock() * 1000),
+            "date": int(time.time() * 1000),
             **content,
         }
         event = {"event_name": event_name, "message": message}
         self.messages.setdefault(chat["id"], []).append({"from": "user", **message})
         self.world.record(bot.id, chat["id"], "user_message", message_id=message["message_id"], **content)
         self._deliver(bot, event)
-        return {"message_id": message["message_id"], "chat_id": chat["id"]}
+        return {"message_id": message["message_id"], "chat_id": chat["id"], "date": message["date"]}
 
     def redeliver(self, bot_ref: str, message_id: str) -> dict[str, Any]:
         """The platform sends an event again (a retry after a timeout, say)."""
@@ -222,6 +224,7 @@ class ZaloWorld:
                     timeout=aiohttp.ClientTimeout(total=10),
                 ) as response:
                     if response.status == 200:
+                        self.webhook_deliveries[event["message"]["message_id"]] += 1
                         return
             except (aiohttp.ClientError, TimeoutError):
                 pass
@@ -323,7 +326,7 @@ class ZaloWorld:
 
     def _sent_message(self, bot: ZaloBot, chat_id: str, content: dict[str, Any]) -> dict[str, Any]:
         message_id = secrets.token_hex(16)
-        date = int(self.world.clock() * 1000)
+        date = int(time.time() * 1000)
         self.messages.setdefault(chat_id, []).append(
             {"from": "bot", "message_id": message_id, "date": date, **content}
         )

@@ -24,7 +24,6 @@ from typing import Any
 from sqlmodel import select
 
 from bot.app import Application
-from bot.channels.zalo import zalo_update_id
 from bot.clock import FrozenClock
 from bot.config import Settings
 from bot.sandbox.client import SandboxClient
@@ -386,7 +385,7 @@ class ZaloPersona:
         return address
 
     async def _collect(self, sent: Any, chat: str, *, stored: bool) -> ZaloReply:
-        update_id = zalo_update_id(sent.message_id)
+        update_id = sent.update_id
         if stored:
             await self.world.settle(update_id)
         else:
@@ -439,7 +438,10 @@ class ZaloPersona:
             return await self.send(CONTROL_WORDS[text], group=chat_id)
         if text.startswith("✏️ "):
             return await self.send(f"sửa {text[3:]}", group=chat_id)
-        return await self.send("gửi", group=chat_id)
+        latest = await self.bot_messages(chat_id)
+        if latest and "“gửi”" in str(latest[-1].get("text", "")):  # the review's submit button
+            return await self.send("gửi", group=chat_id)
+        raise AssertionError(f"the bot's latest message offers no {text!r}")
 
     async def answer_steps(self, *steps: str) -> ZaloReply:
         reply: ZaloReply | None = None

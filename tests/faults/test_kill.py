@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from bot.channels.zalo import zalo_update_id
 from bot.sandbox import SandboxClient, SandboxServer
 from storage import addresses, people
 from storage.db import create_engine, create_session_factory, upgrade_database
@@ -159,7 +158,7 @@ async def test_a_zalo_report_survives_sigkill_exactly_once(
                 bot.kill()
                 kills += 1
                 bot.start()
-            await _settle(factory, zalo_update_id(sent.message_id))
+            await _settle(factory, sent.update_id)
     finally:
         bot.stop()
 

@@ -49,3 +49,51 @@ def test_choices_are_numbered_for_an_answer_and_named_for_a_push() -> None:
         assert menu is None and "“đã nhận”" in part["text"]
         [part], _menu = render(push, asked=False, group=True)
         assert part["text"] == "Khẩn"  # a group post says what to type itself
+
+
+def test_zalo_update_ids_follow_the_events_time_and_are_the_same_for_the_same_event() -> None:
+    from bot.channels.zalo import ZALO_UPDATE_BASE, zalo_update_id
+
+    base = 1_765_000_000_000
+    ids = [zalo_update_id(f"m{n}", base + n) for n in range(50)]
+    assert ids == sorted(ids) and len(set(ids)) == 50  # a chat's events replay in order
+    assert zalo_update_id("m7", base + 7) == ids[7]
+    assert all(ZALO_UPDATE_BASE <= i < 1 << 62 for i in ids)
+    assert zalo_update_id("x", 0) >= ZALO_UPDATE_BASE  # a date before 2025 is clamped
+
+
+def test_an_event_with_a_malformed_chat_or_sender_is_refused_as_unreadable() -> None:
+    import pytest
+
+    from bot.channels.zalo_api import parse_event
+
+    message = {"message_id": "m1", "chat": "nhóm", "from": {"id": "u"}, "date": 1, "text": "hi"}
+    with pytest.raises(ValueError):
+        parse_event({"event_name": "message.text.received", "message": message})
+    ok = parse_event(
+        {
+            "event_name": "message.image.received",
+            "message": {**message, "chat": {"id": "c"}, "photo_url": "https://zalo.example/a.jpg"},
+        }
+    )
+    assert ok.message is not None and ok.message.photo_url == "https://zalo.example/a.jpg"
+
+
+def test_the_zalo_webhook_path_cannot_be_telegrams() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from bot.config import Settings
+
+    with pytest.raises(ValidationError):
+        Settings(  # type: ignore[call-arg]
+            _env_file=None,
+            webhook_url="https://bot.example.org/webhook",
+            webhook_secret="telegram-secret-1",
+            zalo_webhook_url="https://bot.example.org/webhook",
+            zalo_webhook_secret="zalo-secret-123",
+        )
+    with pytest.raises(ValidationError):
+        Settings(
+            _env_file=None, zalo_webhook_url="https://b.example/zalo", zalo_webhook_secret="mật-khẩu-dài"
+        )  # type: ignore[call-arg]

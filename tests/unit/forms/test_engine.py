@@ -271,3 +271,25 @@ def _run_from(form: FormDefinition, state: FormState, *events: object) -> FormSt
         assert outcome.error is None, (event, outcome.error)
         state = outcome.state
     return state
+
+
+def test_a_typed_number_is_an_options_number_then_a_label_then_refused() -> None:
+    form = FormDefinition.model_validate(
+        {
+            "key": "n",
+            "title": "N",
+            "questions": [
+                {
+                    "key": "size",
+                    "type": "choice",
+                    "label": "Số hộ",
+                    "options": [{"value": "ten", "label": "10"}, {"value": "twenty", "label": "20"}],
+                }
+            ],
+        }
+    )
+    state = start(form)
+    assert apply(form, state, Answer("2"), today=TODAY).state.answers["size"] == "twenty"
+    assert apply(form, state, Answer("10"), today=TODAY).state.answers["size"] == "ten"
+    refused = apply(form, state, Answer("30"), today=TODAY).error
+    assert refused is not None and refused.code == "number_out_of_range"
