@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 import handlers
 from bot import menus, onboarding, reporting, topics, urgent
+from bot.channels.callback_signing import CallbackSigner
 from bot.channels.telegram_gateway import TelegramGateway
 from bot.channels.zalo import ZaloIntake, ZaloPoller, add_webhook_route
 from bot.channels.zalo_api import ZaloApiError, ZaloBadRequest, ZaloBotApi, ZaloUnauthorized
@@ -47,7 +48,7 @@ from bot.i18n import create_i18n, in_locale
 from bot.intake.poller import Intake, Poller
 from bot.intake.processor import InboxProcessor, belongs_to_a_chat, chat_key
 from bot.intake.webhook import create_webhook_app
-from bot.middlewares import AccessMiddleware, UpdateContextMiddleware
+from bot.middlewares import AccessMiddleware, SignedCallbackMiddleware, UpdateContextMiddleware
 from bot.telegram import create_bot
 from bot.ui import escape
 from storage import addresses, inbox, outbox, people
@@ -127,6 +128,7 @@ def create_dispatcher(
     conversations: Conversations,
     bot_username: str,
     delivery: Delivery,
+    signer: CallbackSigner | None = None,
 ) -> Dispatcher:
     # Conversation state lives in the `draft` table (it must survive restarts), so aiogram's
     # in-memory FSM is switched off rather than run for nothing on every update.
@@ -145,6 +147,8 @@ def create_dispatcher(
     dispatcher.update.outer_middleware(UpdateContextMiddleware(i18n, admins))
     # Zalo's typed numbers and words as the presses and replies they stand for.
     dispatcher.update.outer_middleware(ZaloInputMiddleware())
+    if signer is not None:
+        dispatcher.callback_query.outer_middleware(SignedCallbackMiddleware(signer))
     dispatcher.message.middleware(AccessMiddleware())
     dispatcher.callback_query.middleware(AccessMiddleware())
     dispatcher.include_routers(*handlers.routers())
@@ -170,6 +174,7 @@ class Application:
     progress: ProgressReporter | None = None
     delivery: Delivery | None = None
     admin_addresses: frozenset[int] = frozenset()  # ADMIN_IDS and ZALO_ADMIN_IDS, as addresses
+    signer: CallbackSigner | None = None
     zalo_api: ZaloBotApi | None = None
     zalo_intake: ZaloIntake | None = None
     zalo_poller: ZaloPoller | None = None
@@ -189,6 +194,11 @@ class Application:
             await forms.sync_builtin(session)
             await session.commit()
         telegram_on = bool(settings.bot_token.get_secret_value())
+        self.signer = CallbackSigner.from_secret(
+            settings.callback_secret.get_secret_value()
+            or settings.bot_token.get_secret_value()
+            or TELEGRAM_OFF_TOKEN
+        )
         # The dispatcher routes both channels' updates and needs an aiogram Bot; with Telegram
         # off it is one that no call ever goes through.
         self.bot = create_bot(settings, token=None if telegram_on else TELEGRAM_OFF_TOKEN)
@@ -205,7 +215,10 @@ class Application:
             me = await until_done("getMe", bot.me)
             self.bot_username = me.username or ""
             gateways[Channel.TELEGRAM] = TelegramGateway(
-                bot=self.bot, pacer=pacer, request_timeout=settings.delivery_request_timeout
+                bot=self.bot,
+                pacer=pacer,
+                signer=self.signer,
+                request_timeout=settings.delivery_request_timeout,
             )
             # A quarter of a second of bulk calls in flight keeps the pace through the round
             # trip without holding many rows that a cancel would have to wait for.
@@ -252,6 +265,7 @@ class Application:
         self.dispatcher = create_dispatcher(
             settings,
             admin_addresses=self.admin_addresses,
+            signer=self.signer,
             clock=self.clock,
             forms=forms,
             i18n=self.i18n,

@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     intake_retry_horizon_seconds: float = Field(default=900.0, gt=0)
     webhook_url: str = ""
     webhook_secret: SecretStr = SecretStr("")
+    # The key that marks every button's data for the chat it was sent to (a press with data
+    # the bot did not make for that chat is refused). Empty: derived from BOT_TOKEN, so a new
+    # token makes older buttons expire.
+    callback_secret: SecretStr = SecretStr("")
     webhook_host: str = "127.0.0.1"
     webhook_port: int = 8081
 

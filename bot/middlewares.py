@@ -11,11 +11,12 @@ from aiogram.types import CallbackQuery, Message, TelegramObject, Update, User
 from aiogram.utils.i18n import I18n
 
 from bot.access import Actor, Permission, load_actor, refusal_text
+from bot.channels.callback_signing import CallbackSigner
 from bot.channels.telegram import answer_text
 from bot.conversation import Services
 from bot.i18n import normalize_locale
 from bot.intake.processor import belongs_to_a_chat, chat_key
-from bot.ui import use_channel
+from bot.ui import expired_text, use_channel
 from storage.addresses import channel_of
 from storage.models import Channel
 
@@ -85,3 +86,32 @@ class AccessMiddleware(BaseMiddleware):
         elif isinstance(event, Message):
             await answer_text(services, event, text, quote=True)
         return None
+
+
+class SignedCallbackMiddleware(BaseMiddleware):
+    """Outer callback middleware: a press counts only if its data carries the mark the bot
+    made for this chat (bot/channels/callback_signing.py); otherwise it is refused as an
+    expired button and nothing else happens. Zalo's presses are read from menus the bot
+    keeps itself, so they carry no mark."""
+
+    def __init__(self, signer: CallbackSigner) -> None:
+        self.signer = signer
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        if not isinstance(event, CallbackQuery):
+            return await handler(event, data)
+        message = event.message
+        chat_id = message.chat.id if message is not None else event.from_user.id
+        if channel_of(chat_id) is Channel.ZALO:
+            return await handler(event, data)
+        verified = self.signer.verify(chat_id, event.data or "")
+        if verified is None:
+            services: Services = data["services"]
+            services.replies.answer_callback(event.id, expired_text(), alert=True)
+            return None
+        return await handler(event.model_copy(update={"data": verified}), data)

@@ -26,13 +26,15 @@ from aiogram.types import (
     ReplyParameters,
 )
 
+from bot.channels.callback_signing import CallbackSigner
 from bot.delivery import payloads
 from bot.ui import Choice
 
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 
 
-def markup_for(payload: dict[str, Any]) -> Markup | None:
+def markup_for(payload: dict[str, Any], chat_id: int, signer: CallbackSigner | None = None) -> Markup | None:
+    """The keyboard of a row; inline buttons' data signed for the chat (`signer`)."""
     keyboard = payload.get("keyboard", "inline")
     choices = payloads.choices_from(payload)
     if keyboard == "remove":
@@ -46,27 +48,34 @@ def markup_for(payload: dict[str, Any]) -> Markup | None:
             one_time_keyboard=True,
         )
     return InlineKeyboardMarkup(
-        inline_keyboard=[[_inline_button(choice) for choice in row] for row in choices]
+        inline_keyboard=[[_inline_button(choice, chat_id, signer) for choice in row] for row in choices]
     )
 
 
-def _inline_button(choice: Choice) -> InlineKeyboardButton:
+def _inline_button(choice: Choice, chat_id: int, signer: CallbackSigner | None) -> InlineKeyboardButton:
     if choice.url is not None:
         return InlineKeyboardButton(text=choice.label, url=choice.url)
-    return InlineKeyboardButton(text=choice.label, callback_data=choice.data or "-")
+    data = choice.data or "-"
+    return InlineKeyboardButton(
+        text=choice.label, callback_data=signer.sign(chat_id, data) if signer else data
+    )
 
 
 def _reply_button(choice: Choice) -> KeyboardButton:
     return KeyboardButton(text=choice.label, request_contact=choice.contact or None)
 
 
-def inline_markup(payload: dict[str, Any]) -> InlineKeyboardMarkup | None:
-    markup = markup_for(payload)
+def inline_markup(
+    payload: dict[str, Any], chat_id: int, signer: CallbackSigner | None = None
+) -> InlineKeyboardMarkup | None:
+    markup = markup_for(payload, chat_id, signer)
     return markup if isinstance(markup, InlineKeyboardMarkup) else None
 
 
-def send_method(chat_id: int, payload: dict[str, Any]) -> SendMessage | SendPhoto:
-    markup = markup_for(payload)
+def send_method(
+    chat_id: int, payload: dict[str, Any], signer: CallbackSigner | None = None
+) -> SendMessage | SendPhoto:
+    markup = markup_for(payload, chat_id, signer)
     reply = payload.get("reply_to")
     reply_parameters = (
         ReplyParameters(message_id=int(reply), allow_sending_without_reply=True)
@@ -86,9 +95,14 @@ def send_method(chat_id: int, payload: dict[str, Any]) -> SendMessage | SendPhot
     )
 
 
-def edit_method(chat_id: int, message_id: int, payload: dict[str, Any]) -> EditMessageText:
+def edit_method(
+    chat_id: int, message_id: int, payload: dict[str, Any], signer: CallbackSigner | None = None
+) -> EditMessageText:
     return EditMessageText(
-        chat_id=chat_id, message_id=message_id, text=payload["text"], reply_markup=inline_markup(payload)
+        chat_id=chat_id,
+        message_id=message_id,
+        text=payload["text"],
+        reply_markup=inline_markup(payload, chat_id, signer),
     )
 
 

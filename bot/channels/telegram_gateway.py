@@ -22,6 +22,7 @@ from aiogram.methods import PinChatMessage, TelegramMethod
 from aiogram.types import Message
 
 from bot.channels import telegram_calls
+from bot.channels.callback_signing import CallbackSigner
 from bot.delivery import payloads
 from bot.delivery.gateway import (
     ChatMoved,
@@ -65,9 +66,12 @@ class TelegramGateway:
     channel = Channel.TELEGRAM
     can_edit = True
 
-    def __init__(self, *, bot: Bot, pacer: Pacer, request_timeout: float = 15.0) -> None:
+    def __init__(
+        self, *, bot: Bot, pacer: Pacer, signer: CallbackSigner | None = None, request_timeout: float = 15.0
+    ) -> None:
         self.bot = bot
         self.pacer = pacer
+        self.signer = signer
         self.request_timeout = request_timeout
 
     async def carry_out(self, row: PendingRow, target: TargetLookup, *, bulk: bool) -> int | None:
@@ -83,7 +87,9 @@ class TelegramGateway:
         op = payload.get("op")
         if op is None:
             try:
-                return _message_id(await self._call(telegram_calls.send_method(chat_id, payload)))
+                return _message_id(
+                    await self._call(telegram_calls.send_method(chat_id, payload, self.signer))
+                )
             except TelegramBadRequest as error:
                 if not payload.get("photo") or not any(
                     hint in error.message.lower() for hint in PHOTO_REFUSED
@@ -93,20 +99,26 @@ class TelegramGateway:
                 # text still goes, without it.
                 log.warning("photo refused in %s (%s); sending the text alone", chat_id, error.message)
                 text_only = {key: value for key, value in payload.items() if key != "photo"}
-                return _message_id(await self._call(telegram_calls.send_method(chat_id, text_only)))
+                return _message_id(
+                    await self._call(telegram_calls.send_method(chat_id, text_only, self.signer))
+                )
         if op == payloads.EDIT:
             target = await target_of(payload)
             if target is None:  # the message it was to replace never arrived
-                return _message_id(await self._call(telegram_calls.send_method(chat_id, payload)))
+                return _message_id(
+                    await self._call(telegram_calls.send_method(chat_id, payload, self.signer))
+                )
             try:
-                await self._call(telegram_calls.edit_method(chat_id, target, payload))
+                await self._call(telegram_calls.edit_method(chat_id, target, payload, self.signer))
             except TelegramBadRequest as error:
                 text = error.message.lower()
                 if NOT_MODIFIED in text:
                     return target
                 if not any(hint in text for hint in CANNOT_EDIT_HINTS):
                     raise
-                return _message_id(await self._call(telegram_calls.send_method(chat_id, payload)))
+                return _message_id(
+                    await self._call(telegram_calls.send_method(chat_id, payload, self.signer))
+                )
             return target
         if op == payloads.CLEAR:
             target = await target_of(payload)
@@ -147,16 +159,18 @@ class TelegramGateway:
     async def show(self, chat_id: int, payload: dict[str, Any], message_id: int | None) -> int | None:
         async with _translated():
             if message_id is None:
-                return _message_id(await self.bot(telegram_calls.send_method(chat_id, payload)))
+                return _message_id(await self.bot(telegram_calls.send_method(chat_id, payload, self.signer)))
             try:
-                await self.bot(telegram_calls.edit_method(chat_id, message_id, payload))
+                await self.bot(telegram_calls.edit_method(chat_id, message_id, payload, self.signer))
             except TelegramBadRequest as error:
                 text = error.message.lower()
                 if NOT_MODIFIED in text:
                     return message_id
                 if any(hint in text for hint in CANNOT_EDIT_HINTS) or "not found" in text:
                     # deleted by the person: show it anew
-                    return _message_id(await self.bot(telegram_calls.send_method(chat_id, payload)))
+                    return _message_id(
+                        await self.bot(telegram_calls.send_method(chat_id, payload, self.signer))
+                    )
                 raise
             return message_id
 

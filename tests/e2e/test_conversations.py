@@ -33,12 +33,35 @@ async def test_stale_and_forged_buttons_change_nothing(world: World, org: dict[s
         draft = (await session.exec(select(Draft))).one()
     help_message = (await org["ctv2"].send("/help")).last["message_id"]
     intruder = await org["ctv2"].press_data(
-        f"f:{draft.id}:{draft.state['step']}:c:0", message_id=help_message
+        world.signed(org["ctv2"].user_id, f"f:{draft.id}:{draft.state['step']}:c:0"), message_id=help_message
     )
     assert intruder.alerts == stale.alerts
     async with world.sessions() as session:
         after = (await session.exec(select(Draft))).one()
     assert after.state == draft.state
+
+
+async def test_button_data_not_made_for_the_chat_cannot_touch_the_boards_posts(
+    world: World, org: dict[str, Persona]
+) -> None:
+    """Issue 18, defect 1: language, report or draft data pressed "on" the pinned group post."""
+    await publish_topic(org["staff"])
+    group_id = world.groups[GROUP]
+    post_id = next(
+        m["message_id"]
+        for m in await world.client.chat_messages(group_id)
+        if m.get("text", "").startswith("📢")
+    )
+    before = await world.client.message(group_id, post_id)
+    ctv = org["ctv1"]
+    own = (await ctv.send("/lang")).last["reply_markup"]["inline_keyboard"][0][1]["callback_data"]
+    for data in ["lg:en", "rp:1:1", own, world.signed(ctv.user_id, "lg:en")]:
+        pressed = await ctv.press_data(data, message_id=post_id, chat_id=group_id)
+        assert pressed.alerts == ["Nút này đã hết hiệu lực. Gõ /start để tiếp tục từ chỗ đang dừng."], data
+        assert pressed.messages == []
+    assert await world.client.message(group_id, post_id) == before  # byte for byte
+    person = await world.person(ctv)
+    assert person is not None and person.locale is None  # the language did not change either
 
 
 async def test_draft_survives_a_restart_and_resumes_with_start(

@@ -168,5 +168,8 @@ async def test_broadcasts_are_for_staff_and_their_own(world: World, org: dict[st
     reply = await org["district_staff"].send("/broadcasts")
     assert "Chưa có đợt gửi nào" in reply.text  # not theirs
     district = org["district_staff"]
-    forged = await district.press_data("bc:1:x", message_id=await district.last_message_id())
+    # a button they could only have by its mark (checked behind the mark as well)
+    forged = await district.press_data(
+        world.signed(district.user_id, "bc:1:x"), message_id=await district.last_message_id()
+    )
     assert forged.alerts == ["Đồng chí không quản lý đợt gửi này."]

@@ -46,7 +46,9 @@ async def test_district_staff_sees_only_their_units(world: World, org: dict[str,
     reply = await org["district_staff"].send("/setup", chat_id=chat.id)
     assert reply.buttons() == ["Huyện Hòa Thuận"]
     forged = await org["district_staff"].press_data(
-        f"su:{world.units['HUYEN_A'].id}", message_id=reply.last["message_id"], chat_id=chat.id
+        world.signed(chat.id, f"su:{world.units['HUYEN_A'].id}"),
+        message_id=reply.last["message_id"],
+        chat_id=chat.id,
     )
     assert forged.alerts == ["Đơn vị này nằm ngoài phạm vi phụ trách của đồng chí."]
     async with world.sessions() as session:
