@@ -11,10 +11,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.access import Actor, Permission
 from bot.conversation import Outcome, Services
+from bot.delivery import payloads
+from bot.i18n import in_locale, normalize_locale
 from bot.onboarding import units_in_scope
-from bot.ui import Choice, Screen, SetupButton, escape
+from bot.ui import Choice, Screen, SetupButton, escape, use_channel
 from storage import audit, outbox, people
-from storage.models import ChatGroup
+from storage.addresses import channel_of
+from storage.models import ChatGroup, PersonStatus, Unit
 
 MAX_UNIT_BUTTONS = 40
 
@@ -32,6 +35,9 @@ async def offer_setup(services: Services, *, actor: Actor, chat: Chat) -> Outcom
     if not units:
         return Outcome(alert=_("There is no unit in your scope yet. Import units with `dlxh units import`."))
     existing = await people.get_group(session=services.session, chat_id=chat.id)
+    refusal = await _bound_elsewhere(services, actor, existing)
+    if refusal is not None:
+        return Outcome(alert=refusal)
     lines = [_("Which unit does this group belong to?")]
     if existing is not None and existing.is_active:
         unit = await people.get_unit(session=services.session, unit_id=existing.unit_id)
@@ -43,12 +49,32 @@ async def offer_setup(services: Services, *, actor: Actor, chat: Chat) -> Outcom
     return Outcome(screen=Screen(text="\n".join(lines), choices=rows))
 
 
+async def _bound_elsewhere(services: Services, actor: Actor, group: ChatGroup | None) -> str | None:
+    """A group already bound to a unit outside this staff member's scope is not theirs to
+    move (issue 18: staff of one commune took over another's group, and its next urgent
+    matter was pinned there)."""
+    if group is None or not group.is_active:
+        return None
+    current = await people.get_unit(session=services.session, unit_id=group.unit_id)
+    if current is None or actor.can_act_on(Permission.SETUP_GROUP, current):
+        return None
+    return _(
+        "This group is registered for {unit}, outside your scope. Its own staff can change that."
+    ).format(unit=escape(current.name))
+
+
 async def bind_group(services: Services, *, actor: Actor, chat: Chat, unit_id: int) -> Outcome:
+    if chat.type == "private":
+        return Outcome(alert=_("A group is registered from inside the group: send /setup there."))
     unit = await people.get_unit(session=services.session, unit_id=unit_id)
     if unit is None or not actor.can_act_on(Permission.SETUP_GROUP, unit):
         return Outcome(alert=_("That unit is outside your scope."))
     assert actor.person is not None and unit.id is not None
     group = await people.get_group(session=services.session, chat_id=chat.id)
+    refusal = await _bound_elsewhere(services, actor, group)
+    if refusal is not None:
+        return Outcome(alert=refusal)
+    previous = (group.unit_id, group.registered_by) if group is not None and group.is_active else None
     if group is None:
         group = ChatGroup(chat_id=chat.id, unit_id=unit.id)
     group.unit_id = unit.id
@@ -67,7 +93,29 @@ async def bind_group(services: Services, *, actor: Actor, chat: Chat, unit_id: i
         "✅ This group is now registered for <b>{unit}</b>. Topics for this unit will be posted here; "
         "collaborators can reply to a topic post to report."
     ).format(unit=escape(unit.name))
+    if previous is not None and previous[0] != unit.id and previous[1] not in (None, actor.person.id):
+        await _tell_previous_registrant(services, actor, group, previous, unit)
     return Outcome(screen=Screen(text=text), finished=True)
+
+
+async def _tell_previous_registrant(
+    services: Services, actor: Actor, group: ChatGroup, previous: tuple[int, int | None], unit: Unit
+) -> None:
+    """Whoever registered the group hears that it now belongs to another unit."""
+    registrant = await people.get_person(session=services.session, person_id=previous[1] or 0)
+    old_unit = await people.get_unit(session=services.session, unit_id=previous[0])
+    if registrant is None or registrant.status != PersonStatus.ACTIVE:
+        return
+    assert actor.person is not None
+    locale = normalize_locale(registrant.locale, services.settings.default_locale)
+    with in_locale(services.i18n, locale), use_channel(channel_of(registrant.chat_id)):
+        notice = _("The group “{group}” was moved from {old} to {new} by {name}.").format(
+            group=escape(group.title or "—"),
+            old=escape(old_unit.name if old_unit else "—"),
+            new=escape(unit.name),
+            name=escape(actor.person.full_name),
+        )
+        await services.replies.add(registrant.chat_id, payloads.message(notice))
 
 
 async def migrate_group(services: Services, *, old_chat_id: int, new_chat_id: int) -> None:

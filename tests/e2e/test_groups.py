@@ -82,3 +82,45 @@ async def test_group_is_followed_when_it_becomes_a_supergroup(world: World, org:
     async with world.sessions() as session:
         group = (await session.exec(select(ChatGroup))).one()
     assert group.chat_id == new_id
+
+
+async def test_staff_cannot_take_over_another_units_group(world: World, org: dict[str, Persona]) -> None:
+    """Issue 18, defect 2: staff of another branch cannot rebind a registered group, a setup
+    button pressed in private registers nothing, and whoever registered a group hears when
+    someone in scope moves it."""
+    district = org["district_staff"]  # Huyện Hòa Thuận
+    group_id = world.groups["CTV Huyện Bình Minh"]
+    await world.client.add_member(group_id, district.user_id)
+    reply = await district.send("/setup", chat_id=group_id)
+    assert "ngoài phạm vi phụ trách của đồng chí" in reply.text and reply.buttons() == []
+    own_unit = world.units["HUYEN_B"].id
+    message_id = await district.last_message_id(group_id)
+    forged = await district.press_data(
+        world.signed(group_id, f"su:{own_unit}"), message_id=message_id, chat_id=group_id
+    )
+    assert "ngoài phạm vi phụ trách của đồng chí" in " ".join(forged.alerts)
+    await district.send("/help")
+    in_private = await district.press_data(
+        world.signed(district.user_id, f"su:{own_unit}"),
+        message_id=await district.last_message_id(),
+        chat_id=None,
+    )
+    assert "gửi /setup ngay trong nhóm" in " ".join(in_private.alerts)
+    async with world.sessions() as session:
+        groups = (await session.exec(select(ChatGroup))).all()
+    assert [(g.chat_id, g.unit_id) for g in groups] == [(group_id, world.units["HUYEN_A"].id)]
+
+    # their own group, registered by them, then moved by the province's staff: they are told
+    chat = await world.client.create_group(
+        title="Nhóm Hòa Thuận", member_ids=[district.user_id, org["staff"].user_id]
+    )
+    added = await world.client.add_bot_to_group(chat.id, world.bot_token, by_user_id=district.user_id)
+    await world.settle(added.update_id or 0)
+    await district.send("/setup", chat_id=chat.id)
+    await district.press("Huyện Hòa Thuận", chat_id=chat.id)
+    await org["staff"].send("/setup", chat_id=chat.id)
+    await org["staff"].press("Huyện Bình Minh", chat_id=chat.id)
+    told = await district.wait_for_text(
+        "Nhóm “Nhóm Hòa Thuận” đã được chuyển từ Huyện Hòa Thuận sang Huyện Bình Minh"
+    )
+    assert "Trần Cán Bộ" in told["text"]
