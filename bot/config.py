@@ -14,6 +14,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # The path Telegram's webhook is served at (bot/intake/webhook.py).
 TELEGRAM_WEBHOOK_PATH = "/webhook"
+# What Telegram's setWebhook takes as a secret_token.
+TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 # What Zalo's setWebhook takes as a secret (sent back in a header, so ASCII).
 ZALO_SECRET = re.compile(r"[A-Za-z0-9_-]{8,256}")
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "123456:ABC", "your-token-here"}
@@ -133,6 +135,10 @@ class Settings(BaseSettings):
     def _webhook_needs_real_secret(self) -> Settings:
         if self.webhook_url and self.webhook_secret.get_secret_value() in PLACEHOLDER_SECRETS:
             raise ValueError("WEBHOOK_SECRET must be set to a real secret in webhook mode")
+        if self.webhook_url and not TELEGRAM_SECRET.fullmatch(self.webhook_secret.get_secret_value()):
+            raise ValueError(
+                "WEBHOOK_SECRET must be 1 to 256 letters, digits, '-' or '_' (what Telegram accepts)"
+            )
         if (
             self.zalo_webhook_url
             and self.webhook_url

@@ -8,7 +8,7 @@ from bot import menus
 from bot.access import Actor
 from bot.conversation import Outcome, Services
 from bot.i18n import LOCALES, in_locale
-from bot.ui import Screen, text_only
+from bot.ui import Screen, escape, text_only
 from storage.models import Channel, Reachability, Role
 
 
@@ -27,7 +27,9 @@ def help_text(actor: Actor | None) -> str:
             "(it looks like t.me/…?start=…). If you have no link, please contact the board."
         )
     lines = [
-        _("Hello, {name}! What you can do here:").format(name=actor.person.full_name if actor.person else "")
+        _("Hello, {name}! What you can do here:").format(
+            name=escape(actor.person.full_name) if actor.person else ""
+        )
     ]
     lines.append(_("/report — send an incident report at any time"))
     if text_only():

@@ -24,7 +24,7 @@ async def new_urgent(
 
 async def urgent_status(message: Message, command: CommandObject, services: Services, actor: Actor) -> None:
     argument = (command.args or "").strip().lstrip("#")
-    if argument and not argument.isdigit():
+    if argument and not (argument.isascii() and argument.isdigit() and len(argument) <= 12):
         outcome = Outcome(alert=_("Write the number of the urgent matter, for example /urgent_status 12."))
     else:
         outcome = await urgent.status(services, actor, int(argument) if argument else None)

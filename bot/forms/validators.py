@@ -35,8 +35,13 @@ def parse_date(text: str) -> date | None:
 
 
 def normalize_vn_phone(text: str) -> str | None:
-    """A Vietnamese number as 0xxxxxxxxx: mobiles have 10 digits, 02x landlines 11."""
-    cleaned = re.sub(r"[\s.\-()]", "", text.strip())
+    """A Vietnamese number as 0xxxxxxxxx: mobiles have 10 digits, 02x landlines 11. Digits of
+    any script (full-width ones from a phone keyboard, say) are stored as ASCII digits."""
+    text = "".join(
+        str(unicodedata.decimal(char)) if unicodedata.decimal(char, None) is not None else char
+        for char in text
+    )
+    cleaned = re.sub(r"[\s.\-()]", "", unicodedata.normalize("NFKC", text).strip())
     if cleaned.startswith("+"):
         cleaned = cleaned[1:]
         if not cleaned.startswith("84"):

@@ -21,8 +21,9 @@ def create_webhook_app(
     *, bot: Bot, intake: Intake, secret: str, path: str = TELEGRAM_WEBHOOK_PATH
 ) -> web.Application:
     async def receive(request: web.Request) -> web.Response:
-        given = request.headers.get(SECRET_HEADER, "")
-        if not secret or not hmac.compare_digest(given, secret):
+        # as bytes: a header that is not ASCII is a wrong secret (401), not an error (500)
+        given = request.headers.get(SECRET_HEADER, "").encode("utf-8", "surrogateescape")
+        if not secret or not hmac.compare_digest(given, secret.encode("utf-8")):
             return web.Response(status=401, text="wrong secret token")
         try:
             raw = await request.json(loads=jsoncodec.loads)

@@ -142,3 +142,11 @@ async def test_unregistered_person_cannot_report(world: World) -> None:
     assert "Đồng chí chưa đăng ký" in reply.text
     async with world.sessions() as session:
         assert (await session.exec(select(Report))).all() == []
+
+
+async def test_help_shows_a_name_literally(world: World) -> None:
+    """Issue 18: /help put the person's name into the HTML unescaped."""
+    odd = await world.person_named("Lan")
+    await world.seed_member(odd, unit="HUYEN_A", full_name="<b>Lan</b> & Co")
+    reply = await odd.send("/help")
+    assert "<b>Lan</b> & Co" in reply.text and "&lt;b&gt;Lan&lt;/b&gt; &amp; Co" in reply.last["html"]

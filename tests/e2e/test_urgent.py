@@ -153,6 +153,9 @@ async def test_urgent_is_for_staff_and_status_refuses_bad_numbers(
     assert "Xin ghi số của vấn đề đột xuất" in reply.text
     reply = await org["staff"].send("/urgent_status 99")
     assert "Không có vấn đề đột xuất số 99" in reply.text
+    for huge in ("99999999999999999999", "９９"):  # past 64 bits; full-width digits
+        reply = await org["staff"].send(f"/urgent_status {huge}")
+        assert "Xin ghi số của vấn đề đột xuất" in reply.text
     # A matter for one district is not the other district's business.
     await send_urgent(org["staff"], choose="Huyện Bình Minh")
     await org["staff"].press("🚨 Gửi")

@@ -36,6 +36,8 @@ async def test_webhook_needs_the_secret_and_writes_the_inbox_first(tmp_path: Pat
     try:
         assert (await client.post("/webhook", json=UPDATE)).status == 401
         assert (await client.post("/webhook", json=UPDATE, headers={SECRET_HEADER: "wrong"})).status == 401
+        # a header that is not ASCII is a wrong secret too, not a server error (issue 18)
+        assert (await client.post("/webhook", json=UPDATE, headers={SECRET_HEADER: "mật-khẩu"})).status == 401
         assert (await client.post("/webhook", data="nope", headers={SECRET_HEADER: "s3cret"})).status == 400
         for not_an_update in ([UPDATE], {"message": {}}, {"update_id": "77"}):
             answer = await client.post("/webhook", json=not_an_update, headers={SECRET_HEADER: "s3cret"})
@@ -52,3 +54,14 @@ async def test_webhook_needs_the_secret_and_writes_the_inbox_first(tmp_path: Pat
         await processor.close()
         await bot.session.close()
         await engine.dispose()
+
+
+def test_settings_refuse_a_webhook_secret_telegram_would_refuse() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from bot.config import Settings
+
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None, webhook_url="https://b.example/webhook", webhook_secret="có dấu cách")  # type: ignore[call-arg]
+    Settings(_env_file=None, webhook_url="https://b.example/webhook", webhook_secret="Ab-9_x")  # type: ignore[call-arg]

@@ -59,3 +59,11 @@ def test_length_counts_characters_not_code_points() -> None:
     composed = "Nguyễn"
     decomposed = "Nguye\u0302\u0303n"
     assert text_length(composed) == text_length(decomposed) == 6
+
+
+def test_phone_digits_of_any_script_are_stored_as_ascii() -> None:
+    from bot.forms.validators import normalize_vn_phone
+
+    assert normalize_vn_phone("０９１２ ３４５ ６７８") == "0912345678"  # full-width, from a phone keyboard
+    assert normalize_vn_phone("٠٩١٢٣٤٥٦٧٨") == "0912345678"
+    assert normalize_vn_phone("09１2") is None
