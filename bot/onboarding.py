@@ -365,12 +365,21 @@ def invite_form(services: Services, units: list[Unit]) -> FormDefinition:
             "key": "invite_wizard",
             "title": localized(i18n, "New invite link"),
             "questions": [
-                {
-                    "key": "unit",
-                    "type": "choice",
-                    "label": localized(i18n, "Which unit will the new collaborators join?"),
-                    "options": [{"value": str(unit.id), "label": {"vi": unit.name}} for unit in units],
-                },
+                # With one unit in scope there is nothing to ask (a choice needs two options).
+                *(
+                    [
+                        {
+                            "key": "unit",
+                            "type": "choice",
+                            "label": localized(i18n, "Which unit will the new collaborators join?"),
+                            "options": [
+                                {"value": str(unit.id), "label": {"vi": unit.name}} for unit in units
+                            ],
+                        }
+                    ]
+                    if len(units) > 1
+                    else []
+                ),
                 {
                     "key": "uses",
                     "type": "number",
@@ -401,7 +410,11 @@ async def open_invite_wizard(services: Services, conversations: Conversations, *
         return Outcome(alert=_("There is no unit in your scope yet. Import units with `dlxh units import`."))
     assert actor.person is not None and actor.person.id is not None
     return await conversations.start(
-        services, person_id=actor.person.id, slot=INVITE_SLOT, definition=invite_form(services, units)
+        services,
+        person_id=actor.person.id,
+        slot=INVITE_SLOT,
+        definition=invite_form(services, units),
+        context={"unit_id": units[0].id} if len(units) == 1 else None,
     )
 
 
@@ -426,7 +439,8 @@ class InvitePurpose(WizardPurpose):
     async def complete(
         self, services: Services, actor: Actor, draft: Draft, answers: dict[str, Any]
     ) -> Outcome:
-        unit = await people.get_unit(session=services.session, unit_id=int(answers["unit"]))
+        unit_id = int(answers["unit"]) if "unit" in answers else int(draft.context.get("unit_id") or 0)
+        unit = await people.get_unit(session=services.session, unit_id=unit_id)
         if unit is None or not actor.can_act_on(Permission.INVITE, unit):
             return Outcome(screen=Screen(text=_("That unit is outside your scope.")), finished=True)
         assert actor.person is not None

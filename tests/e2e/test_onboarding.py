@@ -133,3 +133,14 @@ async def test_plain_start_explains_how_to_join(world: World) -> None:
 async def test_collaborator_cannot_create_invites(world: World, org: dict[str, Persona]) -> None:
     reply = await org["ctv1"].send("/invite")
     assert "chỉ dành cho cán bộ Ban Tuyên giáo" in reply.text
+
+
+async def test_staff_of_a_single_unit_can_make_an_invite(world: World, org: dict[str, Persona]) -> None:
+    """Issue 18: /invite failed for staff whose scope is one unit (a choice of one)."""
+    district = org["district_staff"]
+    reply = await district.send("/invite")
+    assert "Bao nhiêu người" in reply.text or "Câu 1/2" in reply.text
+    await district.send("3")
+    await district.press("7 ngày")
+    reply = await district.press("🔗 Tạo liên kết")
+    assert "Lời mời tham gia Huyện Hòa Thuận" in reply.text
