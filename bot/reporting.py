@@ -255,6 +255,10 @@ async def group_reply_for(services: Services, message: Message) -> Topic | None:
     return await topics.get_topic(session=services.session, topic_id=post.topic_id)
 
 
+def not_your_topic_text() -> str:
+    return _("This topic is not addressed to your unit, so your reply was not recorded.")
+
+
 def not_member_text() -> str:
     return _(
         "Thank you! Only registered collaborators' replies are recorded. "

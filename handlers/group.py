@@ -17,7 +17,13 @@ from bot.channels.telegram import answer_callback, answer_message, answer_text
 from bot.conversation import Services
 from bot.delivery import payloads
 from bot.groups import RegisteredGroup, bind_group, migrate_group, offer_setup, unregistered_text
-from bot.reporting import group_reply_for, not_member_text, store_group_reply
+from bot.reporting import (
+    group_reply_for,
+    not_member_text,
+    not_your_topic_text,
+    store_group_reply,
+    topic_is_for,
+)
 from bot.ui import SetupButton
 
 GROUP_CHATS = F.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP})
@@ -62,6 +68,9 @@ async def reply_to_topic(message: Message, services: Services, actor: Actor | No
         return
     if actor is None or not actor.is_member or actor.person is None or actor.person.unit_id is None:
         await answer_text(services, message, not_member_text(), quote=True)
+        return
+    if not await topic_is_for(services, topic, actor):
+        await answer_text(services, message, not_your_topic_text(), quote=True)
         return
     await store_group_reply(services, actor=actor, topic=topic, message=message)
     confirmation = "👍 " + _("Recorded, thank you.")

@@ -247,3 +247,26 @@ async def test_a_refused_reaction_falls_back_to_a_short_reply(world: World, org:
     reply = await org["ctv2"].send("Bà con mong sớm có hướng dẫn", chat_id=group_id, reply_to=post_id)
     assert reply.texts == ["👍 Đã ghi nhận, cảm ơn đồng chí."]
     assert len(await world.reports()) == 1
+
+
+async def test_a_group_reply_from_outside_the_topics_units_is_not_stored(
+    world: World, org: dict[str, Persona]
+) -> None:
+    """Issue 18: a reply to a topic that does not target the replier's unit was stored."""
+    staff = org["staff"]
+    await staff.send("/topic")
+    await staff.send("Chủ đề riêng cho Huyện Bình Minh")
+    await staff.send(GUIDANCE)
+    await staff.press("Báo cáo tình hình dư luận xã hội định kỳ")
+    await staff.press("Tôi tự chọn")
+    await staff.press("Huyện Bình Minh")
+    await staff.press("✅ Xong")
+    await staff.send("25/11/2026")
+    await staff.press("📢 Đăng")
+    await world.delivered()
+    group_id = world.groups[GROUP]
+    await world.client.add_member(group_id, org["ctv4"].user_id)  # a collaborator of Huyện Hòa Thuận
+    post_id = await topic_post_id(world, group_id)
+    reply = await org["ctv4"].send("Ý kiến của người ở huyện khác", chat_id=group_id, reply_to=post_id)
+    assert "không gửi tới đơn vị của đồng chí" in reply.text and not reply.reactions
+    assert await world.reports() == []
