@@ -11,11 +11,20 @@ from bot.access import Actor, Permission
 from bot.analytics.service import summary_for
 from bot.channels.telegram import answer_message, answer_text
 from bot.conversation import Services
+from bot.groups import unregistered_text
 from bot.people import private_only_text
+from storage import people
 
 
 async def summary(message: Message, command: CommandObject, services: Services, actor: Actor) -> None:
-    outcome = await summary_for(services, actor=actor, argument=command.args)
+    group_unit_id = None
+    if message.chat.type != ChatType.PRIVATE:
+        group = await people.get_group(session=services.session, chat_id=message.chat.id)
+        if group is None or not group.is_active:
+            await answer_text(services, message, unregistered_text(), quote=True)
+            return
+        group_unit_id = group.unit_id
+    outcome = await summary_for(services, actor=actor, argument=command.args, group_unit_id=group_unit_id)
     await answer_message(services, message, outcome)
 
 

@@ -18,7 +18,11 @@ from storage.models import Unit
 FORM_ORDER = ("monthly_opinion", "incident")
 
 
-async def summary_for(services: Services, *, actor: Actor, argument: str | None) -> Outcome:
+async def summary_for(
+    services: Services, *, actor: Actor, argument: str | None, group_unit_id: int | None = None
+) -> Outcome:
+    """`group_unit_id`: typed in a group, whose unit's figures alone are shown there (never
+    the whole province's in one commune's group)."""
     session = services.session
     if argument and argument.strip():
         try:
@@ -31,7 +35,14 @@ async def summary_for(services: Services, *, actor: Actor, argument: str | None)
             )
     else:
         period = period_of(services.clock.now(), services.tz)
-    scope = await _scope_unit(services, actor)
+    if group_unit_id is not None:
+        scope = await people.get_unit(session=session, unit_id=group_unit_id)
+        if scope is None or not actor.can_act_on(Permission.VIEW_SUMMARY, scope):
+            return Outcome(
+                alert=_("This group's unit is outside your scope; ask for the summary in a private chat.")
+            )
+    else:
+        scope = await _scope_unit(services, actor)
     path = scope.path if scope else "/"
     forms: list[FormDefinition] = [
         services.forms.builtin[key] for key in FORM_ORDER if key in services.forms.builtin

@@ -208,6 +208,9 @@ async def test_leader_summary_and_refusals(world: World, org: dict[str, Persona]
 
     in_group = await org["leader"].send("/summary 11/2026", chat_id=group_id)
     assert "Số báo cáo nhận được: 3" in in_group.text
+    # in a commune's group, that unit's figures only (issue 18)
+    assert "Huyện Bình Minh" in in_group.text and "Huyện Hòa Thuận" not in in_group.text
+    assert "(3/3 cộng tác viên đã báo cáo)" in in_group.text
     refused = await org["ctv1"].send("/summary")
     assert "chỉ lãnh đạo mới xem được" in refused.text
     bad = await org["leader"].send("/summary 13/2026")
