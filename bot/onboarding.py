@@ -156,7 +156,7 @@ def registration_form(services: Services) -> FormDefinition:
                     "help": localized(i18n, "As on your ID card, for example: Nguyễn Văn An."),
                     "min_length": 4,
                     "max_length": 100,
-                    "pattern": r"[^\d<>@#$%^&*_=+{}\[\]|\\/~`!?;:\"]+",
+                    "pattern": r"[^\d<>@#$%^&*_=+{}\[\]|\\/~`!?;:\"\u200d]+",
                     "pattern_hint": localized(i18n, "A name has letters and spaces only."),
                 },
                 {

@@ -12,14 +12,24 @@ THOUSANDS = re.compile(r"^-?\d{1,3}(\.\d{3})+$")
 NUMBER = re.compile(r"^-?\d+([.,]\d+)?$")
 
 
+# Invisible formatting characters: zero-width spaces and joiners' relatives, bidi overrides
+# and isolates, the BOM. They make look-alike names and reorder what others read, and carry
+# nothing a report needs. The zero-width joiner stays (emoji sequences use it in free text).
+INVISIBLE = re.compile(
+    "[\u00ad\u061c\u180e\u200b\u200c\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+)
+
+
 def normalize_text(text: str) -> str:
-    """NFC and stripped: 'ệ' typed as one or as three code points counts the same."""
-    return unicodedata.normalize("NFC", text).strip()
+    """NFC, invisible formatting removed, stripped: 'ệ' typed as one or as three code points
+    counts the same, and a text cannot hide characters from the people who read it."""
+    return INVISIBLE.sub("", unicodedata.normalize("NFC", text)).strip()
 
 
 def text_length(text: str) -> int:
-    """User-perceived characters of the normalised text (combining marks do not count)."""
-    return sum(1 for char in normalize_text(text) if not unicodedata.combining(char))
+    """Code points of the normalised text: what the database columns count (Vietnamese in
+    NFC is one code point per letter, so this is what a person counts too)."""
+    return len(normalize_text(text))
 
 
 def parse_date(text: str) -> date | None:

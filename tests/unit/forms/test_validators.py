@@ -67,3 +67,43 @@ def test_phone_digits_of_any_script_are_stored_as_ascii() -> None:
     assert normalize_vn_phone("０９１２ ３４５ ６７８") == "0912345678"  # full-width, from a phone keyboard
     assert normalize_vn_phone("٠٩١٢٣٤٥٦٧٨") == "0912345678"
     assert normalize_vn_phone("09１2") is None
+
+
+def test_invisible_formatting_is_removed_and_length_is_in_code_points() -> None:
+    from bot.forms.validators import normalize_text, text_length
+
+    assert normalize_text("\u202eNguyễn\u200b Văn\u2066 An\ufeff") == "Nguyễn Văn An"
+    assert normalize_text("\u200b\u200b\u202e") == ""  # a name made of nothing visible is empty
+    assert normalize_text("👨\u200d👩\u200d👧") == "👨\u200d👩\u200d👧"  # an emoji sequence keeps its joiners
+    zalgo = "A" + "\u0301" * 300
+    assert text_length(zalgo) == len(normalize_text(zalgo)) > 255  # counted as the column counts
+    assert text_length("Nguyễn") == 6  # NFC: one code point per Vietnamese letter
+
+
+def test_a_registration_name_with_a_joiner_is_refused() -> None:
+    from datetime import date
+
+    from bot.forms import Answer, apply, start
+    from bot.forms.schema import FormDefinition
+
+    form = FormDefinition.model_validate(
+        {
+            "key": "r",
+            "title": "R",
+            "questions": [
+                {
+                    "key": "full_name",
+                    "type": "text",
+                    "label": "Họ và tên",
+                    "min_length": 4,
+                    "max_length": 100,
+                    "pattern": r"[^\d<>@#$%^&*_=+{}\[\]|\\/~`!?;:\"\u200d]+",
+                }
+            ],
+        }
+    )
+    state = start(form)
+    refused = apply(form, state, Answer("Lan\u200d\u200d\u200d"), today=date(2026, 1, 1)).error
+    assert refused is not None and refused.code == "pattern"
+    accepted = apply(form, state, Answer("\u202eLan Anh"), today=date(2026, 1, 1))
+    assert accepted.error is None and accepted.state.answers["full_name"] == "Lan Anh"
