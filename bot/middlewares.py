@@ -40,6 +40,11 @@ class UpdateContextMiddleware(BaseMiddleware):
         data: dict[str, Any],
     ) -> Any:
         user: User | None = data.get("event_from_user")
+        if user is None and isinstance(event, Update) and (event.message is not None or event.callback_query):
+            # A message with no sender (a channel's post relayed, an anonymous form of a
+            # group admin without a user): nobody to answer or to check, so it is ignored
+            # rather than failing in the handlers and ending in an apology.
+            return None
         actor = None
         if user is not None and not user.is_bot:
             actor = await load_actor(session=data["session"], user=user, admin_ids=self.admin_ids)

@@ -7,7 +7,7 @@ from pathlib import Path
 from sqlmodel import select
 
 from bot.app import Application
-from storage.models import Draft, Report
+from storage.models import Draft, Inbox, Outbox, Report
 from tests.e2e.flows import publish_topic
 from tests.e2e.harness import Persona, World
 
@@ -150,3 +150,26 @@ async def test_help_shows_a_name_literally(world: World) -> None:
     await world.seed_member(odd, unit="HUYEN_A", full_name="<b>Lan</b> & Co")
     reply = await odd.send("/help")
     assert "<b>Lan</b> & Co" in reply.text and "&lt;b&gt;Lan&lt;/b&gt; &amp; Co" in reply.last["html"]
+
+
+async def test_a_message_without_a_sender_is_ignored(world: World, org: dict[str, Persona]) -> None:
+    """Issue 18: it raised in the per-update context, was retried and ended in an apology."""
+    group_id = world.groups[GROUP]
+    raw = {
+        "update_id": 900_001,
+        "message": {
+            "message_id": 77,
+            "date": 1_700_000_000,
+            "chat": {"id": group_id, "type": "group", "title": GROUP},
+            "sender_chat": {"id": -100_123, "type": "channel", "title": "Kênh"},
+            "text": "/summary",
+        },
+    }
+    assert world.app.intake is not None
+    await world.app.intake.accept([raw])
+    await world.settle(900_001)
+    async with world.sessions() as session:
+        row = await session.get(Inbox, 900_001)
+        sent = (await session.exec(select(Outbox).where(Outbox.update_id == 900_001))).all()
+    assert row is not None and row.status == "done" and row.attempts == 0
+    assert sent == []
