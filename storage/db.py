@@ -15,6 +15,7 @@ bot) are waited for up to the busy timeout. PostgreSQL gets an ordinary pool.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,7 @@ def create_engine(
         path = sqlite_file(url)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
+            _owner_only(path)
             # One connection: SQLite serialises writers anyway, and a pool queue is fair
             # and costs no sleeping (see the module docstring).
             kwargs.update(pool_size=1, max_overflow=0, pool_timeout=60)
@@ -67,6 +69,17 @@ def create_engine(
         event.listen(engine.sync_engine, "connect", connect)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
     return engine
+
+
+def _owner_only(path: Path) -> None:
+    """The database holds people's names, phones and reports: readable by its owner only
+    (SQLite creates its -wal and -shm files with the database file's permissions)."""
+    descriptor = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(descriptor)
+    for suffix in ("", "-wal", "-shm"):
+        sibling = path.with_name(path.name + suffix)
+        if sibling.exists():
+            sibling.chmod(0o600)
 
 
 def _sqlite_connect(dbapi_connection: Any, busy_timeout_ms: int) -> None:

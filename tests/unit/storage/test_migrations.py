@@ -62,3 +62,20 @@ async def test_people_of_earlier_versions_keep_their_telegram_identity(tmp_path:
         assert [tuple(row) for row in rows] == [(123456789, 123456789, "telegram")]
     finally:
         await engine.dispose()
+
+
+async def test_the_sqlite_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    """Issue 18: the database (names, phones, reports) was created world-readable."""
+    path = tmp_path / "private.db"
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    try:
+        await upgrade_database(engine)
+        modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
+    finally:
+        await engine.dispose()
+    assert modes["private.db"] == 0o600
+    assert all(mode == 0o600 for mode in modes.values()), modes
+    path.chmod(0o644)  # an older file is tightened at the next start
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    await engine.dispose()
+    assert path.stat().st_mode & 0o777 == 0o600
