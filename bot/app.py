@@ -11,6 +11,7 @@ import gc
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -192,7 +193,13 @@ class Application:
         forms = FormCatalog()
         async with self.session_factory() as session:
             await forms.sync_builtin(session)
+            pruned = await inbox.prune_done(
+                session=session,
+                handled_before=self.clock.now() - timedelta(days=settings.inbox_retention_days),
+            )
             await session.commit()
+        if pruned:
+            log.info("deleted %d handled update(s) older than %d days", pruned, settings.inbox_retention_days)
         telegram_on = bool(settings.bot_token.get_secret_value())
         self.signer = CallbackSigner.from_secret(
             settings.callback_secret.get_secret_value()

@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     zalo_per_chat_rate_per_second: float = Field(default=1.0, gt=0)
     zalo_per_group_rate_per_minute: float = Field(default=20.0, gt=0)
 
+    # Personal data: handled updates are deleted from the inbox after this many days (they
+    # keep no codes or phone numbers meanwhile); run at start until the scheduler runs it.
+    inbox_retention_days: int = Field(default=30, ge=1)
+
     # Onboarding defaults.
     invite_default_uses: int = 1
     invite_default_days: int = 7

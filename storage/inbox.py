@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import insert, update
+from sqlalchemy import delete, insert, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -48,13 +48,24 @@ async def store_updates(
     return new_ids
 
 
-async def mark_done(*, session: AsyncSession, update_id: int, now: datetime) -> None:
-    """Committed with the handler's writes and replies: all of them, or none."""
-    await session.exec(
-        update(INBOX)
-        .where(INBOX.c.update_id == update_id)
-        .values(status=InboxStatus.DONE, processed_at=now, error=None)
+async def mark_done(
+    *, session: AsyncSession, update_id: int, now: datetime, payload: str | None = None
+) -> None:
+    """Committed with the handler's writes and replies: all of them, or none. `payload`
+    replaces what was kept (the update without its secrets, bot/intake/redaction.py)."""
+    values: dict[str, object] = {"status": InboxStatus.DONE, "processed_at": now, "error": None}
+    if payload is not None:
+        values["payload"] = payload
+    await session.exec(update(INBOX).where(INBOX.c.update_id == update_id).values(**values))
+
+
+async def prune_done(*, session: AsyncSession, handled_before: datetime) -> int:
+    """Handled updates older than the retention period are deleted (failed ones stay for
+    admins to see and retry)."""
+    result = await session.exec(  # type: ignore[call-overload]
+        delete(INBOX).where(INBOX.c.status == InboxStatus.DONE, INBOX.c.processed_at < handled_before)
     )
+    return int(result.rowcount or 0)
 
 
 async def record_failure(

@@ -36,6 +36,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.clock import Clock
 from bot.delivery.replies import CallbackAnswer, ReplyQueue
+from bot.intake.redaction import redacted_payload
 from storage import inbox, jsoncodec
 from storage.db import SessionFactory
 from storage.outbox import PendingRow
@@ -289,7 +290,12 @@ class InboxProcessor:
                 replies = ReplyQueue(session=session, update_id=update.update_id, now=self.clock.now())
                 await self.dispatcher.feed_update(self.bot, update, session=session, replies=replies)
                 await replies.write()
-                await inbox.mark_done(session=session, update_id=update.update_id, now=self.clock.now())
+                await inbox.mark_done(
+                    session=session,
+                    update_id=update.update_id,
+                    now=self.clock.now(),
+                    payload=redacted_payload(update),
+                )
                 await session.commit()
         except asyncio.CancelledError:
             raise

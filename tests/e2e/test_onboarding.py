@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlmodel import select
 
 from bot.onboarding import create_invite
-from storage.models import Invite, Person, PersonRole, PersonStatus, Role
+from storage.models import Inbox, Invite, Person, PersonRole, PersonStatus, Role
 from tests.e2e.harness import Persona, World
 
 
@@ -144,3 +144,30 @@ async def test_staff_of_a_single_unit_can_make_an_invite(world: World, org: dict
     await district.press("7 ngày")
     reply = await district.press("🔗 Tạo liên kết")
     assert "Lời mời tham gia Huyện Hòa Thuận" in reply.text
+
+
+async def test_the_inbox_keeps_no_codes_or_phones_and_forgets_handled_updates(
+    world: World, org: dict[str, Persona]
+) -> None:
+    """Issue 18: the inbox kept every raw update for ever, with the plain invite token and
+    the phone number of a shared contact."""
+    link = await _invite_link(org["staff"])
+    token = link.split("start=")[1]
+    newcomer = await world.person_named("Hoa")
+    await newcomer.send(f"/start {token}")
+    await newcomer.send("Nguyễn Thị Hoa")
+    await newcomer.share_contact("+84 912 000 111")
+    zalo = await world.zalo_person("Lan")
+    await zalo.send(token.lower())
+    async with world.sessions() as session:
+        payloads = [row.payload for row in (await session.exec(select(Inbox))).all()]
+    assert payloads and not any(token in p or token.lower() in p for p in payloads)
+    assert not any("912000111" in p or "912 000 111" in p for p in payloads)
+    assert any("/start […]" in p for p in payloads)
+
+    world.clock.advance(timedelta(days=31))
+    await world.app.stop()
+    await world.app.start()
+    async with world.sessions() as session:
+        left = (await session.exec(select(Inbox).where(Inbox.status == "done"))).all()
+    assert left == []
