@@ -197,9 +197,18 @@ class Application:
                 session=session,
                 handled_before=self.clock.now() - timedelta(days=settings.inbox_retention_days),
             )
+            expired = await people.expire_pending(
+                session=session,
+                created_before=self.clock.now() - timedelta(days=settings.pending_retention_days),
+            )
             await session.commit()
-        if pruned:
-            log.info("deleted %d handled update(s) older than %d days", pruned, settings.inbox_retention_days)
+        if pruned or expired:
+            log.info(
+                "deleted %d handled update(s) older than %d days and %d unfinished registration(s)",
+                pruned,
+                settings.inbox_retention_days,
+                expired,
+            )
         telegram_on = bool(settings.bot_token.get_secret_value())
         self.signer = CallbackSigner.from_secret(
             settings.callback_secret.get_secret_value()

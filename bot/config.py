@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     # Personal data: handled updates are deleted from the inbox after this many days (they
     # keep no codes or phone numbers meanwhile); run at start until the scheduler runs it.
     inbox_retention_days: int = Field(default=30, ge=1)
+    # Someone who opened an invite and did not finish registering is forgotten after this
+    # many days (their draft with name and phone too).
+    pending_retention_days: int = Field(default=7, ge=1)
 
     # Onboarding defaults.
     invite_default_uses: int = 1

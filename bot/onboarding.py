@@ -201,7 +201,12 @@ async def open_invite(
     assert invite is not None and invite.id is not None
     person = actor.person
     if person is None:
-        person = Person(chat_id=user.id, username=user.username, status=PersonStatus.PENDING)
+        person = Person(
+            chat_id=user.id,
+            username=user.username,
+            status=PersonStatus.PENDING,
+            created_at=services.clock.now(),
+        )
         await people.add_person(session=services.session, person=person)
     person.username = user.username
     assert person.id is not None

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, func, or_, update
+from sqlalchemy import case, delete, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -14,11 +14,13 @@ from storage.addresses import ZALO_ADDRESS_BASE, channel_of
 from storage.models import (
     Channel,
     ChatGroup,
+    Draft,
     Invite,
     Person,
     PersonIdentity,
     PersonRole,
     PersonStatus,
+    Report,
     Role,
     Unit,
 )
@@ -274,3 +276,26 @@ async def collaborators_by_channel(*, session: AsyncSession, unit_paths: Sequenc
         .group_by(channel)
     )
     return {str(name): int(count) for name, count in (await session.exec(statement)).all()}
+
+
+async def expire_pending(*, session: AsyncSession, created_before: datetime) -> int:
+    """People who opened an invite and never finished registering, longer ago than the cutoff,
+    are deleted with their drafts and identities: their name and phone were kept for nothing."""
+    stale = list(
+        (
+            await session.exec(
+                select(Person.id).where(
+                    Person.status == PersonStatus.PENDING,
+                    col(Person.created_at) < created_before,
+                    col(Person.id).not_in(select(Report.person_id)),
+                )
+            )
+        ).all()
+    )
+    if not stale:
+        return 0
+    await session.exec(delete(Draft).where(col(Draft.person_id).in_(stale)))  # type: ignore[call-overload]
+    await session.exec(delete(PersonIdentity).where(col(PersonIdentity.person_id).in_(stale)))  # type: ignore[call-overload]
+    await session.exec(delete(PersonRole).where(col(PersonRole.person_id).in_(stale)))  # type: ignore[call-overload]
+    await session.exec(delete(Person).where(col(Person.id).in_(stale)))  # type: ignore[call-overload]
+    return len(stale)

@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlmodel import select
 
 from bot.onboarding import create_invite
-from storage.models import Inbox, Invite, Person, PersonRole, PersonStatus, Role
+from storage.models import Draft, Inbox, Invite, Person, PersonIdentity, PersonRole, PersonStatus, Role
 from tests.e2e.harness import Persona, World
 
 
@@ -171,3 +171,23 @@ async def test_the_inbox_keeps_no_codes_or_phones_and_forgets_handled_updates(
     async with world.sessions() as session:
         left = (await session.exec(select(Inbox).where(Inbox.status == "done"))).all()
     assert left == []
+
+
+async def test_an_unfinished_registration_is_forgotten(world: World, org: dict[str, Persona]) -> None:
+    """Issue 18: abandoned registration drafts kept a name and a phone indefinitely."""
+    link = await _invite_link(org["staff"])
+    newcomer = await world.person_named("Hoa")
+    await newcomer.send(f"/start {link.split('start=')[1]}")
+    await newcomer.send("Nguyễn Thị Hoa")
+    assert await world.person(newcomer) is not None
+    world.clock.advance(timedelta(days=8))
+    await world.app.stop()
+    await world.app.start()
+    assert await world.person(newcomer) is None
+    async with world.sessions() as session:
+        assert (await session.exec(select(Draft))).all() == []
+        assert (
+            await session.exec(select(PersonIdentity).where(PersonIdentity.address == newcomer.user_id))
+        ).all() == []
+    # the members of the organisation are untouched
+    assert await world.person(org["ctv1"]) is not None
