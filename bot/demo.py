@@ -318,7 +318,7 @@ async def play_demo_month(
     await new.says("Vũ Thị Hoa")
     await new.shares_contact("+84912000111")
     await new.presses("Giáo dục")
-    await new.presses("✅ Xác nhận")
+    await new.presses("✅ Tôi đồng ý và đăng ký")
 
     # A collaborator on Zalo (Telegram is blocked by the main Vietnamese networks) has written
     # to the bot before, as after registering.

@@ -309,6 +309,21 @@ async def _unit_of(session: AsyncSession, person: Person | None) -> Unit | None:
     return await people.get_unit(session=session, unit_id=person.unit_id)
 
 
+# Which consent text a person agreed to (recorded with their registration).
+CONSENT_VERSION = "2026-12"
+
+
+def consent_text() -> str:
+    return _(
+        "<b>Your personal data.</b> The Propaganda Board keeps your name, phone number, field of "
+        "work and unit, and the reports you send, to run the collaborator network: to send you "
+        "guidance topics and to compile public-opinion summaries. Only the board's staff and "
+        "leaders responsible for your unit see them; summaries show figures and opinions, not "
+        "your name. /mydata shows everything kept about you; /forget withdraws your consent and "
+        "removes your personal details (your reports stay, without your name, in the figures)."
+    )
+
+
 class RegistrationPurpose(WizardPurpose):
     name = REGISTRATION_SLOT
 
@@ -319,7 +334,9 @@ class RegistrationPurpose(WizardPurpose):
         )
 
     def review(self, services: Services, draft: Draft, form: FormDefinition) -> tuple[str, str, str | None]:
-        return _("Please confirm your details"), _("✅ Confirm"), None
+        # Consent before anything is kept as a member's (Personal Data Protection Law,
+        # Decree 13/2023): what, why, who sees it, how to withdraw; confirming is agreeing.
+        return _("Please confirm your details"), _("✅ I agree and register"), consent_text()
 
     async def complete(
         self, services: Services, actor: Actor, draft: Draft, answers: dict[str, Any]
@@ -353,7 +370,7 @@ class RegistrationPurpose(WizardPurpose):
             action="person.register",
             actor_id=person.id,
             unit_id=unit.id,
-            details={"invite_id": invite_id, "role": invite.role},
+            details={"invite_id": invite_id, "role": invite.role, "consent": CONSENT_VERSION},
         )
         text = _(
             "✅ Registration complete. Welcome, {name}! You are a collaborator of <b>{unit}</b>.\n\n"

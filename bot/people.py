@@ -6,9 +6,14 @@ from aiogram.utils.i18n import gettext as _
 
 from bot import menus
 from bot.access import Actor
+from bot.clock import format_datetime
 from bot.conversation import Outcome, Services
+from bot.delivery.splitting import split_html
 from bot.i18n import LOCALES, in_locale
-from bot.ui import Screen, escape, text_only
+from bot.ui import Choice, ForgetButton, Screen, escape, text_only, truncate
+from storage import audit, reports
+from storage import outbox as outbox_store
+from storage import people as people_store
 from storage.models import Channel, Reachability, Role
 
 
@@ -84,4 +89,84 @@ def private_only_text(services: Services) -> str:
         return _("This command works in a private chat with me: write to the bot directly.")
     return _("This command works in a private chat with me: {link}").format(
         link=f"https://t.me/{services.bot_username}"
+    )
+
+
+MYDATA_REPORTS_SHOWN = 20
+
+
+async def my_data(services: Services, *, actor: Actor) -> Outcome:
+    """/mydata: everything the bot keeps about the person asking (the right of access)."""
+    person = actor.person
+    if person is None or person.id is None:
+        return Outcome(alert=_("Nothing is kept about you: you are not registered."))
+    session = services.session
+    unit = await people_store.get_unit(session=session, unit_id=person.unit_id) if person.unit_id else None
+    identities = await people_store.identities_of(session=session, person_id=person.id)
+    kept = await reports.reports_of(session=session, person_id=person.id)
+    drafts = await reports.drafts_of(session=session, person_id=person.id)
+    tz = services.tz
+    lines = [
+        _("🔎 <b>What is kept about you</b>"),
+        _("Name: {value}").format(value=escape(person.full_name or "—")),
+        _("Phone: {value}").format(value=escape(person.phone or "—")),
+        _("Field of work: {value}").format(value=escape(person.field_of_work or "—")),
+        _("Unit: {value}").format(value=escape(unit.name if unit else "—")),
+        _("Roles: {value}").format(value=", ".join(sorted(role.value for role in actor.roles)) or "—"),
+        _("Registered: {value}").format(
+            value=format_datetime(person.registered_at, tz) if person.registered_at else "—"
+        ),
+        _("Accounts: {value}").format(
+            value=", ".join(sorted({identity.channel.capitalize() for identity in identities})) or "—"
+        ),
+        _("Reports: {count}").format(count=len(kept)),
+    ]
+    for report in kept[:MYDATA_REPORTS_SHOWN]:
+        subject = (
+            _("topic No. {number}").format(number=report.topic_id)
+            if report.topic_id
+            else _("incident report")
+        )
+        lines.append(
+            f"• {format_datetime(report.submitted_at, tz)} · {subject} · {escape(truncate(report.text or '', 80))}"
+        )
+    if len(kept) > MYDATA_REPORTS_SHOWN:
+        lines.append(_("… and {count} earlier report(s)").format(count=len(kept) - MYDATA_REPORTS_SHOWN))
+    if drafts:
+        lines.append(_("Unfinished: {count} draft(s)").format(count=len(drafts)))
+    lines += ["", _("/forget withdraws your consent and removes your personal details.")]
+    return Outcome(messages=[Screen(text=part) for part in split_html("\n".join(lines))])
+
+
+def forget_screen() -> Screen:
+    text = _(
+        "<b>Withdraw consent and remove your personal details?</b>\n\n"
+        "Your name, phone number, field of work, unit and accounts are removed and you leave the "
+        "network: you will get no more topics. Your reports stay in the figures, without your name. "
+        "This cannot be undone; to come back you would need a new invite."
+    )
+    return Screen(
+        text=text,
+        choices=[
+            [Choice(label=_("🗑 Yes, remove my details"), data=ForgetButton(confirm=True).pack())],
+            [Choice(label=_("Keep my details"), data=ForgetButton(confirm=False).pack())],
+        ],
+    )
+
+
+async def forget(services: Services, *, actor: Actor, confirm: bool) -> Outcome:
+    """/forget, confirmed: the right to withdraw consent and have one's data deleted."""
+    person = actor.person
+    if not confirm:
+        return Outcome(screen=Screen(text=_("Nothing was changed.")), finished=True)
+    if person is None or person.id is None or (not person.full_name and person.phone is None):
+        return Outcome(alert=_("Nothing is kept about you: you are not registered."))
+    await people_store.forget_person(session=services.session, person=person)
+    await outbox_store.cancel_pending_for_person(session=services.session, person_id=person.id)
+    await audit.record(session=services.session, action="person.forget", actor_id=person.id, details={})
+    return Outcome(
+        screen=Screen(
+            text=_("Done: your personal details are removed. Thank you for your work for the network.")
+        ),
+        finished=True,
     )

@@ -66,6 +66,12 @@ class BroadcastButton(CallbackData, prefix="bc"):
     action: str  # x cancel · u who was not reached · s urgent matter status
 
 
+class ForgetButton(CallbackData, prefix="fg"):
+    """/forget's confirmation: remove my personal details (or keep them)."""
+
+    confirm: bool
+
+
 class AckButton(CallbackData, prefix="ak"):
     """✅ under an urgent matter: the collaborator confirms they received it."""
 

@@ -14,8 +14,8 @@ from bot import onboarding, reporting
 from bot.access import Actor, Permission
 from bot.channels.telegram import answer_callback, answer_message, answer_text
 from bot.conversation import Conversations, Outcome, Services
-from bot.people import help_text, set_locale, set_reachability
-from bot.ui import LangButton, Screen, language_choices
+from bot.people import forget, forget_screen, help_text, my_data, set_locale, set_reachability
+from bot.ui import ForgetButton, LangButton, Screen, language_choices
 from storage import reports
 
 REPORT_PAYLOAD = re.compile(r"^report_(\d{1,12})$")
@@ -91,6 +91,23 @@ async def link(
     await answer_message(services, message, outcome)
 
 
+async def show_my_data(message: Message, services: Services, actor: Actor) -> None:
+    await answer_message(services, message, await my_data(services, actor=actor))
+
+
+async def ask_to_forget(message: Message, services: Services, actor: Actor) -> None:
+    if actor.person is None or (not actor.person.full_name and actor.person.phone is None):
+        await answer_text(services, message, _("Nothing is kept about you: you are not registered."))
+        return
+    await answer_message(services, message, Outcome(screen=forget_screen()))
+
+
+async def confirm_forget(
+    query: CallbackQuery, callback_data: ForgetButton, services: Services, actor: Actor
+) -> None:
+    await answer_callback(services, query, await forget(services, actor=actor, confirm=callback_data.confirm))
+
+
 async def cancel(message: Message, services: Services, actor: Actor, conversations: Conversations) -> None:
     draft = None
     if actor.person is not None and actor.person.id is not None:
@@ -119,4 +136,7 @@ def create_router() -> Router:
     router.callback_query.register(set_language, LangButton.filter())
     router.message.register(cancel, Command("cancel"))
     router.message.register(link, Command("link"))
+    router.message.register(show_my_data, Command("mydata"))
+    router.message.register(ask_to_forget, Command("forget"))
+    router.callback_query.register(confirm_forget, ForgetButton.filter())
     return router

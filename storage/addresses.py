@@ -17,6 +17,15 @@ from storage.models import Channel, ChannelChat
 ZALO_ADDRESS_BASE = 1 << 56
 
 
+# A person who asked to be forgotten keeps a row (their reports count) but no address: theirs
+# is a number no chat has, below every chat's and above the keys of chatless updates.
+FORGOTTEN_BASE = -(1 << 60)
+
+
+def forgotten_address(person_id: int) -> int:
+    return FORGOTTEN_BASE - person_id
+
+
 def channel_of(address: int) -> Channel:
     return Channel.ZALO if abs(address) >= ZALO_ADDRESS_BASE else Channel.TELEGRAM
 

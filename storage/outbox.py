@@ -344,3 +344,13 @@ async def settled(*, session: AsyncSession) -> bool:
     if pending:
         return False
     return not await running_broadcasts(session=session) and not await unshown_finished(session=session)
+
+
+async def cancel_pending_for_person(*, session: AsyncSession, person_id: int) -> int:
+    """A person who asked to be forgotten gets nothing more that was queued for them."""
+    result = await session.exec(  # type: ignore[call-overload]
+        update(Outbox)
+        .where(col(Outbox.person_id) == person_id, col(Outbox.status) == OutboxStatus.PENDING)
+        .values(status=OutboxStatus.CANCELLED)
+    )
+    return int(result.rowcount or 0)

@@ -10,7 +10,7 @@ from sqlalchemy import case, delete, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.addresses import ZALO_ADDRESS_BASE, channel_of
+from storage.addresses import ZALO_ADDRESS_BASE, channel_of, forgotten_address
 from storage.models import (
     Channel,
     ChatGroup,
@@ -299,3 +299,26 @@ async def expire_pending(*, session: AsyncSession, created_before: datetime) -> 
     await session.exec(delete(PersonRole).where(col(PersonRole.person_id).in_(stale)))  # type: ignore[call-overload]
     await session.exec(delete(Person).where(col(Person.id).in_(stale)))  # type: ignore[call-overload]
     return len(stale)
+
+
+async def identities_of(*, session: AsyncSession, person_id: int) -> Sequence[PersonIdentity]:
+    return (await session.exec(select(PersonIdentity).where(PersonIdentity.person_id == person_id))).all()
+
+
+async def forget_person(*, session: AsyncSession, person: Person) -> None:
+    """Remove a person's personal details, accounts, roles and drafts; the row stays (without
+    a name) so that their reports still count in the figures, as reports of their unit."""
+    assert person.id is not None
+    await session.exec(delete(PersonIdentity).where(PersonIdentity.person_id == person.id))  # type: ignore[call-overload,arg-type]
+    await session.exec(delete(PersonRole).where(PersonRole.person_id == person.id))  # type: ignore[call-overload,arg-type]
+    await session.exec(delete(Draft).where(Draft.person_id == person.id))  # type: ignore[call-overload,arg-type]
+    person.chat_id = forgotten_address(person.id)
+    person.full_name = ""
+    person.phone = None
+    person.username = None
+    person.field_of_work = None
+    person.locale = None
+    person.menu_key = None
+    person.unit_id = None
+    person.status = PersonStatus.INACTIVE
+    session.add(person)

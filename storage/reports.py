@@ -204,3 +204,16 @@ async def active_collaborators_by_unit(*, session: AsyncSession, under_path: str
         .group_by(col(Person.unit_id))
     )
     return {int(u): int(n) for u, n in (await session.exec(statement)).all() if u is not None}
+
+
+async def reports_of(*, session: AsyncSession, person_id: int) -> Sequence[Report]:
+    """A person's reports, newest first (what /mydata shows them)."""
+    return (
+        await session.exec(
+            select(Report).where(Report.person_id == person_id).order_by(col(Report.submitted_at).desc())
+        )
+    ).all()
+
+
+async def drafts_of(*, session: AsyncSession, person_id: int) -> Sequence[Draft]:
+    return (await session.exec(select(Draft).where(Draft.person_id == person_id))).all()

@@ -185,7 +185,7 @@ async def test_a_newcomer_registers_by_the_invite(
     reply = await newcomer.share_contact("0912000111")
     assert "Lĩnh vực công tác" in reply.text
     await newcomer.press("Giáo dục")
-    reply = await newcomer.press("✅ Xác nhận")
+    reply = await newcomer.press("✅ Tôi đồng ý và đăng ký")
     assert "Đăng ký thành công" in reply.text
     person = await world.person(newcomer)
     assert person is not None and (person.full_name, person.phone, person.unit_id) == (

@@ -66,7 +66,7 @@ async def test_registering_as_staff_sets_the_staff_menu(world: World, org: dict[
         await session.commit()
     newcomer = await world.person_named("Mới")
     await newcomer.answer_steps(
-        f"/start {token}", "Nguyễn Văn Mới", "0912000444", "press:Khác", "press:✅ Xác nhận"
+        f"/start {token}", "Nguyễn Văn Mới", "0912000444", "press:Khác", "press:✅ Tôi đồng ý và đăng ký"
     )
     menus = await world.client.commands(world.bot_token)
     assert "urgent" in names(menus[scope_key({"type": "chat", "chat_id": newcomer.user_id})])

@@ -45,7 +45,7 @@ async def test_staff_invite_then_collaborator_registers(world: World, org: dict[
     reply = await newcomer.press("Giáo dục")
     assert "Xin xác nhận thông tin" in reply.text
     assert "0912000111" in reply.text and "Nguyễn Thị Hoa" in reply.text
-    reply = await newcomer.press("✅ Xác nhận")
+    reply = await newcomer.press("✅ Tôi đồng ý và đăng ký")
     assert "Đăng ký thành công" in reply.text and "Huyện Bình Minh" in reply.text
     # No call was made that could not change anything (such as taking buttons away from the
     # reply-keyboard message of the phone step, which Telegram refuses as "not modified").
@@ -114,7 +114,7 @@ async def test_unknown_expired_and_used_up_links(world: World, org: dict[str, Pe
     assert "đã hết hạn" in reply.text
     first = await world.person_named("Một")
     await first.answer_steps(
-        f"/start {single}", "Nguyễn Văn Một", "0912000333", "press:Khác", "press:✅ Xác nhận"
+        f"/start {single}", "Nguyễn Văn Một", "0912000333", "press:Khác", "press:✅ Tôi đồng ý và đăng ký"
     )
     reply = await stranger.send(f"/start {single}")
     assert "đã được dùng hết số lượt" in reply.text

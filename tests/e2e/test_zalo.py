@@ -94,7 +94,7 @@ async def test_a_newcomer_registers_on_zalo_with_the_invite_code(
     assert "Lĩnh vực công tác" in reply.text
     reply = await hoa.press("Giáo dục")
     assert "Xin xác nhận thông tin" in reply.text and "0912000111" in reply.text
-    reply = await hoa.press("✅ Xác nhận")
+    reply = await hoa.press("✅ Tôi đồng ý và đăng ký")
     assert "Đăng ký thành công" in reply.text and "Huyện Bình Minh" in reply.text
 
     person = await world.person(hoa)
