@@ -51,6 +51,7 @@ def help_text(actor: Actor | None) -> str:
         lines.append(_("/summary [MM/YYYY] — the month's figures"))
     lines.append(_("/lang — change the language · /cancel — stop what you are filling in"))
     lines.append(_("/link — use your membership on your other account (Zalo or Telegram)"))
+    lines.append(_("/mydata — what is kept about you · /forget — remove your personal details"))
     return "\n".join(lines)
 
 
