@@ -74,12 +74,15 @@ def create_engine(
 def _owner_only(path: Path) -> None:
     """The database holds people's names, phones and reports: readable by its owner only
     (SQLite creates its -wal and -shm files with the database file's permissions)."""
-    descriptor = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    os.close(descriptor)
-    for suffix in ("", "-wal", "-shm"):
-        sibling = path.with_name(path.name + suffix)
-        if sibling.exists():
-            sibling.chmod(0o600)
+    try:
+        descriptor = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+        os.close(descriptor)
+        for suffix in ("", "-wal", "-shm"):
+            sibling = path.with_name(path.name + suffix)
+            if sibling.exists():
+                sibling.chmod(0o600)
+    except OSError as error:  # a file that cannot be opened now is the connection's to report (and wait out)
+        log.warning("could not restrict the permissions of %s: %s", path, error)
 
 
 def _sqlite_connect(dbapi_connection: Any, busy_timeout_ms: int) -> None:
