@@ -117,6 +117,7 @@ async def not_reached(services: Services, actor: Actor, broadcast_id: int) -> Ou
             if person.status == OutboxStatus.UNREACHABLE
             else _("sending failed")
         )
-        lines.append(f"• {escape(person.name)} — {escape(person.unit)}: {reason}")
+        phone = f" ({escape(person.phone)})" if person.phone else ""
+        lines.append(f"• {escape(person.name)}{phone} — {escape(person.unit)}: {reason}")
     parts = split_html("\n".join(lines))
     return Outcome(messages=[Screen(text=part) for part in parts])

@@ -294,13 +294,20 @@ class Undelivered:
     unit: str
     status: str
     error: str | None
+    phone: str | None = None  # for staff to follow up (two people may share a name)
 
 
 async def undelivered(*, session: AsyncSession, broadcast_id: int, limit: int = 500) -> list[Undelivered]:
     """Who could not be reached, by unit then name (people and groups alike)."""
     statement = (
         select(  # type: ignore[call-overload]  # sqlmodel types select() for up to 4 columns
-            Outbox.status, Outbox.error, Person.full_name, ChatGroup.title, Unit.name
+            Outbox.chat_id,
+            Outbox.status,
+            Outbox.error,
+            Person.full_name,
+            Person.phone,
+            ChatGroup.title,
+            Unit.name,
         )
         .outerjoin(Person, col(Person.id) == Outbox.person_id)
         .outerjoin(ChatGroup, col(ChatGroup.id) == Outbox.chat_group_id)
@@ -313,14 +320,15 @@ async def undelivered(*, session: AsyncSession, broadcast_id: int, limit: int = 
         .order_by(Unit.name, Person.full_name, ChatGroup.title)
         .limit(limit)
     )
-    seen: set[tuple[str, str]] = set()
+    seen: set[int] = set()
     result: list[Undelivered] = []
-    for status, error, person_name, group_title, unit_name in (await session.exec(statement)).all():
-        name = person_name or group_title or "?"
-        if (name, unit_name or "") in seen:  # a long text is several rows for one person
+    rows = (await session.exec(statement)).all()
+    for chat_id, status, error, person_name, phone, group_title, unit_name in rows:
+        if chat_id in seen:  # one line per recipient (two people may share a name)
             continue
-        seen.add((name, unit_name or ""))
-        result.append(Undelivered(name=name, unit=unit_name or "", status=status, error=error))
+        seen.add(chat_id)
+        name = person_name or group_title or "?"
+        result.append(Undelivered(name=name, unit=unit_name or "", status=status, error=error, phone=phone))
     return result
 
 

@@ -173,3 +173,29 @@ async def test_broadcasts_are_for_staff_and_their_own(world: World, org: dict[st
         world.signed(district.user_id, "bc:1:x"), message_id=await district.last_message_id()
     )
     assert forged.alerts == ["Đồng chí không quản lý đợt gửi này."]
+
+
+async def test_two_people_with_the_same_name_are_both_listed_as_not_reached(
+    world: World, org: dict[str, Persona]
+) -> None:
+    """Issue 18: the not-reached list merged two people who share a name."""
+    async with world.sessions() as session:
+        for phone in ("0912000001", "0912000002"):
+            user = await world.client.create_user(first_name="Lan", started=[])
+            person = Person(
+                chat_id=user.id,
+                full_name="Nguyễn Thị Lan",
+                phone=phone,
+                unit_id=world.units["HUYEN_A"].id,
+                status=PersonStatus.ACTIVE,
+                registered_at=world.clock.now(),
+            )
+            await people.add_person(session=session, person=person)
+            await people.grant_role(
+                session=session, person=person, role=Role.COLLABORATOR, unit_id=person.unit_id
+            )
+        await session.commit()
+    await publish_topic(org["staff"])
+    listing = await org["staff"].press("👥 Chưa nhận được (2)")
+    assert "• Nguyễn Thị Lan (0912000001) — Huyện Bình Minh" in listing.text
+    assert "• Nguyễn Thị Lan (0912000002) — Huyện Bình Minh" in listing.text
