@@ -100,7 +100,7 @@ async def my_data(services: Services, *, actor: Actor) -> Outcome:
     """/mydata: everything the bot keeps about the person asking (the right of access)."""
     person = actor.person
     if person is None or person.id is None:
-        return Outcome(alert=_("Nothing is kept about you: you are not registered."))
+        return Outcome(alert=nothing_kept_text())
     session = services.session
     unit = await people_store.get_unit(session=session, unit_id=person.unit_id) if person.unit_id else None
     identities = await people_store.identities_of(session=session, person_id=person.id)
@@ -139,6 +139,16 @@ async def my_data(services: Services, *, actor: Actor) -> Outcome:
     return Outcome(messages=[Screen(text=part) for part in split_html("\n".join(lines))])
 
 
+def holds_personal_data(actor: Actor) -> bool:
+    """Whether anything personal is kept about this person (not after /forget)."""
+    person = actor.person
+    return person is not None and (bool(person.full_name) or person.phone is not None)
+
+
+def nothing_kept_text() -> str:
+    return _("Nothing is kept about you: you are not registered.")
+
+
 def forget_screen() -> Screen:
     text = _(
         "<b>Withdraw consent and remove your personal details?</b>\n\n"
@@ -160,8 +170,8 @@ async def forget(services: Services, *, actor: Actor, confirm: bool) -> Outcome:
     person = actor.person
     if not confirm:
         return Outcome(screen=Screen(text=_("Nothing was changed.")), finished=True)
-    if person is None or person.id is None or (not person.full_name and person.phone is None):
-        return Outcome(alert=_("Nothing is kept about you: you are not registered."))
+    if person is None or person.id is None or not holds_personal_data(actor):
+        return Outcome(alert=nothing_kept_text())
     await people_store.forget_person(session=services.session, person=person)
     await outbox_store.cancel_pending_for_person(session=services.session, person_id=person.id)
     await audit.record(session=services.session, action="person.forget", actor_id=person.id, details={})

@@ -373,12 +373,17 @@ def _controls_line(state: FormState, question: Question | None) -> str:
 
 
 def _hint(question: Question) -> str:
-    if text_only():
-        return _text_hint(question)
+    """How to answer. Where there are no buttons (Zalo), choices are answered by number and
+    the controls are words (`_controls_line` lists them)."""
+    typed = text_only()
     if question.type == "multi_choice":
-        hint = _("Choose one or more, then press ✅ Done.")
+        hint = (
+            _("Answer with the numbers of your choices, for example: 1 3.")
+            if typed
+            else _("Choose one or more, then press ✅ Done.")
+        )
     elif question.type in ("choice", "yes_no"):
-        hint = _("Choose one.")
+        hint = _("Answer with the number of your choice.") if typed else _("Choose one.")
     elif question.type == "date":
         hint = _("Type a date as dd/mm/yyyy.")
     elif question.type == "deadline":
@@ -386,43 +391,21 @@ def _hint(question: Question) -> str:
     elif question.type == "number":
         hint = _("Type a number.")
     elif question.type == "attachment":
-        hint = _("Send a photo or a file.")
+        hint = _("Send a photo.") if typed else _("Send a photo or a file.")
     elif question.input_hint == "contact":
-        hint = _("Press the button below to share your number, or type it.")
+        hint = (
+            _("Type your phone number, for example 0912345678.")
+            if typed
+            else _("Press the button below to share your number, or type it.")
+        )
     else:
         hint = _("Type your answer.")
         if question.max_length:
             hint += " " + _("({min}–{max} characters)").format(
                 min=question.min_length or 1, max=question.max_length
             )
-    if not question.required:
+    if not question.required and not typed:
         hint += " " + _("Optional: you may press ⏭ Skip.")
-    return f"<i>{hint}</i>"
-
-
-def _text_hint(question: Question) -> str:
-    """The hint where answers are typed: numbers for choices, words for the controls (which
-    `_controls_line` lists)."""
-    if question.type == "multi_choice":
-        hint = _("Answer with the numbers of your choices, for example: 1 3.")
-    elif question.type in ("choice", "yes_no"):
-        hint = _("Answer with the number of your choice.")
-    elif question.type == "date":
-        hint = _("Type a date as dd/mm/yyyy.")
-    elif question.type == "deadline":
-        hint = _("For example: 2h, 24h, 18:00, 18:00 25/11 or 25/11/2026.")
-    elif question.type == "number":
-        hint = _("Type a number.")
-    elif question.type == "attachment":
-        hint = _("Send a photo.")
-    elif question.input_hint == "contact":
-        hint = _("Type your phone number, for example 0912345678.")
-    else:
-        hint = _("Type your answer.")
-        if question.max_length:
-            hint += " " + _("({min}–{max} characters)").format(
-                min=question.min_length or 1, max=question.max_length
-            )
     return f"<i>{hint}</i>"
 
 

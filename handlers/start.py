@@ -14,7 +14,16 @@ from bot import onboarding, reporting
 from bot.access import Actor, Permission
 from bot.channels.telegram import answer_callback, answer_message, answer_text
 from bot.conversation import Conversations, Outcome, Services
-from bot.people import forget, forget_screen, help_text, my_data, set_locale, set_reachability
+from bot.people import (
+    forget,
+    forget_screen,
+    help_text,
+    holds_personal_data,
+    my_data,
+    nothing_kept_text,
+    set_locale,
+    set_reachability,
+)
 from bot.ui import ForgetButton, LangButton, Screen, language_choices
 from storage import reports
 
@@ -96,8 +105,8 @@ async def show_my_data(message: Message, services: Services, actor: Actor) -> No
 
 
 async def ask_to_forget(message: Message, services: Services, actor: Actor) -> None:
-    if actor.person is None or (not actor.person.full_name and actor.person.phone is None):
-        await answer_text(services, message, _("Nothing is kept about you: you are not registered."))
+    if not holds_personal_data(actor):
+        await answer_text(services, message, nothing_kept_text())
         return
     await answer_message(services, message, Outcome(screen=forget_screen()))
 

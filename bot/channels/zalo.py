@@ -55,10 +55,6 @@ def zalo_update_id(message_id: str, date_ms: int) -> int:
     )
 
 
-def is_zalo_update(update_id: int) -> bool:
-    return update_id >= ZALO_UPDATE_BASE
-
-
 def worth_storing(event: ZaloEvent) -> bool:
     """Private messages always; group messages only when they begin with a tag or a command."""
     message = event.message
