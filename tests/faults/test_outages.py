@@ -116,7 +116,8 @@ async def test_polling_survives_a_conflict_and_an_html_error_page(world: World) 
 async def test_twenty_simultaneous_reports_are_answered_together(world: World) -> None:
     """20 collaborators send /report at the same moment over a 100 ms Bot API: no update
     holds the database while its answer travels, so the answers are on the wire together
-    (they were sent one after another when each update waited for its own)."""
+    (they were sent one after another when each update waited for its own, one in flight).
+    The bound is loose on purpose: how many arrive in one poll depends on the machine's load."""
     people = []
     for index in range(20):
         person = await world.person_named(f"Người {index}")
@@ -130,7 +131,7 @@ async def test_twenty_simultaneous_reports_are_answered_together(world: World) -
     for result in sent:
         await world.settle(result.update_id or 0)
     stats = await world.client.stats()
-    assert stats["max_in_flight"].get("sendMessage", 0) >= 10, stats["max_in_flight"]
+    assert stats["max_in_flight"].get("sendMessage", 0) >= 5, stats["max_in_flight"]
     for person in people:
         first = (await world.client.chat_messages(person.user_id))[-1]
         assert "Câu 1/" in first["text"], first["text"]
