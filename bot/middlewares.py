@@ -7,7 +7,7 @@ from typing import Any
 
 from aiogram import BaseMiddleware
 from aiogram.dispatcher.flags import get_flag
-from aiogram.types import CallbackQuery, Message, TelegramObject, Update, User
+from aiogram.types import CallbackQuery, MaybeInaccessibleMessage, Message, TelegramObject, Update, User
 from aiogram.utils.i18n import I18n
 
 from bot.access import Actor, Permission, load_actor, refusal_text
@@ -95,8 +95,11 @@ class AccessMiddleware(BaseMiddleware):
 
 class SignedCallbackMiddleware(BaseMiddleware):
     """Outer callback middleware: a press counts only if its data carries the mark the bot
-    made for this chat (bot/channels/callback_signing.py); otherwise it is refused as an
-    expired button and nothing else happens. Zalo's presses are read from menus the bot
+    made for this chat (bot/channels/callback_signing.py) and the message it was pressed on
+    still shows that very button; otherwise it is refused as an expired button and nothing
+    else happens. The message in a callback comes from Telegram's copy, not from the client,
+    so the second check binds a press to the purpose of the message it acts on: signed data
+    from the person's own form, replayed "on" the board's post in the same chat, is refused. Zalo's presses are read from menus the bot
     keeps itself, so they carry no mark."""
 
     def __init__(self, signer: CallbackSigner) -> None:
@@ -115,8 +118,20 @@ class SignedCallbackMiddleware(BaseMiddleware):
         if channel_of(chat_id) is Channel.ZALO:
             return await handler(event, data)
         verified = self.signer.verify(chat_id, event.data or "")
-        if verified is None:
+        if verified is None or not _shown_on(message, event.data or ""):
             services: Services = data["services"]
             services.replies.answer_callback(event.id, expired_text(), alert=True)
             return None
         return await handler(event.model_copy(update={"data": verified}), data)
+
+
+def _shown_on(message: MaybeInaccessibleMessage | None, data: str) -> bool:
+    """Whether the pressed message carries a button with this data. A message Telegram no
+    longer shows the bot (InaccessibleMessage) cannot be edited either; the signature alone
+    decides there."""
+    if not isinstance(message, Message):
+        return True
+    markup = message.reply_markup
+    if markup is None:
+        return False
+    return any(button.callback_data == data for row in markup.inline_keyboard for button in row)

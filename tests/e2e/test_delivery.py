@@ -168,11 +168,13 @@ async def test_broadcasts_are_for_staff_and_their_own(world: World, org: dict[st
     reply = await org["district_staff"].send("/broadcasts")
     assert "Chưa có đợt gửi nào" in reply.text  # not theirs
     district = org["district_staff"]
-    # a button they could only have by its mark (checked behind the mark as well)
+    # a button of someone else's broadcast, marked for their chat but on no message of theirs
     forged = await district.press_data(
         world.signed(district.user_id, "bc:1:x"), message_id=await district.last_message_id()
     )
-    assert forged.alerts == ["Đồng chí không quản lý đợt gửi này."]
+    assert forged.alerts == ["Nút này đã hết hiệu lực. Gõ /start để tiếp tục từ chỗ đang dừng."]
+    listing = await org["staff"].send("/broadcasts")
+    assert "Số 1 ·" in listing.text and "đã xong" in listing.text, listing.text
 
 
 async def test_two_people_with_the_same_name_are_both_listed_as_not_reached(

@@ -45,12 +45,19 @@ async def test_district_staff_sees_only_their_units(world: World, org: dict[str,
     await world.settle(added.update_id or 0)
     reply = await org["district_staff"].send("/setup", chat_id=chat.id)
     assert reply.buttons() == ["Huyện Hòa Thuận"]
+    # data for a unit their menu does not show: refused before anything reads it
     forged = await org["district_staff"].press_data(
         world.signed(chat.id, f"su:{world.units['HUYEN_A'].id}"),
         message_id=reply.last["message_id"],
         chat_id=chat.id,
     )
-    assert forged.alerts == ["Đơn vị này nằm ngoài phạm vi phụ trách của đồng chí."]
+    assert forged.alerts == ["Nút này đã hết hiệu lực. Gõ /start để tiếp tục từ chỗ đang dừng."]
+    # the province's staff opens the menu in the same group; the district's staff presses
+    # a unit on it that is outside their own scope: the scope is checked behind the button
+    await world.client.add_member(chat.id, org["staff"].user_id)
+    await org["staff"].send("/setup", chat_id=chat.id)
+    pressed = await org["district_staff"].press("Huyện Bình Minh", chat_id=chat.id)
+    assert pressed.alerts == ["Đơn vị này nằm ngoài phạm vi phụ trách của đồng chí."]
     async with world.sessions() as session:
         assert (await session.exec(select(ChatGroup).where(ChatGroup.chat_id == chat.id))).all() == []
 
@@ -98,14 +105,19 @@ async def test_staff_cannot_take_over_another_units_group(world: World, org: dic
     forged = await district.press_data(
         world.signed(group_id, f"su:{own_unit}"), message_id=message_id, chat_id=group_id
     )
-    assert "ngoài phạm vi phụ trách của đồng chí" in " ".join(forged.alerts)
+    assert forged.alerts == ["Nút này đã hết hiệu lực. Gõ /start để tiếp tục từ chỗ đang dừng."]
+    # the province's staff opens the menu in that group; the district's staff presses their
+    # own unit on it: the group's current unit is outside their scope, so it stays
+    await org["staff"].send("/setup", chat_id=group_id)
+    pressed = await district.press("Huyện Hòa Thuận", chat_id=group_id)
+    assert "ngoài phạm vi phụ trách của đồng chí" in " ".join(pressed.alerts)
     await district.send("/help")
     in_private = await district.press_data(
         world.signed(district.user_id, f"su:{own_unit}"),
         message_id=await district.last_message_id(),
         chat_id=None,
     )
-    assert "gửi /setup ngay trong nhóm" in " ".join(in_private.alerts)
+    assert in_private.alerts == ["Nút này đã hết hiệu lực. Gõ /start để tiếp tục từ chỗ đang dừng."]
     async with world.sessions() as session:
         groups = (await session.exec(select(ChatGroup))).all()
     assert [(g.chat_id, g.unit_id) for g in groups] == [(group_id, world.units["HUYEN_A"].id)]
