@@ -6,12 +6,15 @@ import asyncio
 import logging
 import signal
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import typer
+from sqlalchemy import make_url
 
 from bot.config import Settings, get_settings
 from bot.units import UnitImportError, import_units, parse_units_csv
+from storage import backup as backups
 from storage import inbox, people
 from storage.db import create_engine, create_session_factory, upgrade_database
 from storage.models import Role
@@ -81,6 +84,48 @@ def db_upgrade() -> None:
 
     asyncio.run(_run())
     typer.echo(f"database is up to date: {settings.database_url}")
+
+
+@app.command()
+def backup(
+    to: Path | None = typer.Option(None, "--to", help="Folder to write into (default: BACKUP_DIR)."),
+    keep: int | None = typer.Option(None, min=1, help="Backups to keep there (default: BACKUP_KEEP)."),
+) -> None:
+    """Back up the database while the bot runs: a timestamped file and its .sha256 beside it."""
+    settings = get_settings()
+    directory = to or settings.backup_dir
+    try:
+        written = asyncio.run(backups.backup(settings.database_url, directory, now=datetime.now(settings.tz)))
+    except backups.BackupError as error:
+        typer.echo(f"error: {error}; no backup was written", err=True)
+        raise typer.Exit(2) from error
+    removed = backups.prune(directory, keep or settings.backup_keep)
+    typer.echo(f"backup written: {written.path} ({written.size} bytes, sha256 {written.checksum})")
+    if removed:
+        typer.echo(f"older backups removed: {len(removed)}")
+
+
+@app.command()
+def restore(
+    file: Path = typer.Argument(..., help="A backup written by `dlxh backup` (its .sha256 beside it)."),
+) -> None:
+    """Restore a backup into the empty database DATABASE_URL names, then bring it up to date."""
+    settings = get_settings()
+
+    async def _run() -> None:
+        await backups.restore(settings.database_url, file)
+        engine = create_engine(settings.database_url)
+        try:
+            await upgrade_database(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(_run())
+    except backups.BackupError as error:
+        typer.echo(f"error: {error}; nothing was restored", err=True)
+        raise typer.Exit(2) from error
+    typer.echo(f"restored {file.name} into {make_url(settings.database_url).render_as_string()}")
 
 
 @inbox_app.command("failed")

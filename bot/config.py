@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     # Someone who opened an invite and did not finish registering is forgotten after this
     # many days (their draft with name and phone too).
     pending_retention_days: int = Field(default=7, ge=1)
+    # `dlxh backup` writes here (created readable by the owner only) and keeps the newest
+    # `backup_keep` backups; copy them off the machine as well (README, "Backups").
+    backup_dir: Path = Path("data/backups")
+    backup_keep: int = Field(default=14, ge=1)
 
     # Onboarding defaults.
     invite_default_uses: int = 1
