@@ -46,6 +46,7 @@ from bot.delivery.progress import ProgressReporter
 from bot.delivery.sender import Sender
 from bot.delivery.service import Delivery
 from bot.i18n import create_i18n, in_locale
+from bot.intake.flood import FloodGuard, Limit
 from bot.intake.poller import Intake, Poller
 from bot.intake.processor import InboxProcessor, belongs_to_a_chat, chat_key
 from bot.intake.webhook import create_webhook_app
@@ -303,7 +304,16 @@ class Application:
             retry_horizon=settings.intake_retry_horizon_seconds,
             concurrency=settings.intake_concurrency,
         )
-        self.intake = Intake(session_factory=self.session_factory, processor=self.processor, clock=self.clock)
+        self.intake = Intake(
+            session_factory=self.session_factory,
+            processor=self.processor,
+            clock=self.clock,
+            flood=FloodGuard(
+                person=Limit(burst=settings.flood_person_burst, per_minute=settings.flood_person_per_minute),
+                chat=Limit(burst=settings.flood_chat_burst, per_minute=settings.flood_chat_per_minute),
+                mute_seconds=settings.flood_mute_seconds,
+            ),
+        )
         self.zalo_intake = ZaloIntake(session_factory=self.session_factory, intake=self.intake)
         if telegram_on:
             bot = self.bot

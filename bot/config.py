@@ -97,6 +97,15 @@ class Settings(BaseSettings):
     # Someone who opened an invite and did not finish registering is forgotten after this
     # many days (their draft with name and phone too).
     pending_retention_days: int = Field(default=7, ge=1)
+    # Flood control: updates taken in per person, and per group, as a burst and a sustained
+    # rate. Over it: one notice, then nothing from that person (or group) is stored or
+    # handled for `flood_mute_seconds`. A person filling a form sends one update every few
+    # seconds; a group of 100 answering a topic post, a few a second.
+    flood_person_burst: int = Field(default=20, ge=1)
+    flood_person_per_minute: float = Field(default=30.0, gt=0)
+    flood_chat_burst: int = Field(default=60, ge=1)
+    flood_chat_per_minute: float = Field(default=120.0, gt=0)
+    flood_mute_seconds: float = Field(default=60.0, gt=0)
     # `dlxh backup` writes here (created readable by the owner only) and keeps the newest
     # `backup_keep` backups; copy them off the machine as well (README, "Backups").
     backup_dir: Path = Path("data/backups")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -9,12 +10,14 @@ from aiogram import BaseMiddleware
 from aiogram.dispatcher.flags import get_flag
 from aiogram.types import CallbackQuery, MaybeInaccessibleMessage, Message, TelegramObject, Update, User
 from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
 
 from bot.access import Actor, Permission, load_actor, refusal_text
 from bot.channels.callback_signing import CallbackSigner
 from bot.channels.telegram import answer_text
 from bot.conversation import Services
 from bot.i18n import normalize_locale
+from bot.intake.flood import FloodScope
 from bot.intake.processor import belongs_to_a_chat, chat_key
 from bot.ui import expired_text, use_channel
 from storage.addresses import channel_of
@@ -66,7 +69,31 @@ class UpdateContextMiddleware(BaseMiddleware):
         key = chat_key(update) if isinstance(update, Update) else 0
         channel = channel_of(key) if belongs_to_a_chat(key) else Channel.TELEGRAM
         with self.i18n.context(), self.i18n.use_locale(locale), use_channel(channel):
+            notice: FloodScope | None = data.get("flood_notice")
+            if notice is not None and isinstance(update, Update):
+                await _tell_flooded(data["services"], update, notice, data["settings"].flood_mute_seconds)
+                return None
             return await handler(event, data)
+
+
+async def _tell_flooded(services: Services, update: Update, scope: FloodScope, mute_seconds: float) -> None:
+    """The one answer to the update that went over the flood limit (bot/intake/flood.py);
+    what follows it until the pause ends is not read at all."""
+    minutes = max(1, math.ceil(mute_seconds / 60))
+    if scope is FloodScope.CHAT:
+        text = _(
+            "This group is sending the bot more messages than it can read. Messages sent here in "
+            "the next {minutes} min will not be read; please send them again after that."
+        ).format(minutes=minutes)
+    else:
+        text = _(
+            "You are sending messages faster than the bot can read them. Your messages in the next "
+            "{minutes} min will not be read; please send them again after that."
+        ).format(minutes=minutes)
+    if update.callback_query is not None:
+        services.replies.answer_callback(update.callback_query.id, text, alert=True)
+    elif update.message is not None:
+        await answer_text(services, update.message, text, quote=True)
 
 
 class AccessMiddleware(BaseMiddleware):

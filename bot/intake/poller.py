@@ -24,10 +24,13 @@ from aiogram.exceptions import (
 )
 from aiogram.methods import GetUpdates
 from aiogram.types import Update
+from aiogram.types.update import UpdateTypeLookupError
 
 from bot.clock import Clock
-from bot.intake.processor import InboxItem, InboxProcessor, chat_key, own_key, parse_update
+from bot.intake.flood import ADMIT, Admission, FloodGuard, FloodScope
+from bot.intake.processor import InboxItem, InboxProcessor, belongs_to_a_chat, chat_key, own_key, parse_update
 from storage import inbox, jsoncodec
+from storage.addresses import is_group
 from storage.db import SessionFactory
 
 log = logging.getLogger(__name__)
@@ -46,10 +49,18 @@ class GetRawUpdates(GetUpdates):
 class Intake:
     """Stores updates (from polling or the webhook) and hands the new ones to the processor."""
 
-    def __init__(self, *, session_factory: SessionFactory, processor: InboxProcessor, clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        session_factory: SessionFactory,
+        processor: InboxProcessor,
+        clock: Clock,
+        flood: FloodGuard | None = None,
+    ) -> None:
         self.session_factory = session_factory
         self.processor = processor
         self.clock = clock
+        self.flood = flood
 
     async def accept(self, raw_updates: Sequence[RawUpdate]) -> int:
         """Commit the updates to the inbox, then queue the ones not seen before.
@@ -62,6 +73,7 @@ class Intake:
         rows: list[tuple[int, int, str]] = []
         parsed: dict[int, Update] = {}
         unreadable: dict[int, str] = {}
+        notices: dict[int, FloodScope] = {}
         bot = self.processor.bot
         for raw in raw_updates:
             update_id = int(raw["update_id"])
@@ -72,8 +84,14 @@ class Intake:
                 unreadable[update_id] = f"unreadable update: {error}"
                 rows.append((update_id, own_key(update_id), payload))
                 continue
+            key = chat_key(update)
+            admission = self._admission(update, key)
+            if not admission.admit:
+                continue  # muted: neither stored nor handled (it is confirmed with the batch)
+            if admission.notice is not None:
+                notices[update_id] = admission.notice
             parsed[update_id] = update
-            rows.append((update_id, chat_key(update), payload))
+            rows.append((update_id, key, payload))
         now = self.clock.now()
         async with self.session_factory() as session:
             new_ids = await inbox.store_updates(session=session, rows=rows, now=now)
@@ -85,10 +103,28 @@ class Intake:
             await session.commit()
         for update_id, key, _payload in rows:
             if update_id in new_ids and update_id in parsed:
-                self.processor.submit(InboxItem(update=parsed[update_id], chat_key=key))
+                self.processor.submit(
+                    InboxItem(update=parsed[update_id], chat_key=key, flood_notice=notices.get(update_id))
+                )
         if unreadable:
             log.error("parked %d update(s) that could not be read", len(unreadable))
         return len(new_ids)
+
+    def _admission(self, update: Update, key: int) -> Admission:
+        if self.flood is None:
+            return ADMIT
+        sender = getattr(_event(update), "from_user", None)
+        return self.flood.admit(
+            sender=sender.id if sender is not None and not sender.is_bot else None,
+            group=key if belongs_to_a_chat(key) and is_group(key) else None,
+        )
+
+
+def _event(update: Update) -> object | None:
+    try:
+        return update.event
+    except UpdateTypeLookupError:  # a kind of update aiogram does not know: no sender to count
+        return None
 
 
 class Poller:

@@ -36,6 +36,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.clock import Clock
 from bot.delivery.replies import CallbackAnswer, ReplyQueue
+from bot.intake.flood import FloodScope
 from bot.intake.redaction import redacted_payload
 from storage import inbox, jsoncodec
 from storage.db import SessionFactory
@@ -52,6 +53,9 @@ class InboxItem:
     update: Update
     chat_key: int
     attempts: int = 0
+    # Set on the update that found its sender or group over the flood limit: it is answered
+    # with the notice of that scope instead of being handled (bot/intake/flood.py).
+    flood_notice: FloodScope | None = None
 
 
 def parse_update(raw: dict[str, Any], bot: Bot) -> Update:
@@ -254,7 +258,7 @@ class InboxProcessor:
         loop = asyncio.get_running_loop()
         first_failure: float | None = None
         while True:
-            error = await self._attempt(item.update)
+            error = await self._attempt(item.update, item.flood_notice)
             if error is None:
                 return
             text, transient = error
@@ -283,12 +287,16 @@ class InboxProcessor:
             delay = min(self.retry_max, self.retry_first * 2 ** (item.attempts - 1))
             await asyncio.sleep(delay * (0.5 + random.random()))
 
-    async def _attempt(self, update: Update) -> tuple[str, bool] | None:
+    async def _attempt(
+        self, update: Update, flood_notice: FloodScope | None = None
+    ) -> tuple[str, bool] | None:
         """One try at an update: (error, transient) or None once it is committed."""
         try:
             async with self.session_factory() as session:
                 replies = ReplyQueue(session=session, update_id=update.update_id, now=self.clock.now())
-                await self.dispatcher.feed_update(self.bot, update, session=session, replies=replies)
+                await self.dispatcher.feed_update(
+                    self.bot, update, session=session, replies=replies, flood_notice=flood_notice
+                )
                 await replies.write()
                 await inbox.mark_done(
                     session=session,
