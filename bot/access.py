@@ -38,6 +38,148 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
 }
 
 
+class ChatKind(StrEnum):
+    PRIVATE = "private"
+    GROUP = "group"  # a group registered to a unit
+    UNREGISTERED = "unregistered group"
+
+
+PRIVATE = frozenset({ChatKind.PRIVATE})
+GROUPS = frozenset({ChatKind.GROUP, ChatKind.UNREGISTERED})
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Who may take an action, where, and on what: one row of the policy (docs/ACCESS.md)."""
+
+    action: str  # a command ("/topic") or a button, by its callback prefix ("button su")
+    permission: Permission | None  # None: anyone who writes to the bot (see `members_only`)
+    chats: frozenset[ChatKind]
+    what: str  # what the action reaches, and the scope it is checked against
+    # In a registered group: the group's unit must lie in the actor's scope for `permission`.
+    group_scope: bool = False
+    # Open to everyone, but it only does something for an active member with a unit.
+    members_only: bool = False
+
+    def allows(self, actor: Actor | None, chat: ChatKind, group_unit: Unit | None = None) -> bool:
+        """What the policy says of this actor here (handlers enforce it; the generated access
+        test, tests/e2e/test_access.py, checks that they do)."""
+        if chat not in self.chats:
+            return False
+        if self.members_only and not (
+            actor is not None and actor.is_member and actor.person and actor.person.unit_id
+        ):
+            return False
+        if self.permission is None:
+            return True
+        if actor is None or not actor.allows(self.permission):
+            return False
+        if self.group_scope and chat is ChatKind.GROUP:
+            return group_unit is not None and actor.can_act_on(self.permission, group_unit)
+        return True
+
+
+def button(prefix: str) -> str:
+    return f"button {prefix}"
+
+
+POLICY: dict[str, Rule] = {
+    rule.action: rule
+    for rule in (
+        Rule(
+            "/start",
+            None,
+            PRIVATE,
+            "an invite code (valid, unexpired, uses left), a report link, or resuming one's own draft",
+        ),
+        Rule("/help", None, PRIVATE, "what the person's own roles can do"),
+        Rule("/lang", None, PRIVATE, "the person's own language"),
+        Rule("/cancel", None, PRIVATE, "the person's own draft"),
+        Rule(
+            "/link",
+            None,
+            PRIVATE,
+            "a code for the person's own other account (with a code: joining that person)",
+            members_only=True,
+        ),
+        Rule("/mydata", None, PRIVATE, "what is kept about the person asking"),
+        Rule("/forget", None, PRIVATE, "the person's own personal details, after confirming"),
+        Rule("/report", Permission.REPORT, PRIVATE, "a report for the collaborator's own unit"),
+        Rule("/topic", Permission.PUBLISH_TOPIC, PRIVATE, "target units within the staff member's scope"),
+        Rule("/invite", Permission.INVITE, PRIVATE, "an invite to a unit within scope"),
+        Rule("/urgent", Permission.PUBLISH_TOPIC, PRIVATE, "target units within scope"),
+        Rule(
+            "/urgent_status",
+            Permission.PUBLISH_TOPIC,
+            PRIVATE,
+            "urgent matters sent to units within scope, counted within scope",
+        ),
+        Rule("/broadcasts", Permission.PUBLISH_TOPIC, PRIVATE, "the staff member's own deliveries"),
+        Rule(
+            "/setup",
+            Permission.SETUP_GROUP,
+            GROUPS,
+            "the group: its current unit and the new one both within scope",
+            group_scope=True,
+        ),
+        Rule(
+            "/summary",
+            Permission.VIEW_SUMMARY,
+            frozenset({ChatKind.PRIVATE, ChatKind.GROUP}),
+            "private: the leader's scope; a group: that group's unit, within scope",
+            group_scope=True,
+        ),
+        Rule(button("f"), None, PRIVATE, "the presser's own draft, at its current step, on its own prompt"),
+        Rule(button("lg"), None, PRIVATE, "the presser's own language"),
+        Rule(button("fg"), None, PRIVATE, "the presser's own personal details"),
+        Rule(button("rp"), Permission.REPORT, PRIVATE, "the presser's own earlier report on a topic"),
+        Rule(
+            button("ak"),
+            Permission.REPORT,
+            frozenset({ChatKind.PRIVATE, ChatKind.GROUP}),
+            "an urgent matter sent to the presser's unit",
+        ),
+        Rule(
+            button("bc"),
+            Permission.PUBLISH_TOPIC,
+            PRIVATE,
+            "a delivery the staff member started (or within an admin's scope)",
+        ),
+        Rule(
+            button("su"),
+            Permission.SETUP_GROUP,
+            GROUPS,
+            "as /setup: the group's current unit and the chosen one within scope",
+            group_scope=True,
+        ),
+    )
+}
+"""Every command and every button. Before any rule: a press counts only if its data carries
+the bot's mark for the chat and the pressed message shows that very button
+(bot/channels/callback_signing.py, bot/middlewares.py). Scheduled jobs act for the board and
+`dlxh` commands for whoever runs the server; neither has a chat to check."""
+
+
+def flags(action: str) -> dict[str, Permission]:
+    """The handler flags of an action, taken from the policy."""
+    permission = POLICY[action].permission
+    return {"permission": permission} if permission is not None else {}
+
+
+def policy_table() -> str:
+    """The policy as the Markdown table in docs/ACCESS.md (a test keeps the two equal)."""
+    lines = ["| action | who | where | what it reaches |", "|---|---|---|---|"]
+    for rule in POLICY.values():
+        if rule.permission is None:
+            who = "active members with a unit" if rule.members_only else "anyone"
+        else:
+            roles = [role.value for role, granted in ROLE_PERMISSIONS.items() if rule.permission in granted]
+            who = ", ".join(roles)
+        where = ", ".join(kind.value for kind in ChatKind if kind in rule.chats)
+        lines.append(f"| `{rule.action}` | {who} | {where} | {rule.what} |")
+    return "\n".join(lines) + "\n"
+
+
 @dataclass(frozen=True)
 class Grant:
     role: Role

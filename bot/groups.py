@@ -63,9 +63,13 @@ async def _bound_elsewhere(services: Services, actor: Actor, group: ChatGroup | 
     ).format(unit=escape(current.name))
 
 
+def setup_in_groups_text() -> str:
+    return _("A group is registered from inside the group: send /setup there.")
+
+
 async def bind_group(services: Services, *, actor: Actor, chat: Chat, unit_id: int) -> Outcome:
     if chat.type == "private":
-        return Outcome(alert=_("A group is registered from inside the group: send /setup there."))
+        return Outcome(alert=setup_in_groups_text())
     unit = await people.get_unit(session=services.session, unit_id=unit_id)
     if unit is None or not actor.can_act_on(Permission.SETUP_GROUP, unit):
         return Outcome(alert=_("That unit is outside your scope."))

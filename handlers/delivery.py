@@ -7,8 +7,8 @@ from aiogram.enums import ChatType
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
-from bot import broadcasts, urgent
-from bot.access import Actor, Permission
+from bot import access, broadcasts, urgent
+from bot.access import Actor, button
 from bot.channels.telegram import answer_callback, answer_message
 from bot.conversation import Services
 from bot.ui import BroadcastButton
@@ -36,9 +36,9 @@ def create_router() -> Router:
         list_broadcasts,
         Command("broadcasts"),
         F.chat.type == ChatType.PRIVATE,
-        flags={"permission": Permission.PUBLISH_TOPIC},
+        flags=access.flags("/broadcasts"),
     )
     router.callback_query.register(
-        broadcast_button, BroadcastButton.filter(), flags={"permission": Permission.PUBLISH_TOPIC}
+        broadcast_button, BroadcastButton.filter(), flags=access.flags(button("bc"))
     )
     return router

@@ -12,7 +12,8 @@ from aiogram.filters import Command
 from aiogram.types import CallbackQuery, ChatMemberUpdated, Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.access import Actor, Permission
+from bot import access
+from bot.access import Actor, button
 from bot.channels.telegram import answer_callback, answer_message, answer_text
 from bot.conversation import Services
 from bot.delivery import payloads
@@ -87,10 +88,8 @@ def create_router() -> Router:
     router.my_chat_member.register(
         bot_membership_changed, F.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP})
     )
-    router.message.register(setup, Command("setup"), flags={"permission": Permission.SETUP_GROUP})
-    router.callback_query.register(
-        setup_chosen, SetupButton.filter(), flags={"permission": Permission.SETUP_GROUP}
-    )
+    router.message.register(setup, Command("setup"), flags=access.flags("/setup"))
+    router.callback_query.register(setup_chosen, SetupButton.filter(), flags=access.flags(button("su")))
     router.message.register(unregistered_group_command, F.text.startswith("/"), ~RegisteredGroup())
     router.message.register(
         reply_to_topic,

@@ -8,8 +8,8 @@ from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
-from bot import reporting
-from bot.access import Actor, Permission
+from bot import access, reporting
+from bot.access import Actor, button
 from bot.channels.telegram import answer_callback, answer_message, answer_text
 from bot.conversation import Conversations, Outcome, Services
 from bot.forms.engine import Attachment
@@ -128,10 +128,8 @@ def create_router() -> Router:
     """A fresh router (one per Dispatcher), with handlers in the order they are tried."""
     router = Router(name=__name__)
     router.message.filter(F.chat.type == ChatType.PRIVATE)
-    router.callback_query.register(
-        press_replace, ReplaceButton.filter(), flags={"permission": Permission.REPORT}
-    )
-    router.message.register(start_incident_report, Command("report"), flags={"permission": Permission.REPORT})
+    router.callback_query.register(press_replace, ReplaceButton.filter(), flags=access.flags(button("rp")))
+    router.message.register(start_incident_report, Command("report"), flags=access.flags("/report"))
     router.message.register(unknown_command, F.text.startswith("/"))
     router.message.register(typed_answer, F.text | F.photo | F.document | F.contact)
     router.message.register(other_message)

@@ -14,6 +14,7 @@ from bot import onboarding, reporting
 from bot.access import Actor, Permission
 from bot.channels.telegram import answer_callback, answer_message, answer_text
 from bot.conversation import Conversations, Outcome, Services
+from bot.groups import setup_in_groups_text
 from bot.people import (
     forget,
     forget_screen,
@@ -117,6 +118,10 @@ async def confirm_forget(
     await answer_callback(services, query, await forget(services, actor=actor, confirm=callback_data.confirm))
 
 
+async def setup_in_private(message: Message, services: Services) -> None:
+    await answer_text(services, message, setup_in_groups_text())
+
+
 async def cancel(message: Message, services: Services, actor: Actor, conversations: Conversations) -> None:
     draft = None
     if actor.person is not None and actor.person.id is not None:
@@ -144,6 +149,7 @@ def create_router() -> Router:
     router.message.register(choose_language, Command("lang"))
     router.callback_query.register(set_language, LangButton.filter())
     router.message.register(cancel, Command("cancel"))
+    router.message.register(setup_in_private, Command("setup"))
     router.message.register(link, Command("link"))
     router.message.register(show_my_data, Command("mydata"))
     router.message.register(ask_to_forget, Command("forget"))

@@ -7,7 +7,8 @@ from aiogram.enums import ChatType
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
-from bot.access import Actor, Permission
+from bot import access
+from bot.access import Actor
 from bot.analytics.service import summary_for
 from bot.channels.telegram import answer_message, answer_text
 from bot.conversation import Services
@@ -36,7 +37,7 @@ async def private_only_command(message: Message, services: Services) -> None:
 def create_router() -> Router:
     """A fresh router (one per Dispatcher), with handlers in the order they are tried."""
     router = Router(name=__name__)
-    router.message.register(summary, Command("summary"), flags={"permission": Permission.VIEW_SUMMARY})
+    router.message.register(summary, Command("summary"), flags=access.flags("/summary"))
     router.message.register(
         private_only_command, F.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP}), F.text.startswith("/")
     )

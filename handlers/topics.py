@@ -7,8 +7,8 @@ from aiogram.enums import ChatType
 from aiogram.filters import Command
 from aiogram.types import Message
 
-from bot import onboarding, topics
-from bot.access import Actor, Permission
+from bot import access, onboarding, topics
+from bot.access import Actor
 from bot.channels.telegram import answer_message
 from bot.conversation import Conversations, Services
 
@@ -29,6 +29,6 @@ def create_router() -> Router:
     """A fresh router (one per Dispatcher), with handlers in the order they are tried."""
     router = Router(name=__name__)
     router.message.filter(F.chat.type == ChatType.PRIVATE)
-    router.message.register(new_topic, Command("topic"), flags={"permission": Permission.PUBLISH_TOPIC})
-    router.message.register(new_invite, Command("invite"), flags={"permission": Permission.INVITE})
+    router.message.register(new_topic, Command("topic"), flags=access.flags("/topic"))
+    router.message.register(new_invite, Command("invite"), flags=access.flags("/invite"))
     return router

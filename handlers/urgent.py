@@ -8,8 +8,8 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
-from bot import urgent
-from bot.access import Actor, Permission
+from bot import access, urgent
+from bot.access import Actor, button
 from bot.channels.telegram import answer_callback, answer_message
 from bot.conversation import Conversations, Outcome, Services
 from bot.ui import AckButton
@@ -40,8 +40,9 @@ async def acknowledge(
 def create_router() -> Router:
     router = Router(name=__name__)
     private = F.chat.type == ChatType.PRIVATE
-    staff = {"permission": Permission.PUBLISH_TOPIC}
-    router.message.register(new_urgent, Command("urgent"), private, flags=staff)
-    router.message.register(urgent_status, Command("urgent_status"), private, flags=staff)
-    router.callback_query.register(acknowledge, AckButton.filter(), flags={"permission": Permission.REPORT})
+    router.message.register(new_urgent, Command("urgent"), private, flags=access.flags("/urgent"))
+    router.message.register(
+        urgent_status, Command("urgent_status"), private, flags=access.flags("/urgent_status")
+    )
+    router.callback_query.register(acknowledge, AckButton.filter(), flags=access.flags(button("ak")))
     return router

@@ -40,3 +40,60 @@ def test_reporting_needs_a_unit() -> None:
     actor = _actor(Grant(role=Role.ADMIN, unit_id=None, path="/"), unit_id=None)
     assert not actor.allows(Permission.REPORT)
     assert actor.allows(Permission.VIEW_SUMMARY)
+
+
+def test_every_command_and_button_the_bot_registers_has_a_row_in_the_policy() -> None:
+    """A new command or button without a row fails here (and the generated access test,
+    tests/e2e/test_access.py, walks every row)."""
+    from aiogram.filters import Command, CommandStart
+    from aiogram.filters.callback_data import CallbackQueryFilter
+
+    from bot.access import POLICY, button
+    from handlers import routers
+
+    registered: set[str] = set()
+    for router in routers():
+        for observer in (router.message, router.callback_query):
+            for handler in observer.handlers:
+                for filter_object in handler.filters or []:
+                    check = filter_object.callback
+                    if isinstance(check, CommandStart):
+                        registered.add("/start")
+                    elif isinstance(check, Command):
+                        registered.update(f"/{command}" for command in check.commands)
+                    elif isinstance(check, CallbackQueryFilter):
+                        registered.add(button(check.callback_data.__prefix__))
+    assert registered == set(POLICY)
+
+
+def test_docs_access_md_shows_the_policy_table() -> None:
+    from pathlib import Path
+
+    from bot.access import policy_table
+
+    docs = (Path(__file__).parents[3] / "docs" / "ACCESS.md").read_text(encoding="utf-8")
+    assert policy_table() in docs, "regenerate the table in docs/ACCESS.md from bot.access.policy_table()"
+
+
+def test_the_policy_itself() -> None:
+    """A few rows read as sentences (the generated e2e test checks the bot against them all)."""
+    from bot.access import POLICY, ChatKind
+
+    province, district, other = (
+        Unit(id=1, code="T", name="T", path="/1/"),
+        Unit(id=2, code="A", name="A", path="/1/2/"),
+        Unit(id=3, code="B", name="B", path="/1/3/"),
+    )
+    district_staff = _actor(Grant(role=Role.STAFF, unit_id=2, path="/1/2/"))
+    leader = _actor(Grant(role=Role.LEADER, unit_id=2, path="/1/2/"))
+    setup, summary, link = POLICY["/setup"], POLICY["/summary"], POLICY["/link"]
+    assert setup.allows(district_staff, ChatKind.GROUP, district)
+    assert not setup.allows(district_staff, ChatKind.GROUP, other)  # another district's group
+    assert not setup.allows(district_staff, ChatKind.GROUP, province)  # the province's group
+    assert setup.allows(district_staff, ChatKind.UNREGISTERED)
+    assert not setup.allows(district_staff, ChatKind.PRIVATE)
+    assert summary.allows(leader, ChatKind.GROUP, district) and not summary.allows(leader, ChatKind.GROUP, other)
+    assert not summary.allows(leader, ChatKind.UNREGISTERED)
+    assert not link.allows(None, ChatKind.PRIVATE)
+    assert not link.allows(_actor(status=PersonStatus.PENDING), ChatKind.PRIVATE)
+    assert link.allows(_actor(Grant(role=Role.COLLABORATOR, unit_id=2, path="/1/2/")), ChatKind.PRIVATE)
