@@ -97,7 +97,13 @@ async def _count(db_url: str, sql: str, **params: Any) -> int:
 
 
 async def _one_run(
-    client: SandboxClient, api_url: str, databases: Databases, options: FloodOptions, label: str, *, flood: bool
+    client: SandboxClient,
+    api_url: str,
+    databases: Databases,
+    options: FloodOptions,
+    label: str,
+    *,
+    flood: bool,
 ) -> dict[str, Any]:
     info = await client.create_bot(username=f"bench_flood_{label}_bot")
     people = await _users(client, f"{label}-", options.users)
@@ -120,7 +126,9 @@ async def _one_run(
         await asyncio.sleep(1.5)
         await client.reset_stats()
         flood_task = (
-            asyncio.create_task(_flood(client, info.token, flooder, options.flood_rate, options.flood_seconds))
+            asyncio.create_task(
+                _flood(client, info.token, flooder, options.flood_rate, options.flood_seconds)
+            )
             if flood
             else None
         )
@@ -209,7 +217,9 @@ def summary(figures: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--actions", type=int, default=400)

@@ -60,8 +60,12 @@ class Rule:
     group_scope: bool = False
     # Open to everyone, but it only does something for an active member with a unit.
     members_only: bool = False
+    # The object (an urgent matter) must be addressed to the actor's unit or one above it.
+    addressed: bool = False
 
-    def allows(self, actor: Actor | None, chat: ChatKind, group_unit: Unit | None = None) -> bool:
+    def allows(
+        self, actor: Actor | None, chat: ChatKind, group_unit: Unit | None = None, *, addressed: bool = True
+    ) -> bool:
         """What the policy says of this actor here (handlers enforce it; the generated access
         test, tests/e2e/test_access.py, checks that they do)."""
         if chat not in self.chats:
@@ -73,6 +77,8 @@ class Rule:
         if self.permission is None:
             return True
         if actor is None or not actor.allows(self.permission):
+            return False
+        if self.addressed and not addressed:
             return False
         if self.group_scope and chat is ChatKind.GROUP:
             return group_unit is not None and actor.can_act_on(self.permission, group_unit)
@@ -137,7 +143,8 @@ POLICY: dict[str, Rule] = {
             button("ak"),
             Permission.REPORT,
             frozenset({ChatKind.PRIVATE, ChatKind.GROUP}),
-            "an urgent matter sent to the presser's unit",
+            "an urgent matter addressed to the presser's unit (or one above it)",
+            addressed=True,
         ),
         Rule(
             button("bc"),

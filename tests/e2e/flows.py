@@ -47,3 +47,24 @@ async def topic_post_id(world: World, group_id: int) -> int:
     """The message id of the (latest) topic post in a group."""
     messages = await world.client.chat_messages(group_id)
     return next(m["message_id"] for m in reversed(messages) if m.get("text", "").startswith("📢"))
+
+
+MATTER = (
+    "Xuất hiện thông tin trên mạng xã hội về việc thu hồi đất mở rộng khu công nghiệp xã Tân An, "
+    "đề nghị nắm bắt tâm trạng người dân."
+)
+
+
+async def send_urgent(staff: Persona, *, deadline: str = "18:00 11/11", choose: str | None = None) -> str:
+    """Staff walk through /urgent; returns the text of the preview."""
+    await staff.send("/urgent")
+    await staff.send(MATTER)
+    await staff.press("⏭ Bỏ qua")  # no photo
+    if choose is None:
+        await staff.press("Tất cả đơn vị trong phạm vi phụ trách")
+    else:
+        await staff.press("Tôi tự chọn")
+        await staff.press(choose)
+        await staff.press("✅ Xong")
+    preview = await staff.send(deadline)
+    return preview.text

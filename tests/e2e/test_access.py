@@ -17,12 +17,13 @@ from typing import Any
 
 import pytest
 from aiogram.types import User
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, select
 
-from bot.access import POLICY, Actor, ChatKind, Rule, load_actor
+from bot.access import POLICY, Actor, ChatKind, Permission, Rule, load_actor
 from bot.sandbox.client import SandboxError
 from storage import people
-from storage.models import Person, PersonStatus, Role, Unit
+from storage.models import ChatGroup, Person, PersonStatus, Role, Unit
+from tests.e2e.flows import send_urgent
 from tests.e2e.harness import Persona, Reply, World
 
 pytestmark = pytest.mark.skipif(
@@ -113,7 +114,9 @@ async def cast(world: World) -> Cast:
 async def actor_of(world: World, persona: Persona) -> Actor:
     async with world.sessions() as session:
         return await load_actor(
-            session=session, user=User(id=persona.user_id, is_bot=False, first_name="x"), admin_ids=frozenset()
+            session=session,
+            user=User(id=persona.user_id, is_bot=False, first_name="x"),
+            admin_ids=frozenset(),
         )
 
 
@@ -195,3 +198,125 @@ async def test_every_command_for_every_actor_in_every_chat(world: World) -> None
     # private), and every one of the allowed ones was answered
     assert sum(outcomes.values()) == len(commands) * len(ACTORS) * len(CHATS)
     print(f"commands: {outcomes[True]} allowed, {outcomes[False]} refused")
+
+
+def unsigned(data: str) -> str:
+    return data.rpartition("~")[0] or data
+
+
+def wanted(prefix: str, data: str, *, unit_id: int, topic_only: bool = False) -> bool:
+    """The button of each kind pressed where it is shown: the one that changes least."""
+    plain = unsigned(data)
+    if not plain.startswith(f"{prefix}:"):
+        return False
+    return {
+        "su": plain == f"su:{unit_id}",  # the group's own unit (or the presser's, unregistered)
+        "lg": plain == "lg:vi",
+        "fg": plain == "fg:0",  # keep my details
+        "rp": plain.endswith(":0"),  # keep my earlier report
+        "bc": plain.endswith(":u"),  # who was not reached
+    }.get(prefix, True)
+
+
+async def shown_button(world: World, chat_id: int, prefix: str, unit_id: int) -> tuple[int, str] | None:
+    """The bot's latest message in the chat showing a button of this kind: (message, data)."""
+    try:
+        found = await world.client.chat_messages(chat_id)
+    except SandboxError:
+        return None
+    for message in reversed(found):
+        markup = message.get("reply_markup") or {}
+        for row in markup.get("inline_keyboard") or []:
+            for key in row:
+                data = key.get("callback_data")
+                if data and wanted(prefix, data, unit_id=unit_id):
+                    return int(message["message_id"]), data
+    return None
+
+
+async def latest_bot_message(world: World, chat_id: int) -> int | None:
+    try:
+        found = await world.client.chat_messages(chat_id)
+    except SandboxError:
+        return None
+    mine = [m for m in found if m.get("from", {}).get("is_bot")]
+    return int(mine[-1]["message_id"]) if mine else None
+
+
+async def test_every_button_for_every_actor_in_every_chat(world: World) -> None:
+    cast_ = await cast(world)
+    admin = cast_.personas["admin"]
+    await send_urgent(admin)  # to every unit: pinned in both registered groups, and in private
+    await admin.press("🚨 Gửi")
+    await world.delivered()
+    buttons = [rule for action, rule in POLICY.items() if action.startswith("button ")]
+    outcomes = {"allowed": 0, "refused": 0, "forged": 0}
+    for actor_name, persona in cast_.personas.items():
+        actor = await actor_of(world, persona)
+        # what this person can open in private: their own screens, where the buttons are
+        await persona.send("/lang")
+        await persona.send("/forget")
+        if actor.allows(Permission.REPORT):
+            await persona.send("/report")
+        if actor.allows(Permission.PUBLISH_TOPIC):
+            await persona.send("/broadcasts")
+        own_unit = world.units[ACTORS[actor_name][0]] if isinstance(ACTORS[actor_name], tuple) else None
+        for chat in CHATS:
+            kind, group_unit_code = CHATS[chat]
+            chat_id = persona.user_id if chat == "private" else cast_.chats[chat]
+            watched = [persona.user_id, *(cast_.chats[name] for name in CHATS if name != "private")]
+            for rule in buttons:
+                prefix = rule.action.removeprefix("button ")
+                where = f"{rule.action} by {actor_name} in {chat}"
+                chosen = (
+                    world.units[group_unit_code] if group_unit_code else own_unit or world.units["HUYEN_A"]
+                )
+                if prefix == "su" and kind is not ChatKind.PRIVATE:
+                    await admin.send("/setup", chat_id=chat_id)  # a fresh menu for each presser
+                target = await shown_button(world, chat_id, prefix, chosen.id or 0)
+                before_rows = await fingerprint(world)
+                before_messages = await messages(world, watched)
+                if target is None:  # nowhere to press it: forged data, marked for this chat
+                    message_id = await latest_bot_message(world, chat_id)
+                    if message_id is None:
+                        continue  # a chat the bot has never written in: nothing to press on
+                    reply = await persona.press_data(
+                        world.signed(chat_id, f"{prefix}:1:1"),
+                        message_id=message_id,
+                        chat_id=None if chat == "private" else chat_id,
+                    )
+                    outcomes["forged"] += 1
+                    await check_refused(world, reply, before_rows, before_messages, where, alert=True)
+                    continue
+                message_id, data = target
+                reply = await persona.press_data(
+                    data, message_id=message_id, chat_id=None if chat == "private" else chat_id
+                )
+                group_unit = world.units[group_unit_code] if group_unit_code else None
+                allowed = rule.allows(
+                    actor if actor.person is not None else None,
+                    kind,
+                    group_unit,
+                    addressed=own_unit is not None,
+                )
+                if prefix == "su" and kind is ChatKind.UNREGISTERED:
+                    allowed = allowed and actor.can_act_on(Permission.SETUP_GROUP, chosen)
+                outcomes["allowed" if allowed else "refused"] += 1
+                if allowed:
+                    lines = reply.alerts + reply.texts
+                    assert not any(is_refusal(line) for line in lines), f"{where}: {lines}"
+                    if prefix == "su" and kind is ChatKind.UNREGISTERED:
+                        await unregister(world, chat_id)  # the next presser meets it unregistered
+                else:
+                    await check_refused(world, reply, before_rows, before_messages, where, alert=True)
+        if actor.allows(Permission.REPORT):
+            await persona.send("/cancel")
+    print(f"buttons: {outcomes}")
+    assert outcomes["allowed"] >= 20 and outcomes["refused"] >= 20 and outcomes["forged"] >= 50, outcomes
+
+
+async def unregister(world: World, chat_id: int) -> None:
+    async with world.sessions() as session:
+        for group in (await session.exec(select(ChatGroup).where(ChatGroup.chat_id == chat_id))).all():
+            await session.delete(group)
+        await session.commit()

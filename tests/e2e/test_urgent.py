@@ -6,28 +6,10 @@ from __future__ import annotations
 from sqlmodel import select
 
 from storage.models import Acknowledgement, Report, ReportChannel, Topic, TopicKind
+from tests.e2e.flows import MATTER, send_urgent
 from tests.e2e.harness import Persona, World
 
 GROUP = "CTV Huyện Bình Minh"
-MATTER = (
-    "Xuất hiện thông tin trên mạng xã hội về việc thu hồi đất mở rộng khu công nghiệp xã Tân An, "
-    "đề nghị nắm bắt tâm trạng người dân."
-)
-
-
-async def send_urgent(staff: Persona, *, deadline: str = "18:00 11/11", choose: str | None = None) -> str:
-    """Staff walk through /urgent; returns the text of the preview."""
-    await staff.send("/urgent")
-    await staff.send(MATTER)
-    await staff.press("⏭ Bỏ qua")  # no photo
-    if choose is None:
-        await staff.press("Tất cả đơn vị trong phạm vi phụ trách")
-    else:
-        await staff.press("Tôi tự chọn")
-        await staff.press(choose)
-        await staff.press("✅ Xong")
-    preview = await staff.send(deadline)
-    return preview.text
 
 
 async def test_deadline_answers_are_checked_with_a_reason(world: World, org: dict[str, Persona]) -> None:

@@ -92,7 +92,9 @@ def test_the_policy_itself() -> None:
     assert not setup.allows(district_staff, ChatKind.GROUP, province)  # the province's group
     assert setup.allows(district_staff, ChatKind.UNREGISTERED)
     assert not setup.allows(district_staff, ChatKind.PRIVATE)
-    assert summary.allows(leader, ChatKind.GROUP, district) and not summary.allows(leader, ChatKind.GROUP, other)
+    assert summary.allows(leader, ChatKind.GROUP, district) and not summary.allows(
+        leader, ChatKind.GROUP, other
+    )
     assert not summary.allows(leader, ChatKind.UNREGISTERED)
     assert not link.allows(None, ChatKind.PRIVATE)
     assert not link.allows(_actor(status=PersonStatus.PENDING), ChatKind.PRIVATE)
