@@ -62,6 +62,8 @@ class Rule:
     members_only: bool = False
     # The object (an urgent matter) must be addressed to the actor's unit or one above it.
     addressed: bool = False
+    # Open to anyone the bot knows (registered or registering): there is a person to act on.
+    known_only: bool = False
 
     def allows(
         self, actor: Actor | None, chat: ChatKind, group_unit: Unit | None = None, *, addressed: bool = True
@@ -69,6 +71,8 @@ class Rule:
         """What the policy says of this actor here (handlers enforce it; the generated access
         test, tests/e2e/test_access.py, checks that they do)."""
         if chat not in self.chats:
+            return False
+        if self.known_only and (actor is None or actor.person is None):
             return False
         if self.members_only and not (
             actor is not None and actor.is_member and actor.person and actor.person.unit_id
@@ -136,7 +140,7 @@ POLICY: dict[str, Rule] = {
             group_scope=True,
         ),
         Rule(button("f"), None, PRIVATE, "the presser's own draft, at its current step, on its own prompt"),
-        Rule(button("lg"), None, PRIVATE, "the presser's own language"),
+        Rule(button("lg"), None, PRIVATE, "the presser's own language", known_only=True),
         Rule(button("fg"), None, PRIVATE, "the presser's own personal details"),
         Rule(button("rp"), Permission.REPORT, PRIVATE, "the presser's own earlier report on a topic"),
         Rule(
@@ -178,7 +182,13 @@ def policy_table() -> str:
     lines = ["| action | who | where | what it reaches |", "|---|---|---|---|"]
     for rule in POLICY.values():
         if rule.permission is None:
-            who = "active members with a unit" if rule.members_only else "anyone"
+            who = (
+                "active members with a unit"
+                if rule.members_only
+                else "registered or registering people"
+                if rule.known_only
+                else "anyone"
+            )
         else:
             roles = [role.value for role, granted in ROLE_PERMISSIONS.items() if rule.permission in granted]
             who = ", ".join(roles)

@@ -63,6 +63,9 @@ async def _bound_elsewhere(services: Services, actor: Actor, group: ChatGroup | 
     ).format(unit=escape(current.name))
 
 
+TITLE_MAX = 255  # ChatGroup.title
+
+
 def setup_in_groups_text() -> str:
     return _("A group is registered from inside the group: send /setup there.")
 
@@ -82,7 +85,7 @@ async def bind_group(services: Services, *, actor: Actor, chat: Chat, unit_id: i
     if group is None:
         group = ChatGroup(chat_id=chat.id, unit_id=unit.id)
     group.unit_id = unit.id
-    group.title = chat.title or ""
+    group.title = (chat.title or "")[:TITLE_MAX]  # a Zalo group's name has no promised length
     group.is_active = True
     group.registered_by = actor.person.id
     services.session.add(group)

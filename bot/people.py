@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiogram.utils.i18n import gettext as _
 
 from bot import menus
-from bot.access import Actor
+from bot.access import Actor, Permission, refusal_text
 from bot.clock import format_datetime
 from bot.conversation import Outcome, Services
 from bot.delivery.splitting import split_html
@@ -58,8 +58,8 @@ def help_text(actor: Actor | None) -> str:
 async def set_locale(services: Services, *, actor: Actor, locale: str) -> Outcome:
     if locale not in LOCALES:
         return Outcome(alert=_("This button has expired."))
-    if actor.person is None:
-        return Outcome(alert=help_text(actor))
+    if actor.person is None:  # nobody to keep a language for yet (an alert holds 200 characters)
+        return Outcome(alert=refusal_text(Permission.REPORT, actor))
     actor.person.locale = locale
     await menus.queue_menu_change(services.replies, services.i18n, actor.person, actor.roles)
     services.session.add(actor.person)

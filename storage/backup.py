@@ -20,6 +20,8 @@ import hashlib
 import os
 import re
 import sqlite3
+import time
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +38,7 @@ BACKUP_NAME = re.compile(
     rf"^{PREFIX}(?P<stamp>\d{{8}}-\d{{6}})(?:-(?P<number>\d+))?(?:{SQLITE_SUFFIX}|{POSTGRES_SUFFIX})$"
 )
 PARTIAL_SUFFIX = ".partial"
+STALE_PARTIAL_SECONDS = 24 * 3600
 CHUNK = 1 << 20
 
 
@@ -64,6 +67,13 @@ def sha256_of(path: Path) -> str:
 
 async def backup(database_url: str, directory: Path, *, now: datetime) -> Backup:
     """Write a backup of the database into `directory`, named by the local time `now`."""
+    try:
+        return await _backup(database_url, directory, now=now)
+    except (OSError, sqlite3.Error) as error:  # a full disk, a folder not ours, a locked file
+        raise BackupError(f"the backup could not be written: {error}") from error
+
+
+async def _backup(database_url: str, directory: Path, *, now: datetime) -> Backup:
     source = sqlite_file(database_url)
     if source is None and not database_url.startswith("postgresql"):
         raise BackupError(f"backups are made of SQLite files and PostgreSQL databases, not {database_url!r}")
@@ -88,7 +98,9 @@ def _reserve(directory: Path, stem: str, suffix: str) -> Path:
     directory.chmod(0o700)
     final = directory / f"{stem}{suffix}"
     number = 1
-    while final.exists() or checksum_file(final).exists():
+    while any(
+        path.exists() for path in (final, checksum_file(final), final.with_name(final.name + PARTIAL_SUFFIX))
+    ):
         number += 1
         final = directory / f"{stem}-{number}{suffix}"
     _create_private(final.with_name(final.name + PARTIAL_SUFFIX))
@@ -98,10 +110,13 @@ def _reserve(directory: Path, stem: str, suffix: str) -> Path:
 def _seal(partial: Path, final: Path) -> Backup:
     """Checksum the finished copy, write the .sha256, then give the copy its final name."""
     checksum = sha256_of(partial)
+    _sync(partial)
     marks = checksum_file(final)
     _create_private(marks)
     marks.write_text(f"{checksum}  {final.name}\n", encoding="ascii")
+    _sync(marks)
     partial.rename(final)
+    _sync(final.parent)  # the new names are on disk too
     return Backup(path=final, checksum=checksum, size=final.stat().st_size)
 
 
@@ -122,6 +137,13 @@ def verify(file: Path) -> str:
 async def restore(database_url: str, file: Path) -> None:
     """Restore a checked backup into the empty database `database_url` names (migrations
     newer than the backup are the caller's to apply next)."""
+    try:
+        await _restore(database_url, file)
+    except (OSError, sqlite3.Error) as error:
+        raise BackupError(f"the backup could not be restored: {error}") from error
+
+
+async def _restore(database_url: str, file: Path) -> None:
     await asyncio.to_thread(verify, file)
     target = sqlite_file(database_url)
     if file.name.endswith(SQLITE_SUFFIX) != (target is not None):
@@ -144,7 +166,23 @@ def prune(directory: Path, keep: int) -> list[Path]:
     for path in removed:
         path.unlink(missing_ok=True)
         checksum_file(path).unlink(missing_ok=True)
+    # What a killed run left: a copy never finished (a day old: not one being written now)
+    # and a checksum whose backup is gone. They hold personal data too.
+    for path in directory.glob(f"{PREFIX}*{PARTIAL_SUFFIX}"):
+        if time.time() - path.stat().st_mtime > STALE_PARTIAL_SECONDS:
+            path.unlink(missing_ok=True)
+    for marks in directory.glob(f"{PREFIX}*{CHECKSUM_SUFFIX}"):
+        if not marks.with_name(marks.name.removesuffix(CHECKSUM_SUFFIX)).exists():
+            marks.unlink(missing_ok=True)
     return removed
+
+
+def _sync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _create_private(path: Path) -> None:
@@ -157,22 +195,18 @@ def _copy_sqlite(source: Path, destination: Path) -> None:
         raise BackupError(f"there is no database file at {source}")
     # Only read from: the backup API takes the pages in one read transaction, which in WAL
     # mode the bot's writes go on beside.
-    with sqlite3.connect(source) as live, sqlite3.connect(destination) as copy:
+    with closing(sqlite3.connect(source)) as live, closing(sqlite3.connect(destination)) as copy:
         live.backup(copy)
         # One self-contained file: the copy must not need a -wal file beside it.
         copy.execute("PRAGMA journal_mode=DELETE")
         _check_sqlite(copy, destination.name)
-    live.close()
-    copy.close()
 
 
 def _restore_sqlite(file: Path, target: Path) -> None:
-    with sqlite3.connect(file) as saved:
+    with closing(sqlite3.connect(file)) as saved:
         _check_sqlite(saved, file.name)
-        with sqlite3.connect(target) as restored:
+        with closing(sqlite3.connect(target)) as restored:
             saved.backup(restored)
-        restored.close()
-    saved.close()
 
 
 def _check_sqlite(connection: sqlite3.Connection, name: str) -> None:
@@ -214,6 +248,13 @@ def _pg_environment(database_url: str) -> dict[str, str]:
     ):
         if value is not None:
             environment[name] = str(value)
+    # What asyncpg's URL may carry that libpq reads from its own variables.
+    query = {key: value if isinstance(value, str) else value[0] for key, value in url.query.items()}
+    if "host" in query:
+        environment["PGHOST"] = query["host"]
+    ssl = query.get("sslmode") or query.get("ssl")
+    if ssl:
+        environment["PGSSLMODE"] = ssl
     return environment
 
 

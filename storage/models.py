@@ -249,7 +249,9 @@ class Topic(SQLModel, table=True):
     period: str = Field(max_length=7, index=True)  # YYYY-MM in the org time zone
     due_at: datetime = Field(sa_type=UtcDateTime)
     status: str = Field(default=TopicStatus.DRAFT, max_length=16, index=True)
-    photo_file_id: str | None = Field(default=None, max_length=255)  # urgent matters may carry a photo
+    # An urgent matter's photo: a Telegram file_id, or the URL of a photo sent from Zalo (no
+    # length is promised for those, and PostgreSQL enforces a VARCHAR's).
+    photo_file_id: str | None = Field(default=None, sa_type=Text)
     created_by: int | None = Field(default=None, foreign_key="person.id")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     published_at: datetime | None = Field(default=None, sa_type=UtcDateTime)

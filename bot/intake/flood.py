@@ -1,7 +1,7 @@
 """Flood control at the door (issue 18): one person, or one group, cannot slow everyone.
 
-Every update with a sender draws on two token buckets before it is stored: the sender's and,
-in a group, the group's. An update that finds either empty is the last one taken for a while:
+Every update that asks the bot for something (bot/intake/poller.py says which) draws on two
+token buckets before it is stored: the sender's and, in a group, the group's. An update that finds either empty is the last one taken for a while:
 it is stored and answered with one notice, and its bucket is muted for `mute_seconds`, during
 which nothing from that person (or group) is stored or handled at all. So 300 fast messages
 make about `burst` rows and answers and one notice, not 300, and the others' answers never
@@ -15,12 +15,15 @@ test that freezes the bot's day still floods in real seconds.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-# Forget the state of senders idle this long (their buckets are full again anyway).
+# Idle senders' buckets are forgotten every this many updates (they are full again anyway).
 PRUNE_EVERY = 4096
+# The verdicts of this many recent updates, for an update that comes again.
+REMEMBERED_VERDICTS = 10_000
 
 
 class FloodScope(StrEnum):
@@ -63,10 +66,23 @@ class FloodGuard:
         self.clock = clock
         self._buckets: dict[tuple[FloodScope, int], _Bucket] = {}
         self._calls = 0
+        self._verdicts: OrderedDict[int, Admission] = OrderedDict()
         self.dropped = 0
 
-    def admit(self, *, sender: int | None, group: int | None) -> Admission:
-        """Whether an update from `sender` (in the group chat `group`, if any) is taken."""
+    def admit(self, *, sender: int | None, group: int | None, update_id: int | None = None) -> Admission:
+        """Whether an update from `sender` (in the group chat `group`, if any) is taken. An
+        update seen again (its batch could not be stored and came back) gets the same verdict
+        without drawing again: a database outage must not mute anyone."""
+        if update_id is not None and (known := self._verdicts.get(update_id)) is not None:
+            return known
+        verdict = self._judge(sender=sender, group=group)
+        if update_id is not None:
+            self._verdicts[update_id] = verdict
+            if len(self._verdicts) > REMEMBERED_VERDICTS:
+                self._verdicts.popitem(last=False)
+        return verdict
+
+    def _judge(self, *, sender: int | None, group: int | None) -> Admission:
         now = self.clock()
         self._prune(now)
         keys = [(FloodScope.PERSON, sender)] if sender is not None else []

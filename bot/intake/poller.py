@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar, cast
 
 from aiogram import Bot
+from aiogram.enums import ChatType
 from aiogram.exceptions import (
     ClientDecodeError,
     TelegramAPIError,
@@ -24,11 +25,10 @@ from aiogram.exceptions import (
 )
 from aiogram.methods import GetUpdates
 from aiogram.types import Update
-from aiogram.types.update import UpdateTypeLookupError
 
 from bot.clock import Clock
 from bot.intake.flood import ADMIT, Admission, FloodGuard, FloodScope
-from bot.intake.processor import InboxItem, InboxProcessor, belongs_to_a_chat, chat_key, own_key, parse_update
+from bot.intake.processor import InboxItem, InboxProcessor, chat_key, own_key, parse_update
 from storage import inbox, jsoncodec
 from storage.addresses import is_group
 from storage.db import SessionFactory
@@ -85,7 +85,7 @@ class Intake:
                 rows.append((update_id, own_key(update_id), payload))
                 continue
             key = chat_key(update)
-            admission = self._admission(update, key)
+            admission = self._admission(update)
             if not admission.admit:
                 continue  # muted: neither stored nor handled (it is confirmed with the batch)
             if admission.notice is not None:
@@ -110,21 +110,37 @@ class Intake:
             log.error("parked %d update(s) that could not be read", len(unreadable))
         return len(new_ids)
 
-    def _admission(self, update: Update, key: int) -> Admission:
+    def _admission(self, update: Update) -> Admission:
         if self.flood is None:
             return ADMIT
-        sender = getattr(_event(update), "from_user", None)
-        return self.flood.admit(
-            sender=sender.id if sender is not None and not sender.is_bot else None,
-            group=key if belongs_to_a_chat(key) and is_group(key) else None,
-        )
+        counted = _addressed_to_the_bot(update)
+        if counted is None:
+            return ADMIT
+        sender, group = counted
+        return self.flood.admit(update_id=update.update_id, sender=sender, group=group)
 
 
-def _event(update: Update) -> object | None:
-    try:
-        return update.event
-    except UpdateTypeLookupError:  # a kind of update aiogram does not know: no sender to count
+def _addressed_to_the_bot(update: Update) -> tuple[int, int | None] | None:
+    """(sender, group) of an update that asks the bot for something: a press, a private
+    message, or in a group a command, a "#N" answer or a reply to the bot. Anything else
+    (what members say to each other in a group the bot administers, joins and leaves, a group
+    becoming a supergroup, the bot blocked) is taken as it comes and never counted: limiting it
+    would mute people for talking among themselves, or lose a change the bot must record."""
+    query = update.callback_query
+    if query is not None:
+        chat = query.message.chat.id if query.message is not None else None
+        return query.from_user.id, chat if chat is not None and is_group(chat) else None
+    message = update.message
+    if message is None or message.from_user is None or message.from_user.is_bot:
         return None
+    if message.chat.type == ChatType.PRIVATE:
+        return message.from_user.id, None
+    said = message.text or message.caption or ""
+    replied = message.reply_to_message
+    to_the_bot = replied is not None and replied.from_user is not None and replied.from_user.is_bot
+    if said.startswith(("/", "#")) or to_the_bot:
+        return message.from_user.id, message.chat.id
+    return None
 
 
 class Poller:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import copy
 import html
 import itertools
 import json
@@ -545,7 +546,9 @@ class World:
         query = {
             "id": query_id,
             "from": self.user(user_id).json(),
-            "message": message,
+            # As Telegram does: the message as it is at the press, not as later edits leave it
+            # by the time the bot takes the update.
+            "message": copy.deepcopy(message),
             "chat_instance": str(abs(chat.id)),
             "data": data,
         }

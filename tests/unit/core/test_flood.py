@@ -1,9 +1,11 @@
 """Flood control's buckets (bot/intake/flood.py) on a clock the test moves."""
 
+from aiogram.types import Update
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.intake.flood import ADMIT, DROP, Admission, FloodGuard, FloodScope, Limit
+from bot.intake.poller import _addressed_to_the_bot
 
 
 class Clock:
@@ -87,3 +89,70 @@ def test_what_is_taken_from_one_sender_is_bounded_by_burst_and_rate(gaps: list[f
     pauses = notices
     assert notices <= 1 + elapsed / 30
     assert taken <= (pauses + 1) * (3 + 1) + elapsed * 6 / 60 + 1e-9
+
+
+def test_an_update_seen_again_gets_the_same_verdict_without_drawing() -> None:
+    """Its batch could not be stored and came back: nobody is muted by a database outage."""
+    clock = Clock()
+    flood = guard(clock, burst=2)
+    first = [flood.admit(sender=1, group=None, update_id=n) for n in range(3)]
+    again = [flood.admit(sender=1, group=None, update_id=n) for n in range(3)]
+    assert first == again == [ADMIT, ADMIT, Admission(admit=True, notice=FloodScope.PERSON)]
+    assert flood.dropped == 0
+
+
+def _update(update_id: int, **event: object) -> Update:
+    return Update.model_validate({"update_id": update_id, **event})
+
+
+def _message(chat: dict[str, object], text: str | None = None, **extra: object) -> dict[str, object]:
+    body: dict[str, object] = {
+        "message_id": 1,
+        "date": 0,
+        "chat": chat,
+        "from": {"id": 7, "is_bot": False, "first_name": "A"},
+        **extra,
+    }
+    if text is not None:
+        body["text"] = text
+    return body
+
+
+def test_only_what_asks_the_bot_for_something_is_counted() -> None:
+    private = {"id": 7, "type": "private"}
+    group = {"id": -100, "type": "supergroup", "title": "G"}
+    bot_post = {
+        "message_id": 5,
+        "date": 0,
+        "chat": group,
+        "from": {"id": 1, "is_bot": True, "first_name": "B"},
+    }
+    assert _addressed_to_the_bot(_update(1, message=_message(private, "chào"))) == (7, None)
+    assert _addressed_to_the_bot(_update(2, message=_message(group, "/summary"))) == (7, -100)
+    assert _addressed_to_the_bot(_update(3, message=_message(group, "#2 ý kiến"))) == (7, -100)
+    assert _addressed_to_the_bot(
+        _update(4, message=_message(group, "ý kiến", reply_to_message=bot_post))
+    ) == (
+        7,
+        -100,
+    )
+    # members talking among themselves, and what the bot must record whatever the pace
+    assert _addressed_to_the_bot(_update(5, message=_message(group, "chào cả nhà"))) is None
+    assert _addressed_to_the_bot(_update(6, message=_message(group, migrate_to_chat_id=-1001))) is None
+    member = {"status": "member", "user": {"id": 1, "is_bot": True, "first_name": "B"}}
+    kicked = {"status": "kicked", "user": {"id": 1, "is_bot": True, "first_name": "B"}, "until_date": 0}
+    change = {
+        "chat": private,
+        "from": {"id": 7, "is_bot": False, "first_name": "A"},
+        "date": 0,
+        "old_chat_member": member,
+        "new_chat_member": kicked,
+    }
+    assert _addressed_to_the_bot(_update(7, my_chat_member=change)) is None
+    press = {
+        "id": "q",
+        "from": {"id": 7, "is_bot": False, "first_name": "A"},
+        "chat_instance": "c",
+        "data": "x",
+    }
+    assert _addressed_to_the_bot(_update(8, callback_query={**press, "message": bot_post})) == (7, -100)

@@ -2,6 +2,7 @@
 the file and its checksum, owner-only, and every way a restore must refuse and change nothing.
 (Backing up during traffic and restoring everything: tests/e2e/test_backup.py.)"""
 
+import os
 import sqlite3
 import stat
 from pathlib import Path
@@ -132,3 +133,24 @@ def test_a_backup_of_a_missing_database_writes_nothing(env: Path, monkeypatch: p
     result = runner.invoke(app, ["backup"])
     assert result.exit_code == 2 and "there is no database file" in result.output
     assert not [path for path in (env / "backups").iterdir()]
+
+
+def test_a_folder_that_cannot_be_written_is_named_and_leftovers_are_cleared(env: Path) -> None:
+    blocked = env / "not-a-folder"
+    blocked.write_text("a file where the folder should be", encoding="utf-8")
+    result = runner.invoke(app, ["backup", "--to", str(blocked)])
+    assert result.exit_code == 2 and "the backup could not be written" in result.output
+    assert "no backup was written" in result.output and "Traceback" not in result.output
+    # a run killed half-way left a copy and a checksum without its backup: the next run
+    # clears them (the copy once it is a day old: it might be another run's, being written)
+    folder = env / "backups"
+    folder.mkdir(mode=0o700)
+    stale = folder / "dlxh-20261101-010000.sqlite3.partial"
+    stale.write_bytes(b"half a copy")
+    os.utime(stale, (0, 0))
+    fresh = folder / "dlxh-20261207-010000.sqlite3.partial"
+    fresh.write_bytes(b"being written")
+    orphan = folder / "dlxh-20261102-010000.sqlite3.sha256"
+    orphan.write_text("0" * 64 + "  dlxh-20261102-010000.sqlite3\n", encoding="ascii")
+    backup_now(env)
+    assert not stale.exists() and not orphan.exists() and fresh.exists()

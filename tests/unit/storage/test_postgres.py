@@ -88,3 +88,36 @@ async def test_migrations_and_summary_queries_run_on_postgres(pg_url: str) -> No
             assert row is not None and row.status == InboxStatus.DONE
     finally:
         await engine.dispose()
+
+
+async def test_a_long_photo_url_fits_on_postgres(pg_url: str) -> None:
+    """PostgreSQL enforces a VARCHAR's length where SQLite does not: an urgent matter's photo
+    may be a long Zalo URL."""
+    from datetime import timedelta
+
+    from sqlmodel import select
+
+    from storage.models import Topic, TopicKind
+
+    engine = create_engine(pg_url)
+    try:
+        await upgrade_database(engine)
+        factory = create_session_factory(engine)
+        async with factory() as session:
+            url = "https://photo.zalo.example/" + "a" * 600
+            session.add(
+                Topic(
+                    kind=TopicKind.URGENT,
+                    title="Đột xuất",
+                    guidance="…",
+                    period="2026-11",
+                    due_at=utcnow() + timedelta(days=1),
+                    photo_file_id=url,
+                )
+            )
+            await session.commit()
+        async with factory() as session:
+            topic = (await session.exec(select(Topic))).one()
+            assert topic.photo_file_id == url
+    finally:
+        await engine.dispose()
