@@ -97,6 +97,7 @@ async def test_a_long_photo_url_fits_on_postgres(pg_url: str) -> None:
 
     from sqlmodel import select
 
+    from bot.conversation import FormCatalog
     from storage.models import Topic, TopicKind
 
     engine = create_engine(pg_url)
@@ -104,9 +105,12 @@ async def test_a_long_photo_url_fits_on_postgres(pg_url: str) -> None:
         await upgrade_database(engine)
         factory = create_session_factory(engine)
         async with factory() as session:
+            forms = FormCatalog()
+            await forms.sync_builtin(session)
             url = "https://photo.zalo.example/" + "a" * 600
             session.add(
                 Topic(
+                    form_id=forms.form_id("monthly_opinion"),
                     kind=TopicKind.URGENT,
                     title="Đột xuất",
                     guidance="…",
