@@ -14,6 +14,7 @@ from aiogram.types import User
 from aiogram.utils.i18n import gettext as _
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.i18n import board
 from storage import people
 from storage.models import Person, PersonStatus, Role, Unit
 
@@ -276,10 +277,10 @@ def refusal_text(permission: Permission, actor: Actor | None) -> str:
     if (actor is None or not actor.is_member) and permission is Permission.REPORT:
         return _(
             "You are not registered yet. To join the collaborator network, open the invite "
-            "link that the Propaganda Board staff sent you."
-        )
+            "link that the staff of {board} sent you."
+        ).format(board=board())
     if permission is Permission.VIEW_SUMMARY:
         return _("Sorry, the summary is only available to leaders.")
     if permission is Permission.REPORT:
         return _("Sorry, only registered collaborators can send reports.")
-    return _("Sorry, this command is only for Propaganda Board staff.")
+    return _("Sorry, this command is only for the staff of {board}.").format(board=board())

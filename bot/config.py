@@ -18,6 +18,9 @@ TELEGRAM_WEBHOOK_PATH = "/webhook"
 TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 # What Zalo's setWebhook takes as a secret (sent back in a header, so ASCII).
 ZALO_SECRET = re.compile(r"[A-Za-z0-9_-]{8,256}")
+# What provincial boards have been called since the 2025 merger; each province's own name
+# (with the province, as its people write it) goes in BOARD_NAME.
+DEFAULT_BOARD_NAME = "Ban Tuyên giáo và Dân vận Tỉnh ủy"
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "123456:ABC", "your-token-here"}
 
 
@@ -35,6 +38,8 @@ class Settings(BaseSettings):
     database_busy_timeout_ms: int = Field(default=10_000, ge=0)
     admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     org_timezone: str = "Asia/Ho_Chi_Minh"
+    # The board that runs the network, as every text names it ("… the staff of {board}").
+    board_name: str = Field(default=DEFAULT_BOARD_NAME, min_length=2, max_length=120)
     default_locale: str = "vi"
 
     # Intake: how updates come in and how failures are retried. A database that fails is

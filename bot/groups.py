@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.access import Actor, Permission
 from bot.conversation import Outcome, Services
 from bot.delivery import payloads
-from bot.i18n import in_locale, normalize_locale
+from bot.i18n import board, in_locale, normalize_locale
 from bot.onboarding import units_in_scope
 from bot.ui import Choice, Screen, SetupButton, escape, use_channel
 from storage import audit, outbox, people
@@ -25,8 +25,8 @@ MAX_UNIT_BUTTONS = 40
 def unregistered_text() -> str:
     return _(
         "This group is not registered with the collaborator network yet. "
-        "A Propaganda Board staff member can register it by sending /setup here."
-    )
+        "A staff member of {board} can register it by sending /setup here."
+    ).format(board=board())
 
 
 async def offer_setup(services: Services, *, actor: Actor, chat: Chat) -> Outcome:

@@ -9,15 +9,38 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from html import escape
 from pathlib import Path
 
 from aiogram.utils.i18n import I18n
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
+from bot.config import DEFAULT_BOARD_NAME
+
 LOCALES_DIR = Path(__file__).parent / "locales"
 DOMAIN = "messages"
 LOCALES = ("vi", "en")
+
+
+# The board's name as the texts of this update say it (BOARD_NAME), set with its locale by
+# bot/middlewares.py, as aiogram's I18n keeps the locale.
+_board_name: ContextVar[str] = ContextVar("board_name", default=DEFAULT_BOARD_NAME)
+
+
+def board() -> str:
+    """The board's name, ready for an HTML text."""
+    return escape(_board_name.get(), quote=False)
+
+
+@contextmanager
+def use_board_name(name: str) -> Iterator[None]:
+    token = _board_name.set(name)
+    try:
+        yield
+    finally:
+        _board_name.reset(token)
 
 
 def compile_catalogs(path: Path = LOCALES_DIR) -> list[Path]:

@@ -16,7 +16,7 @@ from bot.access import Actor, Permission, load_actor, refusal_text
 from bot.channels.callback_signing import CallbackSigner
 from bot.channels.telegram import answer_text
 from bot.conversation import Services
-from bot.i18n import normalize_locale
+from bot.i18n import normalize_locale, use_board_name
 from bot.intake.flood import FloodScope
 from bot.intake.processor import belongs_to_a_chat, chat_key
 from bot.ui import expired_text, use_channel
@@ -68,7 +68,12 @@ class UpdateContextMiddleware(BaseMiddleware):
         locale = normalize_locale(actor.locale if actor else None, self.i18n.default_locale)
         key = chat_key(update) if isinstance(update, Update) else 0
         channel = channel_of(key) if belongs_to_a_chat(key) else Channel.TELEGRAM
-        with self.i18n.context(), self.i18n.use_locale(locale), use_channel(channel):
+        with (
+            self.i18n.context(),
+            self.i18n.use_locale(locale),
+            use_channel(channel),
+            use_board_name(data["settings"].board_name),
+        ):
             notice: FloodScope | None = data.get("flood_notice")
             if notice is not None and isinstance(update, Update):
                 await _tell_flooded(data["services"], update, notice, data["settings"].flood_mute_seconds)

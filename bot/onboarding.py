@@ -19,7 +19,7 @@ from bot.clock import format_date
 from bot.conversation import Conversations, Outcome, Services, WizardPurpose
 from bot.delivery import payloads
 from bot.forms import FormDefinition
-from bot.i18n import N_, in_locale, localized, normalize_locale
+from bot.i18n import N_, board, in_locale, localized, normalize_locale
 from bot.ui import Screen, deep_link, escape, use_channel
 from storage import audit, people
 from storage.addresses import channel_of
@@ -126,19 +126,19 @@ def invite_problem(invite: Invite | None, now: datetime) -> InviteProblem | None
 def invite_problem_text(problem: InviteProblem) -> str:
     return {
         InviteProblem.UNKNOWN: _(
-            "This invite link is not valid. Please check the link or ask the Propaganda Board staff for a new one."
+            "This invite link is not valid. Please check the link or ask the staff of {board} for a new one."
         ),
         InviteProblem.EXPIRED: _(
-            "This invite link has expired. Please ask the Propaganda Board staff for a new one."
+            "This invite link has expired. Please ask the staff of {board} for a new one."
         ),
         InviteProblem.USED_UP: _(
             "This invite link has already been used the allowed number of times. "
-            "Please ask the Propaganda Board staff for a new one."
+            "Please ask the staff of {board} for a new one."
         ),
         InviteProblem.REVOKED: _(
-            "This invite link was withdrawn. Please ask the Propaganda Board staff for a new one."
+            "This invite link was withdrawn. Please ask the staff of {board} for a new one."
         ),
-    }[problem]
+    }[problem].format(board=board())
 
 
 def registration_form(services: Services) -> FormDefinition:
@@ -281,8 +281,10 @@ async def _link_account(services: Services, *, actor: Actor, invite: Invite) -> 
         with in_locale(services.i18n, locale), use_channel(channel_of(previous)):
             notice = _(
                 "Your membership is now used on another account ({channel}), and the bot writes to you "
-                "there. If that was not you, tell the Propaganda Board staff at once."
-            ).format(channel="Zalo" if channel_of(actor.address) is Channel.ZALO else "Telegram")
+                "there. If that was not you, tell the staff of {board} at once."
+            ).format(
+                channel="Zalo" if channel_of(actor.address) is Channel.ZALO else "Telegram", board=board()
+            )
             await services.replies.add(previous, payloads.message(notice))
     services.session.add(person)
     await audit.record(
@@ -315,13 +317,13 @@ CONSENT_VERSION = "2026-12"
 
 def consent_text() -> str:
     return _(
-        "<b>Your personal data.</b> The Propaganda Board keeps your name, phone number, field of "
+        "<b>Your personal data.</b> {board} keeps your name, phone number, field of "
         "work and unit, and the reports you send, to run the collaborator network: to send you "
         "guidance topics and to compile public-opinion summaries. Only the board's staff and "
         "leaders responsible for your unit see them; summaries show figures and opinions, not "
         "your name. /mydata shows everything kept about you; /forget withdraws your consent and "
         "removes your personal details (your reports stay, without your name, in the figures)."
-    )
+    ).format(board=board())
 
 
 class RegistrationPurpose(WizardPurpose):

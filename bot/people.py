@@ -9,7 +9,7 @@ from bot.access import Actor, Permission, refusal_text
 from bot.clock import format_datetime
 from bot.conversation import Outcome, Services
 from bot.delivery.splitting import split_html
-from bot.i18n import LOCALES, in_locale
+from bot.i18n import LOCALES, board, in_locale
 from bot.ui import Choice, ForgetButton, Screen, escape, text_only, truncate
 from storage import audit, reports
 from storage import outbox as outbox_store
@@ -23,14 +23,14 @@ def help_text(actor: Actor | None) -> str:
         if text_only():
             return _(
                 "Hello! This is the bot of the public-opinion collaborator network.\n\n"
-                "To join, send here the invite code that the Propaganda Board staff gave you "
-                "(ten letters and digits, like K7M2Q-9XD4B). If you have no code, please contact the board."
-            )
+                "To join, send here the invite code that the staff of {board} gave you "
+                "(ten letters and digits, like K7M2Q-9XD4B). If you have no code, please contact {board}."
+            ).format(board=board())
         return _(
             "Hello! This is the bot of the public-opinion collaborator network.\n\n"
-            "To join, open the invite link that the Propaganda Board staff sent you "
-            "(it looks like t.me/…?start=…). If you have no link, please contact the board."
-        )
+            "To join, open the invite link that the staff of {board} sent you "
+            "(it looks like t.me/…?start=…). If you have no link, please contact {board}."
+        ).format(board=board())
     lines = [
         _("Hello, {name}! What you can do here:").format(
             name=escape(actor.person.full_name) if actor.person else ""
@@ -48,7 +48,7 @@ def help_text(actor: Actor | None) -> str:
         lines.append(_("/invite — create an invite link for new collaborators"))
         lines.append(_("/setup — (in a group) register the group for a unit"))
     if actor.has_role(Role.LEADER) or actor.has_role(Role.ADMIN):
-        lines.append(_("/summary [MM/YYYY] — the month's figures"))
+        lines.append(_("/summary [month/year] — the month's figures"))
     lines.append(_("/lang — change the language · /cancel — stop what you are filling in"))
     lines.append(_("/link — use your membership on your other account (Zalo or Telegram)"))
     lines.append(_("/mydata — what is kept about you · /forget — remove your personal details"))

@@ -11,6 +11,7 @@ from bot.access import Actor
 from bot.clock import format_date, format_datetime, period_of
 from bot.conversation import Conversations, Outcome, Services
 from bot.forms import FormDefinition, text_for
+from bot.i18n import board
 from bot.ui import Choice, ReplaceButton, Screen, current_locale, escape
 from storage import people, reports, topics
 from storage.models import Draft, Report, ReportChannel, Topic, TopicStatus
@@ -262,5 +263,5 @@ def not_your_topic_text() -> str:
 def not_member_text() -> str:
     return _(
         "Thank you! Only registered collaborators' replies are recorded. "
-        "Ask the Propaganda Board staff for an invite link to join."
-    )
+        "Ask the staff of {board} for an invite link to join."
+    ).format(board=board())

@@ -68,7 +68,7 @@ def topic_form(services: Services, units: list[Unit]) -> FormDefinition:
                     "key": "due",
                     "type": "date",
                     "allow_past": False,
-                    "label": localized(i18n, "Due date for reports (dd/mm/yyyy)"),
+                    "label": localized(i18n, "Due date for reports"),
                 },
             ],
         }

@@ -221,7 +221,8 @@ def error_text(error: FormError, hint: str | None = None) -> str:
         "not_integer": _("Please type a whole number."),
         "below_min": _("The number must be at least {min}."),
         "above_max": _("The number must be at most {max}."),
-        "bad_date": _("Please type a date as dd/mm/yyyy, for example 25/11/2026."),
+        "bad_date": _("Please type the date as day/month/year, for example 25/11/2026."),
+        "date_too_old": _("{value} is more than {years} years ago: please check the date."),
         "date_in_future": _("The date cannot be in the future."),
         "date_in_past": _("The date cannot be in the past."),
         "date_today_not_allowed": _("The date must be after today."),
@@ -231,8 +232,9 @@ def error_text(error: FormError, hint: str | None = None) -> str:
         "deadline_invalid_time": _("“{value}” is not a valid time."),
         "deadline_empty_duration": _("The time from now must be more than zero."),
         "deadline_unrecognised": _(
-            "Write the deadline as a time from now (2h, 24h, 90 phút), a time today (18:00), "
-            "a time and day (18:00 25/11) or a date (25/11/2026)."
+            "Write the deadline as an hour (18h or 18:00: today, or tomorrow if it has passed), an "
+            "hour and a day (18h 25/11), a day (25/11/2026), or a time from now (2 giờ, 2 tiếng, "
+            "trong 2h)."
         ),
         "expected_text": _("Please type your answer as text."),
         "expected_attachment": _("Please send a photo or a file, or press ⏭ Skip."),
@@ -385,9 +387,12 @@ def _hint(question: Question) -> str:
     elif question.type in ("choice", "yes_no"):
         hint = _("Answer with the number of your choice.") if typed else _("Choose one.")
     elif question.type == "date":
-        hint = _("Type a date as dd/mm/yyyy.")
+        hint = _("Type the date as day/month/year, for example 25/12/2026 (the year may be left out).")
     elif question.type == "deadline":
-        hint = _("For example: 2h, 24h, 18:00, 18:00 25/11 or 25/11/2026.")
+        hint = _(
+            "For example: 18h (today, or tomorrow if it has passed), 18h 25/11, 25/11/2026, or a "
+            "time from now: 2 giờ, 2 tiếng, trong 2h."
+        )
     elif question.type == "number":
         hint = _("Type a number.")
     elif question.type == "attachment":

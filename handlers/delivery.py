@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aiogram import F, Router
 from aiogram.enums import ChatType
-from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
 from bot import access, broadcasts, urgent
@@ -12,6 +11,7 @@ from bot.access import Actor, button
 from bot.channels.telegram import answer_callback, answer_message
 from bot.conversation import Services
 from bot.ui import BroadcastButton
+from handlers.commands import command
 
 
 async def list_broadcasts(message: Message, services: Services, actor: Actor) -> None:
@@ -34,7 +34,7 @@ def create_router() -> Router:
     router = Router(name=__name__)
     router.message.register(
         list_broadcasts,
-        Command("broadcasts"),
+        command("broadcasts"),
         F.chat.type == ChatType.PRIVATE,
         flags=access.flags("/broadcasts"),
     )

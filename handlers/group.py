@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from aiogram import F, Router
 from aiogram.enums import ChatType
-from aiogram.filters import Command
 from aiogram.types import CallbackQuery, ChatMemberUpdated, Message
 from aiogram.utils.i18n import gettext as _
 
@@ -26,6 +25,7 @@ from bot.reporting import (
     topic_is_for,
 )
 from bot.ui import SetupButton
+from handlers.commands import command, for_another_bot
 
 GROUP_CHATS = F.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP})
 
@@ -80,15 +80,20 @@ async def reply_to_topic(message: Message, services: Services, actor: Actor | No
     )
 
 
+async def left_to_another_bot(message: Message) -> None:
+    """/summary@OtherBot in a group the bot shares: not ours, so not a word."""
+
+
 def create_router() -> Router:
     """A fresh router (one per Dispatcher), with handlers in the order they are tried."""
     router = Router(name=__name__)
     router.message.filter(GROUP_CHATS)
+    router.message.register(left_to_another_bot, for_another_bot)
     router.message.register(group_migrated, F.migrate_to_chat_id)
     router.my_chat_member.register(
         bot_membership_changed, F.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP})
     )
-    router.message.register(setup, Command("setup"), flags=access.flags("/setup"))
+    router.message.register(setup, command("setup"), flags=access.flags("/setup"))
     router.callback_query.register(setup_chosen, SetupButton.filter(), flags=access.flags(button("su")))
     router.message.register(unregistered_group_command, F.text.startswith("/"), ~RegisteredGroup())
     router.message.register(

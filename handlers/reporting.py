@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aiogram import F, Router
 from aiogram.enums import ChatType
-from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
@@ -15,6 +14,7 @@ from bot.conversation import Conversations, Outcome, Services
 from bot.forms.engine import Attachment
 from bot.people import help_text
 from bot.ui import FormButton, ReplaceButton, expired_text, nav_texts
+from handlers.commands import command
 from storage import reports
 
 
@@ -129,7 +129,7 @@ def create_router() -> Router:
     router = Router(name=__name__)
     router.message.filter(F.chat.type == ChatType.PRIVATE)
     router.callback_query.register(press_replace, ReplaceButton.filter(), flags=access.flags(button("rp")))
-    router.message.register(start_incident_report, Command("report"), flags=access.flags("/report"))
+    router.message.register(start_incident_report, command("report"), flags=access.flags("/report"))
     router.message.register(unknown_command, F.text.startswith("/"))
     router.message.register(typed_answer, F.text | F.photo | F.document | F.contact)
     router.message.register(other_message)

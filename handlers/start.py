@@ -6,7 +6,7 @@ import re
 
 from aiogram import F, Router
 from aiogram.enums import ChatType
-from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.filters import CommandObject
 from aiogram.types import CallbackQuery, ChatMemberUpdated, Message
 from aiogram.utils.i18n import gettext as _
 
@@ -26,6 +26,7 @@ from bot.people import (
     set_reachability,
 )
 from bot.ui import ForgetButton, LangButton, Screen, language_choices
+from handlers.commands import command, start_command
 from storage import reports
 
 REPORT_PAYLOAD = re.compile(r"^report_(\d{1,12})$")
@@ -139,19 +140,19 @@ def create_router() -> Router:
     router.message.filter(F.chat.type == ChatType.PRIVATE)
     router.message.register(
         start_topic_report,
-        CommandStart(deep_link=True, magic=F.args.regexp(REPORT_PAYLOAD)),
+        start_command(deep_link=True, magic=F.args.regexp(REPORT_PAYLOAD)),
         flags={"permission": Permission.REPORT},
     )
-    router.message.register(start_invite, CommandStart(deep_link=True))
-    router.message.register(start_plain, CommandStart())
+    router.message.register(start_invite, start_command(deep_link=True))
+    router.message.register(start_plain, start_command())
     router.my_chat_member.register(private_chat_membership, F.chat.type == ChatType.PRIVATE)
-    router.message.register(show_help, Command("help"))
-    router.message.register(choose_language, Command("lang"))
+    router.message.register(show_help, command("help"))
+    router.message.register(choose_language, command("lang"))
     router.callback_query.register(set_language, LangButton.filter())
-    router.message.register(cancel, Command("cancel"))
-    router.message.register(setup_in_private, Command("setup"))
-    router.message.register(link, Command("link"))
-    router.message.register(show_my_data, Command("mydata"))
-    router.message.register(ask_to_forget, Command("forget"))
+    router.message.register(cancel, command("cancel"))
+    router.message.register(setup_in_private, command("setup"))
+    router.message.register(link, command("link"))
+    router.message.register(show_my_data, command("mydata"))
+    router.message.register(ask_to_forget, command("forget"))
     router.callback_query.register(confirm_forget, ForgetButton.filter())
     return router

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import F, Router
 from aiogram.enums import ChatType
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import CommandObject
 from aiogram.types import Message
 
 from bot import access
@@ -14,6 +14,7 @@ from bot.channels.telegram import answer_message, answer_text
 from bot.conversation import Services
 from bot.groups import unregistered_text
 from bot.people import private_only_text
+from handlers.commands import command
 from storage import people
 
 
@@ -37,7 +38,7 @@ async def private_only_command(message: Message, services: Services) -> None:
 def create_router() -> Router:
     """A fresh router (one per Dispatcher), with handlers in the order they are tried."""
     router = Router(name=__name__)
-    router.message.register(summary, Command("summary"), flags=access.flags("/summary"))
+    router.message.register(summary, command("summary"), flags=access.flags("/summary"))
     router.message.register(
         private_only_command, F.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP}), F.text.startswith("/")
     )

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from aiogram import F, Router
 from aiogram.enums import ChatType
-from aiogram.filters import Command
 from aiogram.types import Message
 
 from bot import access, onboarding, topics
 from bot.access import Actor
 from bot.channels.telegram import answer_message
 from bot.conversation import Conversations, Services
+from handlers.commands import command
 
 
 async def new_topic(message: Message, services: Services, actor: Actor, conversations: Conversations) -> None:
@@ -29,6 +29,6 @@ def create_router() -> Router:
     """A fresh router (one per Dispatcher), with handlers in the order they are tried."""
     router = Router(name=__name__)
     router.message.filter(F.chat.type == ChatType.PRIVATE)
-    router.message.register(new_topic, Command("topic"), flags=access.flags("/topic"))
-    router.message.register(new_invite, Command("invite"), flags=access.flags("/invite"))
+    router.message.register(new_topic, command("topic"), flags=access.flags("/topic"))
+    router.message.register(new_invite, command("invite"), flags=access.flags("/invite"))
     return router

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import F, Router
 from aiogram.enums import ChatType
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import CommandObject
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
@@ -13,6 +13,7 @@ from bot.access import Actor, button
 from bot.channels.telegram import answer_callback, answer_message
 from bot.conversation import Conversations, Outcome, Services
 from bot.ui import AckButton
+from handlers.commands import command
 
 
 async def new_urgent(
@@ -40,9 +41,9 @@ async def acknowledge(
 def create_router() -> Router:
     router = Router(name=__name__)
     private = F.chat.type == ChatType.PRIVATE
-    router.message.register(new_urgent, Command("urgent"), private, flags=access.flags("/urgent"))
+    router.message.register(new_urgent, command("urgent"), private, flags=access.flags("/urgent"))
     router.message.register(
-        urgent_status, Command("urgent_status"), private, flags=access.flags("/urgent_status")
+        urgent_status, command("urgent_status"), private, flags=access.flags("/urgent_status")
     )
     router.callback_query.register(acknowledge, AckButton.filter(), flags=access.flags(button("ak")))
     return router

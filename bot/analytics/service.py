@@ -30,7 +30,7 @@ async def summary_for(
         except PeriodError:
             return Outcome(
                 alert=_(
-                    "“{value}” is not a month. Write it as MM/YYYY, for example /summary 11/2026."
+                    "“{value}” is not a month. Write it as month/year, for example /summary 11/2026."
                 ).format(value=escape(argument.strip()))
             )
     else:

@@ -1,11 +1,14 @@
-"""Deadlines as staff type them for an urgent matter: "2h", "24h", "18:00", "18:00 25/11",
-"25/11/2026". Interpreted in the organisation's time zone (`now` carries it).
+"""Deadlines as staff in Vietnam type them for an urgent matter, in the organisation's time
+zone (`now` carries it):
 
-"18h" is a duration like "2h" and "24h" (18 hours from now); a time of day is written
-with a colon, "18:00". The preview shows the computed moment, so a slip is seen before
-anything is sent. A time alone means today; if that time has passed, the answer is refused rather than
-silently moved to tomorrow: "18:00" typed at 19:00 is more likely a mistake than a
-deadline 23 hours away, and the staff member can say "18:00 25/11".
+- an hour of the day: "18h", "18h30", "18g", "lúc 18 giờ", "18:00": today, or tomorrow if
+  that time has passed (as "18h" is meant when it is written at 19:00);
+- a time and a day: "18h 25/11", "18:00 25/11", "25/11 18:00"; a day alone, "25/11" or
+  "25/11/2026", means the end of that day; without a year, the next such day;
+- a time from now: "2 giờ", "2 tiếng", "trong 2h", "90 phút", "1 ngày", "24h" (an hour
+  past 23 cannot be a time of day).
+
+The preview shows the computed moment, so a slip is seen before anything is sent.
 """
 
 from __future__ import annotations
@@ -27,7 +30,13 @@ DURATION_PART = re.compile(r"(\d{1,4})\s*(" + "|".join(sorted(UNITS, key=len, re
 DURATION = re.compile(
     r"^(?:\d{1,4}\s*(?:" + "|".join(sorted(UNITS, key=len, reverse=True)) + r")\s*)+(?:\d{1,2})?$"
 )
-TIME = r"(\d{1,2}):(\d{2})"
+TIME = r"(\d{1,2})\s*(?::|h|g)\s*(\d{2})?"
+# "18h", "18h30", "18g", "lúc 18 giờ", "lúc 18 giờ 30": an hour of the day (if under 24).
+HOUR_OF_DAY = re.compile(
+    r"^(?:(?:lúc|luc)\s*)?(\d{1,2})\s*(?:h|g)\s*(\d{2})?$"
+    r"|^(?:lúc|luc)\s*(\d{1,2})\s*(?:giờ|gio)(?:\s*(\d{1,2})\s*(?:phút|phut)?)?$"
+)
+WITHIN = re.compile(r"^(?:trong|within|in)\s+")
 DATE = r"(\d{1,2})\s*[/.\-]\s*(\d{1,2})(?:\s*[/.\-]\s*(\d{2,4}))?"
 TIME_ONLY = re.compile(rf"^{TIME}$")
 DATE_ONLY = re.compile(rf"^{DATE}$")
@@ -65,11 +74,24 @@ def parse_deadline(
 
 
 def _parse(value: str, now: datetime) -> datetime | DeadlineProblem:
+    if within := WITHIN.match(value):
+        rest = value[within.end() :]
+        return (
+            _duration(rest, now)
+            if DURATION.match(rest)
+            else DeadlineProblem("unrecognised", {"value": value[:40]})
+        )
+    if match := HOUR_OF_DAY.match(value):
+        hour, minute = (
+            (match.group(1), match.group(2)) if match.group(1) else (match.group(3), match.group(4))
+        )
+        if int(hour) >= 24 and minute is None and match.group(1):
+            return _duration(value, now)  # "24h", "48h": hours from now
+        return _today_or_tomorrow(hour, minute, now)
     if DURATION.match(value):
         return _duration(value, now)
     if match := TIME_ONLY.match(value):
-        clock = _time(match.group(1), match.group(2))
-        return clock if isinstance(clock, DeadlineProblem) else _at(now.date(), clock, now)
+        return _today_or_tomorrow(match.group(1), match.group(2), now)
     if match := DATE_ONLY.match(value):
         day = _date(match.group(1), match.group(2), match.group(3), now)
         return day if isinstance(day, DeadlineProblem) else _at(day, time(23, 59), now)
@@ -84,6 +106,14 @@ def _parse(value: str, now: datetime) -> datetime | DeadlineProblem:
         return clock
     day = _date(day_, month, year, now, clock=clock)
     return day if isinstance(day, DeadlineProblem) else _at(day, clock, now)
+
+
+def _today_or_tomorrow(hour: str, minute: str | None, now: datetime) -> datetime | DeadlineProblem:
+    clock = _time(hour, minute)
+    if isinstance(clock, DeadlineProblem):
+        return clock
+    moment = _at(now.date(), clock, now)
+    return moment if moment > now else _at(now.date() + timedelta(days=1), clock, now)
 
 
 def _duration(value: str, now: datetime) -> datetime | DeadlineProblem:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from bot.forms import words
@@ -20,6 +20,9 @@ from bot.forms.validators import normalize_text, normalize_vn_phone, parse_date,
 
 Status = Literal["asking", "review", "submitted", "cancelled"]
 JSONValue = Any
+
+# A date further back than this is refused as a slip of the keyboard.
+OLDEST_DATE = timedelta(days=5 * 365)
 
 
 @dataclass(frozen=True)
@@ -408,7 +411,7 @@ def _parse(item: Question, raw: str | Attachment, today: date, now: datetime | N
         _check_number(item, number)
         return number
     if item.type == "date":
-        day = parse_date(text)
+        day = parse_date(text, today, past=not item.allow_future)
         if day is None:
             raise _Refused("bad_date")
         _check_date(item, day, today)
@@ -492,6 +495,8 @@ def _plain(value: float) -> int | float:
 
 
 def _check_date(item: Question, day: date, today: date) -> None:
+    if day < today - OLDEST_DATE:  # 01/01/1900 for when an incident happened is a slip
+        raise _Refused("date_too_old", value=day.strftime("%d/%m/%Y"), years=OLDEST_DATE.days // 365)
     if day > today and not item.allow_future:
         raise _Refused("date_in_future")
     if day < today and not item.allow_past:

@@ -7,6 +7,7 @@ import unicodedata
 from datetime import date
 
 DATE_PATTERN = re.compile(r"^\s*(\d{1,2})\s*([/\-.])\s*(\d{1,2})\s*\2\s*(\d{4})\s*$")
+SHORT_DATE_PATTERN = re.compile(r"^\s*(\d{1,2})\s*([/\-.])\s*(\d{1,2})\s*$")
 MOBILE_PREFIXES = ("03", "05", "07", "08", "09")
 THOUSANDS = re.compile(r"^-?\d{1,3}(\.\d{3})+$")
 NUMBER = re.compile(r"^-?\d+([.,]\d+)?$")
@@ -32,16 +33,31 @@ def text_length(text: str) -> int:
     return len(normalize_text(text))
 
 
-def parse_date(text: str) -> date | None:
-    """dd/mm/yyyy (also d/m/yyyy, dd-mm-yyyy, dd.mm.yyyy); two-digit years are refused."""
+def parse_date(text: str, today: date | None = None, *, past: bool = False) -> date | None:
+    """dd/mm/yyyy (also d/m/yyyy, dd-mm-yyyy, dd.mm.yyyy); two-digit years are refused.
+    Without a year ("31/12"), given `today`: this year's such day, or the nearest one on the
+    side the question allows (`past`: the last one; else the next one)."""
     match = DATE_PATTERN.match(text)
-    if not match:
+    if match:
+        day, month, year = int(match.group(1)), int(match.group(3)), int(match.group(4))
+    elif today is not None and (short := SHORT_DATE_PATTERN.match(text)):
+        day, month, year = int(short.group(1)), int(short.group(3)), today.year
+    else:
         return None
-    day, month, year = int(match.group(1)), int(match.group(3)), int(match.group(4))
-    try:
-        return date(year, month, day)
-    except ValueError:
-        return None
+    if match or today is None:
+        try:
+            return date(year, month, day)
+        except ValueError:
+            return None
+    candidates = []
+    for near in range(year - 8, year + 9):  # 29/02 without a year: the nearest leap year's (2100 is none)
+        try:
+            candidates.append(date(near, month, day))
+        except ValueError:
+            continue
+    if past:
+        return max((c for c in candidates if c <= today), default=None)
+    return min((c for c in candidates if c >= today), default=None)
 
 
 def normalize_vn_phone(text: str) -> str | None:

@@ -105,7 +105,9 @@ async def test_cancel_drops_the_draft(world: World, org: dict[str, Persona]) -> 
     assert "Không có nội dung nào để hủy" in reply.text
 
 
-async def test_incident_report_refuses_a_future_date(world: World, org: dict[str, Persona]) -> None:
+async def test_incident_report_refuses_a_future_or_far_past_date(
+    world: World, org: dict[str, Persona]
+) -> None:
     ctv = org["ctv4"]
     reply = await ctv.send("/report")
     assert "Báo cáo đột xuất" in reply.text and "Sự việc" in reply.text
@@ -113,7 +115,9 @@ async def test_incident_report_refuses_a_future_date(world: World, org: dict[str
     await ctv.send("Xã Hòa Bình")
     reply = await ctv.send("11/11/2026")
     assert "Ngày không được ở tương lai" in reply.text
-    await ctv.send("09/11/2026")
+    reply = await ctv.send("01/01/1900")
+    assert "Ngày 01/01/1900 đã cách đây hơn 5 năm: xin kiểm tra lại." in reply.text
+    await ctv.send("09/11")  # without a year: the last 09/11, as it happened in the past
     await ctv.press("Bức xúc")
     await ctv.press("Huyện")
     await ctv.press("Khẩn cấp")

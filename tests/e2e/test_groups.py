@@ -71,7 +71,7 @@ async def test_unregistered_group_gets_one_explanation_and_nothing_is_stored(
     async with world.sessions() as session:
         people_before = len((await session.exec(select(Person))).all())
     reply = await stranger.send("/setup", chat_id=chat_id)
-    assert reply.texts == ["Xin lỗi, lệnh này chỉ dành cho cán bộ Ban Tuyên giáo."]
+    assert reply.texts == ["Xin lỗi, lệnh này chỉ dành cho cán bộ Ban Tuyên giáo và Dân vận Tỉnh ủy."]
     reply = await stranger.send("/summary", chat_id=chat_id)
     assert len(reply.messages) == 1 and "Nhóm này chưa được đăng ký" in reply.text
     reply = await stranger.send("chào cả nhà", chat_id=chat_id)

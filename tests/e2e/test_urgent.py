@@ -13,26 +13,47 @@ GROUP = "CTV Huyện Bình Minh"
 
 
 async def test_deadline_answers_are_checked_with_a_reason(world: World, org: dict[str, Persona]) -> None:
+    """Deadlines as staff write them (issue 19): "18h" is an hour of the day, today or
+    tomorrow once passed; "2 giờ", "2 tiếng", "trong 2h" are times from now."""
     staff = org["staff"]
-    await staff.send("/urgent")
-    await staff.send(MATTER)
-    await staff.press("⏭ Bỏ qua")
-    reply = await staff.press("Tất cả đơn vị trong phạm vi phụ trách")
-    assert "Hạn phản ánh" in reply.text and "Ví dụ: 2h, 24h, 18:00" in reply.text
+
+    async def deadline_step() -> str:
+        await staff.send("/urgent")
+        await staff.send(MATTER)
+        await staff.press("⏭ Bỏ qua")
+        reply = await staff.press("Tất cả đơn vị trong phạm vi phụ trách")
+        return reply.text
+
+    prompt = await deadline_step()
+    assert "Hạn phản ánh" in prompt and "Ví dụ: 18h (hôm nay, hoặc ngày mai nếu giờ đó đã qua)" in prompt
+    assert "2 giờ, 2 tiếng, trong 2h" in prompt
     # The world's clock is 10:00 on 10/11/2026 in Hà Nội time.
     refused = {
-        "08:00": "Thời điểm 08:00 10/11/2026 đã qua",
+        "08:00 10/11/2026": "Thời điểm 08:00 10/11/2026 đã qua",
         "25:00": "“25:00” không phải là giờ hợp lệ",
         "31/02": "“31/02” không phải là ngày hợp lệ",
-        "0h": "Khoảng thời gian phải lớn hơn 0",
+        "trong 0 giờ": "Khoảng thời gian phải lớn hơn 0",
         "ngày mai": "Xin nhập hạn theo một trong các dạng",
         "01/01/2030": "Hạn phản ánh quá xa",
     }
     for typed, reason in refused.items():
         reply = await staff.send(typed)
         assert reason in reply.text, (typed, reply.text)
-    reply = await staff.send("2h")
-    assert "Xem trước khi gửi" in reply.text and "12:00 10/11/2026" in reply.text
+    accepted = {
+        "18h": "18:00 10/11/2026",
+        "18h30": "18:30 10/11/2026",
+        "9h": "09:00 11/11/2026",  # passed at 10:00: tomorrow's
+        "2 giờ": "12:00 10/11/2026",
+        "2 tiếng": "12:00 10/11/2026",
+        "trong 2h": "12:00 10/11/2026",
+        "18h 12/11": "18:00 12/11/2026",
+        "31/12": "23:59 31/12/2026",
+    }
+    for typed, moment in accepted.items():
+        reply = await staff.send(typed)
+        assert "Xem trước khi gửi" in reply.text and moment in reply.text, (typed, reply.text)
+        await staff.send("/cancel")
+        await deadline_step()
     async with world.sessions() as session:
         assert (await session.exec(select(Topic))).all() == []
 
@@ -63,9 +84,9 @@ async def test_urgent_matter_is_pinned_sent_acknowledged_and_reported(
 
     # ✅ in the group, twice: recorded once.
     first = await ctv1.press("✅ Đã nhận", chat_id=group_id)
-    assert first.alerts == ["✅ Cảm ơn bạn, đã ghi nhận bạn nhận được thông tin."]
+    assert first.alerts == ["✅ Cảm ơn đồng chí, đã ghi nhận đồng chí nhận được thông tin."]
     again = await ctv1.press("✅ Đã nhận", chat_id=group_id)
-    assert again.alerts == ["Đã ghi nhận bạn nhận được từ trước."]
+    assert again.alerts == ["Đã ghi nhận đồng chí nhận được thông tin từ trước."]
     # A non-member in the group cannot acknowledge.
     outsider = await world.person_named("Khách")
     await world.client.add_member(group_id, outsider.user_id)

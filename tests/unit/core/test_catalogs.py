@@ -49,3 +49,12 @@ def test_vietnamese_uses_its_diacritics() -> None:
     catalog = _catalog("vi")
     assert catalog.get("⬅️ Back").string == "⬅️ Quay lại"
     assert catalog.get("📝 Send report").string == "📝 Gửi báo cáo"
+
+
+def test_officials_are_addressed_as_dong_chi() -> None:
+    """The bot speaks to officials as "đồng chí", never "bạn" (issue 19)."""
+    plain = re.compile(r"\bbạn\b", re.IGNORECASE)
+    offending = [
+        message.string for message in _catalog("vi") if message.id and plain.search(str(message.string))
+    ]
+    assert offending == []

@@ -1,6 +1,8 @@
 from datetime import date
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.forms.validators import normalize_vn_phone, parse_date, parse_number, text_length
 
@@ -107,3 +109,14 @@ def test_a_registration_name_with_a_joiner_is_refused() -> None:
     assert refused is not None and refused.code == "pattern"
     accepted = apply(form, state, Answer("\u202eLan Anh"), today=date(2026, 1, 1))
     assert accepted.error is None and accepted.state.answers["full_name"] == "Lan Anh"
+
+
+@given(st.dates(min_value=date(2000, 1, 1), max_value=date(2100, 12, 31)), st.booleans())
+def test_a_date_without_its_year_is_the_nearest_on_the_allowed_side(today: date, past: bool) -> None:
+    for day, month in ((31, 12), (1, 1), (today.day, today.month), (29, 2)):
+        found = parse_date(f"{day}/{month}", today, past=past)
+        assert found is not None and (found.day, found.month) == (day, month)
+        assert (found <= today) if past else (found >= today)
+        assert abs((found - today).days) <= (8 * 366 if (day, month) == (29, 2) else 366)
+    assert parse_date("31/02", today) is None
+    assert parse_date("31/12") is None  # without today there is no year to assume
