@@ -76,7 +76,7 @@ SCRIPT: list[tuple[str, str, list[str]]] = [
     ("text", CONTENT, ["send"]),
     ("press", "Nông dân", ["edit"]),
     ("press", "✅ Xong", ["edit"]),
-    ("press", "Xã, phường", ["edit"]),
+    ("press", "Xã, phường, đặc khu", ["edit"]),
     ("press", "Trao đổi trực tiếp", ["edit"]),
     ("press", "✅ Xong", ["edit"]),
     ("press", "Bình thường", ["edit"]),

@@ -31,8 +31,15 @@ class Permission(StrEnum):
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.COLLABORATOR: frozenset({Permission.REPORT}),
+    # Staff write the monthly report to the provincial committee: they read /summary too.
     Role.STAFF: frozenset(
-        {Permission.REPORT, Permission.INVITE, Permission.SETUP_GROUP, Permission.PUBLISH_TOPIC}
+        {
+            Permission.REPORT,
+            Permission.INVITE,
+            Permission.SETUP_GROUP,
+            Permission.PUBLISH_TOPIC,
+            Permission.VIEW_SUMMARY,
+        }
     ),
     Role.LEADER: frozenset({Permission.REPORT, Permission.VIEW_SUMMARY}),
     Role.ADMIN: frozenset(Permission),
@@ -150,6 +157,12 @@ POLICY: dict[str, Rule] = {
             frozenset({ChatKind.PRIVATE, ChatKind.GROUP}),
             "an urgent matter addressed to the presser's unit (or one above it)",
             addressed=True,
+        ),
+        Rule(
+            button("rv"),
+            Permission.VIEW_SUMMARY,
+            PRIVATE,
+            "a report from a unit within scope (the alert of an urgent report or an incident)",
         ),
         Rule(
             button("bc"),
@@ -280,7 +293,7 @@ def refusal_text(permission: Permission, actor: Actor | None) -> str:
             "link that the staff of {board} sent you."
         ).format(board=board())
     if permission is Permission.VIEW_SUMMARY:
-        return _("Sorry, the summary is only available to leaders.")
+        return _("Sorry, the summary is only for leaders and staff.")
     if permission is Permission.REPORT:
         return _("Sorry, only registered collaborators can send reports.")
     return _("Sorry, this command is only for the staff of {board}.").format(board=board())

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import functools
 import logging
 import signal
+import socket
+import sqlite3
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 import typer
+from aiogram.exceptions import TelegramUnauthorizedError
+from aiogram.utils.token import TokenValidationError
+from pydantic import ValidationError
 from sqlalchemy import make_url
 
+from bot.channels.zalo_api import ZaloUnauthorized
 from bot.config import Settings, get_settings
 from bot.units import UnitImportError, import_units, parse_units_csv
 from storage import backup as backups
@@ -26,6 +36,61 @@ inbox_app = typer.Typer(help="Updates that could not be handled.", no_args_is_he
 app.add_typer(db_app, name="db")
 app.add_typer(units_app, name="units")
 app.add_typer(inbox_app, name="inbox")
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def explained(command: F) -> F:
+    """A configuration mistake ends a command with one line per mistake, naming the setting
+    and what to do, and exit code 2 (not a traceback); anything else is a bug and shows as one."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except Exception as error:
+            lines = configuration_problem(error)
+            if lines is None:
+                raise
+            for line in lines:
+                typer.echo(f"error: {line}", err=True)
+            raise typer.Exit(2) from error
+
+    return cast(F, run)
+
+
+def configuration_problem(error: BaseException) -> list[str] | None:
+    """What an operator can act on, for the errors a wrong setting causes."""
+    if isinstance(error, ValidationError):
+        return [f"{_setting_name(problem['loc'])}: {_reason(problem['msg'])}" for problem in error.errors()]
+    if isinstance(error, TokenValidationError):
+        return ["BOT_TOKEN is not a Telegram bot token: it looks like 123456789:AAE…, as @BotFather gives it"]
+    if isinstance(error, TelegramUnauthorizedError):
+        return ["BOT_TOKEN was refused by Telegram (401 Unauthorized): copy the token from @BotFather again"]
+    if isinstance(error, ZaloUnauthorized):
+        return ["ZALO_BOT_TOKEN was refused by Zalo: copy the token from the Zalo Bot Platform again"]
+    cause = getattr(error, "orig", None) or error  # SQLAlchemy wraps the driver's error
+    if isinstance(cause, OSError) and cause.errno == errno.EADDRINUSE:
+        return [f"{cause.strerror or cause}: set SANDBOX_PORT (or WEBHOOK_PORT) to a free port"]
+    if isinstance(cause, ConnectionRefusedError | socket.gaierror) or type(cause).__module__.startswith(
+        "asyncpg"
+    ):
+        return [f"the database in DATABASE_URL cannot be reached ({cause}): is PostgreSQL running there?"]
+    if isinstance(cause, sqlite3.OperationalError) or (
+        isinstance(cause, OSError) and cause.filename is not None
+    ):
+        where = getattr(cause, "filename", None) or "its path"
+        return [f"DATABASE_URL: the SQLite file cannot be created or written at {where} ({cause})"]
+    return None
+
+
+def _setting_name(location: tuple[int | str, ...]) -> str:
+    return str(location[0]).upper() if location else "settings"
+
+
+def _reason(message: str) -> str:
+    return message.removeprefix("Value error, ")
 
 
 def _logging(settings: Settings) -> None:
@@ -50,12 +115,16 @@ async def run_bot(settings: Settings) -> None:
     if settings.sandbox_mode:
         from bot.demo import run_sandbox
 
-        await run_sandbox(settings, until=_wait_for_signal())
+        await run_sandbox(settings, until=_wait_for_signal)
         return
     from bot.app import Application
 
     application = Application(settings=settings)
-    await application.start()
+    try:
+        await application.start()
+    except BaseException:
+        await application.stop()  # what start opened (the database, the HTTP sessions)
+        raise
     try:
         await _wait_for_signal()
     finally:
@@ -63,6 +132,7 @@ async def run_bot(settings: Settings) -> None:
 
 
 @app.command()
+@explained
 def run() -> None:
     """Start the bot (long polling; the local sandbox and a demo month when BOT_TOKEN is empty)."""
     settings = get_settings()
@@ -71,6 +141,7 @@ def run() -> None:
 
 
 @db_app.command("upgrade")
+@explained
 def db_upgrade() -> None:
     """Apply all migrations to DATABASE_URL."""
     settings = get_settings()
@@ -87,6 +158,7 @@ def db_upgrade() -> None:
 
 
 @app.command()
+@explained
 def backup(
     to: Path | None = typer.Option(None, "--to", help="Folder to write into (default: BACKUP_DIR)."),
     keep: int | None = typer.Option(None, min=1, help="Backups to keep there (default: BACKUP_KEEP)."),
@@ -106,6 +178,7 @@ def backup(
 
 
 @app.command()
+@explained
 def restore(
     file: Path = typer.Argument(..., help="A backup written by `dlxh backup` (its .sha256 beside it)."),
 ) -> None:
@@ -129,6 +202,7 @@ def restore(
 
 
 @inbox_app.command("failed")
+@explained
 def inbox_failed(limit: int = typer.Option(20, min=1, max=1000, help="How many, newest first.")) -> None:
     """List the updates that were set aside after failing, with their error."""
     settings = get_settings()
@@ -161,6 +235,7 @@ def inbox_failed(limit: int = typer.Option(20, min=1, max=1000, help="How many, 
 
 
 @inbox_app.command("retry")
+@explained
 def inbox_retry(
     update_ids: list[int] = typer.Argument(None, help="Update ids, as `dlxh inbox failed` lists them."),
     all_failed: bool = typer.Option(False, "--all", help="Every failed update."),
@@ -196,6 +271,7 @@ def inbox_retry(
 
 
 @units_app.command("import")
+@explained
 def units_import(file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True)) -> None:
     """Import units from a CSV with the columns code, name, parent_code (UTF-8)."""
     settings = get_settings()
@@ -225,6 +301,7 @@ def units_import(file: Path = typer.Argument(..., exists=True, dir_okay=False, r
 
 
 @app.command()
+@explained
 def invite(
     unit: str = typer.Option(..., "--unit", help="Unit code, as in the units CSV."),
     uses: int = typer.Option(1, min=1, max=10000, help="How many people may use the link."),
@@ -284,6 +361,7 @@ async def _bot_username(settings: Settings) -> str | None:
 
 
 @app.command()
+@explained
 def sandbox(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8080)) -> None:
     """Run only the local Bot API sandbox."""
     from bot.sandbox.__main__ import main as sandbox_main

@@ -7,10 +7,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy import make_url
+from sqlalchemy.exc import ArgumentError
 
 # The path Telegram's webhook is served at (bot/intake/webhook.py).
 TELEGRAM_WEBHOOK_PATH = "/webhook"
@@ -21,6 +23,7 @@ ZALO_SECRET = re.compile(r"[A-Za-z0-9_-]{8,256}")
 # What provincial boards have been called since the 2025 merger; each province's own name
 # (with the province, as its people write it) goes in BOARD_NAME.
 DEFAULT_BOARD_NAME = "Ban Tuyên giáo và Dân vận Tỉnh ủy"
+SUPPORTED_DRIVERS = {"sqlite+aiosqlite", "postgresql+asyncpg"}
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "123456:ABC", "your-token-here"}
 
 
@@ -131,7 +134,13 @@ class Settings(BaseSettings):
     @classmethod
     def _split_admin_ids(cls, value: object) -> object:
         if isinstance(value, str):
-            return [int(part) for part in value.replace(";", ",").split(",") if part.strip()]
+            parts = [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
+            wrong = [part for part in parts if not part.lstrip("-").isdecimal()]
+            if wrong:
+                raise ValueError(
+                    f"Telegram user ids are numbers, comma-separated; not a number: {wrong[0]!r}"
+                )
+            return [int(part) for part in parts]
         if isinstance(value, int):
             return [value]
         return value
@@ -146,14 +155,33 @@ class Settings(BaseSettings):
     @field_validator("org_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        ZoneInfo(value)  # raises for an unknown zone name
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a time zone; Vietnam's is Asia/Ho_Chi_Minh") from None
+        return value
+
+    @field_validator("database_url", "sandbox_database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        """A URL SQLAlchemy can read, with the async driver of a database we support."""
+        try:
+            url = make_url(value)
+            driver, shown = url.drivername, url.render_as_string(hide_password=True)
+        except ArgumentError:
+            driver, shown = "", "this"
+        if driver not in SUPPORTED_DRIVERS:
+            raise ValueError(
+                f"{shown!r} is not a database URL the bot can use: write sqlite+aiosqlite:///data/dlxh.db, "
+                "or postgresql+asyncpg://user:password@host:5432/dlxh for PostgreSQL"
+            )
         return value
 
     @field_validator("default_locale")
     @classmethod
     def _known_locale(cls, value: str) -> str:
         if value not in ("vi", "en"):
-            raise ValueError("DEFAULT_LOCALE must be 'vi' or 'en'")
+            raise ValueError("the languages are 'vi' and 'en'")
         return value
 
     @model_validator(mode="after")

@@ -8,7 +8,7 @@ world (chats, messages) lives in memory and starts empty too.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -213,7 +213,7 @@ async def seed_zalo_member(sessions: SessionFactory, mai: ZaloActor, unit_id: in
         await session.commit()
 
 
-async def run_sandbox(settings: Settings, *, until: Awaitable[None]) -> None:
+async def run_sandbox(settings: Settings, *, until: Callable[[], Awaitable[None]]) -> None:
     """Start the sandbox and the bot against it; play the demo month; serve until `until`."""
     server = await start_sandbox(settings.sandbox_host, settings.sandbox_port)
     client = SandboxClient(server.base_url)
@@ -264,7 +264,7 @@ async def run_sandbox(settings: Settings, *, until: Awaitable[None]) -> None:
             f"\nThe bot keeps serving the sandbox at {server.base_url} (token {info.token}). "
             "Press Ctrl+C to stop."
         )
-        await until
+        await until()
     finally:
         if application is not None:
             await application.stop()
@@ -328,6 +328,8 @@ async def play_demo_month(
     await staff.says("Sắp xếp, sáp nhập đơn vị hành chính cấp xã")
     await staff.says(GUIDANCE)
     await staff.presses("Báo cáo tình hình dư luận xã hội định kỳ")
+    today = local_today(application.clock, application.settings.tz)
+    await staff.presses(f"{today:%m/%Y} (tháng này)")
     await staff.presses("Tất cả đơn vị trong phạm vi phụ trách")
     await staff.says(due.strftime("%d/%m/%Y"))
     await staff.presses("📢 Đăng")
@@ -340,7 +342,7 @@ async def play_demo_month(
             "Đồng tình",
             "Đa số cán bộ, nhân dân đồng tình với chủ trương, mong sớm ổn định tổ chức bộ máy mới.",
             ["Cán bộ, đảng viên", "Nông dân"],
-            "Xã, phường",
+            "Xã, phường, đặc khu",
             ["Trao đổi trực tiếp"],
             "Bình thường",
         ),
@@ -350,7 +352,7 @@ async def play_demo_month(
             "Trái chiều",
             "Một bộ phận người dân lo lắng về việc đổi giấy tờ và khoảng cách đến trụ sở xã mới.",
             ["Nông dân"],
-            "Huyện",
+            "Tỉnh, thành phố",
             ["Mạng xã hội (Zalo, Facebook)"],
             "Cần quan tâm",
         ),

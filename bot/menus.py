@@ -21,6 +21,7 @@ from aiogram.types import (
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
+from bot.access import POLICY, ROLE_PERMISSIONS, ChatKind, Permission
 from bot.clock import Clock
 from bot.delivery import payloads
 from bot.delivery.replies import ReplyQueue
@@ -34,7 +35,8 @@ log = logging.getLogger(__name__)
 LOCALES = ("vi", "en")
 
 
-def _describe() -> dict[str, str]:
+def describe() -> dict[str, str]:
+    """Each command in a few words: the menu's descriptions and the lines of /help."""
     return {
         "start": _("Start or continue"),
         "report": _("Send an incident report"),
@@ -46,19 +48,15 @@ def _describe() -> dict[str, str]:
         "urgent_status": _("Who has answered the urgent matter"),
         "broadcasts": _("Recent deliveries and their progress"),
         "invite": _("Create an invite link"),
-        "summary": _("Summary of the month"),
+        "summary": _("Summary of the month (/summary 11/2026 for another)"),
         "setup": _("Register this group with a unit"),
+        "link": _("Use your membership on your other account"),
+        "mydata": _("What is kept about you"),
+        "forget": _("Remove your personal details"),
     }
 
 
-BASE = ("start", "report", "lang", "cancel", "help")
-ROLE_COMMANDS: dict[Role, tuple[str, ...]] = {
-    Role.COLLABORATOR: (),
-    Role.STAFF: ("topic", "urgent", "urgent_status", "broadcasts", "invite"),
-    Role.LEADER: ("summary",),
-    Role.ADMIN: ("topic", "urgent", "urgent_status", "broadcasts", "invite", "summary"),
-}
-GROUP_COMMANDS = ("summary", "setup", "help")
+# The menu's order; which of them a person sees comes from the access policy (bot/access.py).
 ORDER = (
     "start",
     "report",
@@ -70,29 +68,44 @@ ORDER = (
     "invite",
     "lang",
     "cancel",
+    "link",
+    "mydata",
+    "forget",
     "help",
 )
+GROUP_COMMANDS = ("summary", "setup", "help")
+
+
+def private_commands(roles: frozenset[Role] | set[Role]) -> list[str]:
+    """The commands these roles may use in a private chat: the menu, and /help, list these.
+    The default menu (no roles) is everyone's; /report stays in it, as the first thing a
+    collaborator needs (someone not registered is told how to join)."""
+    wanted = []
+    for name in ORDER:
+        rule = POLICY[f"/{name}"]
+        if ChatKind.PRIVATE not in rule.chats:
+            continue
+        open_to_all = rule.permission is None or rule.permission is Permission.REPORT
+        if open_to_all or any(rule.permission in ROLE_PERMISSIONS[role] for role in roles):
+            wanted.append(name)
+    return wanted
 
 
 def commands_for(roles: frozenset[Role] | set[Role], i18n: I18n, locale: str) -> list[BotCommand]:
-    wanted = set(BASE)
-    for role in roles:
-        wanted.update(ROLE_COMMANDS.get(role, ()))
     with in_locale(i18n, locale):
-        texts = _describe()
-        return [BotCommand(command=name, description=texts[name]) for name in ORDER if name in wanted]
+        texts = describe()
+        return [BotCommand(command=name, description=texts[name]) for name in private_commands(roles)]
 
 
 def group_commands(i18n: I18n, locale: str) -> list[BotCommand]:
     with in_locale(i18n, locale):
-        texts = _describe()
+        texts = describe()
         return [BotCommand(command=name, description=texts[name]) for name in GROUP_COMMANDS]
 
 
 def menu_key(roles: frozenset[Role] | set[Role], locale: str) -> str:
     """What a person's menu depends on; the default menu has the key of a collaborator."""
-    special = sorted(role.value for role in roles if ROLE_COMMANDS.get(role))
-    return f"{','.join(special)}|{locale}"
+    return f"{','.join(private_commands(roles))}|{locale}"
 
 
 async def set_default_menus(bot: Bot, i18n: I18n) -> None:

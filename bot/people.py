@@ -14,7 +14,7 @@ from bot.ui import Choice, ForgetButton, Screen, escape, text_only, truncate
 from storage import audit, reports
 from storage import outbox as outbox_store
 from storage import people as people_store
-from storage.models import Channel, Reachability, Role
+from storage.models import Channel, Reachability
 
 
 def help_text(actor: Actor | None) -> str:
@@ -36,22 +36,19 @@ def help_text(actor: Actor | None) -> str:
             name=escape(actor.person.full_name) if actor.person else ""
         )
     ]
-    lines.append(_("/report — send an incident report at any time"))
     if text_only():
         lines.append(
             _("To report on topic N: write “báo cáo N” here, or start a message in your group with #N.")
         )
     else:
         lines.append(_("Reply to a topic post in your group, or press its 📝 button, to report on a topic."))
-    if actor.has_role(Role.STAFF) or actor.has_role(Role.ADMIN):
-        lines.append(_("/topic — publish a monthly topic"))
-        lines.append(_("/invite — create an invite link for new collaborators"))
+    # The same commands as the person's menu (bot/menus.py), from the same policy.
+    described = menus.describe()
+    lines.extend(
+        f"/{name} — {described[name]}" for name in menus.private_commands(actor.roles) if name != "help"
+    )
+    if actor.allows(Permission.SETUP_GROUP):
         lines.append(_("/setup — (in a group) register the group for a unit"))
-    if actor.has_role(Role.LEADER) or actor.has_role(Role.ADMIN):
-        lines.append(_("/summary [month/year] — the month's figures"))
-    lines.append(_("/lang — change the language · /cancel — stop what you are filling in"))
-    lines.append(_("/link — use your membership on your other account (Zalo or Telegram)"))
-    lines.append(_("/mydata — what is kept about you · /forget — remove your personal details"))
     return "\n".join(lines)
 
 

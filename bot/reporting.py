@@ -7,18 +7,31 @@ from typing import Any
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.access import Actor
+from bot.access import Actor, Permission
 from bot.clock import format_date, format_datetime, period_of
 from bot.conversation import Conversations, Outcome, Services
+from bot.delivery.service import Outgoing, Recipient
 from bot.forms import FormDefinition, text_for
-from bot.i18n import board
-from bot.ui import Choice, ReplaceButton, Screen, current_locale, escape
+from bot.i18n import board, normalize_locale
+from bot.ui import (
+    Choice,
+    ReplaceButton,
+    ReportButton,
+    Screen,
+    answer_lines,
+    current_locale,
+    escape,
+    fit,
+    truncate,
+)
 from storage import people, reports, topics
 from storage.models import Draft, Report, ReportChannel, Topic, TopicStatus
 
 INCIDENT_FORM = "incident"
 ADHOC_SLOT = "report:adhoc"
 URGENCY_QUESTION = "muc_do"
+URGENT = "khan_cap"
+ALERT_EXCERPT = 600  # characters of the report's text in the alert; 📄 shows the rest
 MAIN_TEXT_QUESTIONS = ("noi_dung", "su_viec")
 
 
@@ -183,6 +196,8 @@ class ReportPurpose:
         report.urgency = answers.get(URGENCY_QUESTION)
         report.updated_at = now
         await reports.save_report(session=session, report=report, choice_values=choice_values(form, answers))
+        if report.urgency == URGENT or form.key == INCIDENT_FORM:
+            await alert_staff(services, report=report, reporter=actor.person.full_name, form=form)
         if replaced:
             text = _("✅ Your report No. {number} has been replaced with the new answers.").format(
                 number=report.id
@@ -194,6 +209,72 @@ class ReportPurpose:
                 due=format_date(topic.due_at, services.tz)
             )
         return Outcome(screen=Screen(text=text), finished=True)
+
+
+async def alert_staff(services: Services, *, report: Report, reporter: str, form: FormDefinition) -> int:
+    """A report marked urgent, or an incident, reaches the staff of the reporter's unit and
+    of the unit above it at once, through the outbox (sent after the commit, retried, never
+    twice for one revision), rather than waiting for someone to ask for /summary."""
+    session = services.session
+    unit = await people.get_unit(session=session, unit_id=report.unit_id)
+    if unit is None or unit.id is None:
+        return 0
+    unit_ids = [unit.id] + ([unit.parent_id] if unit.parent_id is not None else [])
+    staff = await people.staff_of_units(session=session, unit_ids=unit_ids, except_person=report.person_id)
+    if not staff:
+        return 0
+    submitted = format_datetime(report.submitted_at, services.tz)
+
+    def render(_recipient: Recipient) -> Outgoing:
+        heading = (
+            _("🚨 <b>Urgent report No. {number}</b> from {unit}")
+            if report.urgency == URGENT
+            else _("📝 <b>Incident report No. {number}</b> from {unit}")
+        )
+        lines = [
+            heading.format(number=report.id, unit=escape(unit.name)),
+            _("By {name}, {when}").format(name=escape(reporter), when=submitted),
+            "",
+            escape(truncate(report.text or "", ALERT_EXCERPT)),
+        ]
+        button = Choice(label=_("📄 Open the report"), data=ReportButton(report=report.id or 0).pack())
+        return Outgoing(text="\n".join(lines), choices=[[button]])
+
+    recipients = [
+        Recipient(
+            chat_id=member.chat_id,
+            locale=normalize_locale(member.locale, services.i18n.default_locale),
+            person_id=member.person_id,
+        )
+        for member in staff
+    ]
+    return await services.delivery.deliver(
+        session, key=f"report-alert:{report.id}:{report.revision}", recipients=recipients, render=render
+    )
+
+
+async def show_report(services: Services, *, actor: Actor, report_id: int) -> Outcome:
+    """📄: the whole report, for staff and leaders whose scope holds its unit."""
+    session = services.session
+    report = await reports.get_report(session=session, report_id=report_id)
+    unit = await people.get_unit(session=session, unit_id=report.unit_id) if report is not None else None
+    if report is None or unit is None or not actor.can_act_on(Permission.VIEW_SUMMARY, unit):
+        return Outcome(alert=_("That unit is outside your scope."))
+    reporter = await people.get_person(session=session, person_id=report.person_id)
+    lines = [
+        _("📄 <b>Report No. {number}</b> · {unit}").format(number=report.id, unit=escape(unit.name)),
+        _("By {name}, {when}").format(
+            name=escape(reporter.full_name if reporter and reporter.full_name else "—"),
+            when=format_datetime(report.submitted_at, services.tz),
+        ),
+        "",
+    ]
+    if report.form_id is not None:
+        form = await services.forms.get(session, report.form_id)
+        lines += answer_lines(form, report.answers)
+    else:
+        lines.append(escape(report.text or ""))
+    return Outcome(screen=Screen(text=fit("\n".join(lines))), finished=True)
 
 
 async def store_group_reply(

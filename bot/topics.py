@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from aiogram.utils.i18n import gettext as _
@@ -15,7 +15,7 @@ from bot.clock import end_of_day, format_date
 from bot.conversation import Conversations, Outcome, Services, WizardPurpose
 from bot.delivery.service import Outgoing, ProgressTarget, Recipient
 from bot.forms import FormDefinition, text_for
-from bot.i18n import localized, normalize_locale
+from bot.i18n import N_, localized, normalize_locale
 from bot.onboarding import units_in_scope
 from bot.ui import Screen, current_locale, deep_link, escape, link_choices, text_only
 from storage import audit, people, topics
@@ -63,6 +63,7 @@ def topic_form(services: Services, units: list[Unit]) -> FormDefinition:
                         {"value": key, "label": forms[key].title} for key in REPORT_FORMS if key in forms
                     ],
                 },
+                month_question(services),
                 *target_questions(services, units),
                 {
                     "key": "due",
@@ -73,6 +74,35 @@ def topic_form(services: Services, units: list[Unit]) -> FormDefinition:
             ],
         }
     )
+
+
+def month_question(services: Services) -> dict[str, Any]:
+    """The month a topic is for (issue 19): its reports count in that month's /summary,
+    whatever its due date (a December topic may be due on 05/01). This month first."""
+    today = services.clock.now().astimezone(services.tz).date()
+    this_month = today.replace(day=1)
+    following = (this_month + timedelta(days=32)).replace(day=1)
+    previous = (this_month - timedelta(days=1)).replace(day=1)
+    i18n = services.i18n
+    options = []
+    for first, note in (
+        (this_month, N_("this month")),
+        (following, N_("next month")),
+        (previous, N_("last month")),
+    ):
+        shown = localized(i18n, note)
+        options.append(
+            {
+                "value": first.strftime("%Y-%m"),
+                "label": {locale: f"{first:%m/%Y} ({text})" for locale, text in shown.items()},
+            }
+        )
+    return {
+        "key": "period",
+        "type": "choice",
+        "label": localized(i18n, "Which month is the topic for?"),
+        "options": options,
+    }
 
 
 def target_questions(services: Services, units: list[Unit]) -> list[dict[str, Any]]:
@@ -117,6 +147,7 @@ class TopicPlan:
     form_key: str
     unit_ids: list[int]
     due: date
+    period: str  # YYYY-MM: the month the topic is for
 
 
 def plan_targets(answers: dict[str, Any], scope_units: list[Unit]) -> list[int]:
@@ -134,6 +165,7 @@ def plan_from_answers(answers: dict[str, Any], scope_units: list[Unit]) -> Topic
         form_key=str(answers["form"]),
         unit_ids=unit_ids,
         due=date.fromisoformat(str(answers["due"])),
+        period=str(answers.get("period") or date.fromisoformat(str(answers["due"])).strftime("%Y-%m")),
     )
 
 
@@ -202,7 +234,7 @@ class TopicPurpose(WizardPurpose):
             title=plan.title,
             guidance=plan.guidance,
             form_id=services.forms.form_id(plan.form_key),
-            period=plan.due.strftime("%Y-%m"),
+            period=plan.period,
             due_at=due_at,
             status=TopicStatus.PUBLISHED,
             created_by=actor.person.id,

@@ -72,6 +72,12 @@ class ForgetButton(CallbackData, prefix="fg"):
     confirm: bool
 
 
+class ReportButton(CallbackData, prefix="rv"):
+    """📄 under an urgent report's alert to staff: the whole report."""
+
+    report: int
+
+
 class AckButton(CallbackData, prefix="ak"):
     """✅ under an urgent matter: the collaborator confirms they received it."""
 
@@ -412,6 +418,19 @@ def _hint(question: Question) -> str:
     if not question.required and not typed:
         hint += " " + _("Optional: you may press ⏭ Skip.")
     return f"<i>{hint}</i>"
+
+
+def answer_lines(form: FormDefinition, answers: dict[str, Any]) -> list[str]:
+    """A stored report's answers, one line each with its question's label (not its wording)."""
+    locale = current_locale()
+    lines = []
+    for question in visible_questions(form, answers):
+        value = answers.get(question.key)
+        if value is None:
+            continue
+        shown = truncate(format_answer(question, value), REVIEW_ANSWER_LIMIT)
+        lines.append(f"<b>{escape(text_for(question.label, locale))}</b>: {shown}")
+    return lines
 
 
 def render_review(

@@ -13,7 +13,7 @@ from bot.channels.telegram import answer_callback, answer_message, answer_text
 from bot.conversation import Conversations, Outcome, Services
 from bot.forms.engine import Attachment
 from bot.people import help_text
-from bot.ui import FormButton, ReplaceButton, expired_text, nav_texts
+from bot.ui import FormButton, ReplaceButton, ReportButton, expired_text, nav_texts
 from handlers.commands import command
 from storage import reports
 
@@ -26,6 +26,13 @@ async def press_form_button(
     conversations: Conversations,
 ) -> None:
     outcome = await conversations.press(services, actor, callback_data)
+    await answer_callback(services, query, outcome)
+
+
+async def open_report(
+    query: CallbackQuery, callback_data: ReportButton, services: Services, actor: Actor
+) -> None:
+    outcome = await reporting.show_report(services, actor=actor, report_id=callback_data.report)
     await answer_callback(services, query, outcome)
 
 
@@ -129,6 +136,7 @@ def create_router() -> Router:
     router = Router(name=__name__)
     router.message.filter(F.chat.type == ChatType.PRIVATE)
     router.callback_query.register(press_replace, ReplaceButton.filter(), flags=access.flags(button("rp")))
+    router.callback_query.register(open_report, ReportButton.filter(), flags=access.flags(button("rv")))
     router.message.register(start_incident_report, command("report"), flags=access.flags("/report"))
     router.message.register(unknown_command, F.text.startswith("/"))
     router.message.register(typed_answer, F.text | F.photo | F.document | F.contact)

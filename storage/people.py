@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, delete, func, or_, update
+from sqlalchemy import case, delete, func, or_, true, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -20,6 +20,7 @@ from storage.models import (
     PersonIdentity,
     PersonRole,
     PersonStatus,
+    Reachability,
     Report,
     Role,
     Unit,
@@ -197,6 +198,34 @@ async def active_collaborators(*, session: AsyncSession, unit_paths: Sequence[st
     )
     return [
         Member(person_id=pid, chat_id=tid, full_name=name, locale=locale, unit_id=unit_id)
+        for pid, tid, name, locale, unit_id in (await session.exec(statement)).all()
+    ]
+
+
+async def staff_of_units(
+    *, session: AsyncSession, unit_ids: Sequence[int], except_person: int | None = None
+) -> list[Member]:
+    """Active staff whose role is held at one of these units (not in their subtrees): who
+    hears at once of an urgent report from a unit (bot/reporting.py)."""
+    if not unit_ids:
+        return []
+    statement = (
+        select(  # type: ignore[call-overload]  # sqlmodel types select() for up to 4 columns
+            Person.id, Person.chat_id, Person.full_name, Person.locale, Person.unit_id
+        )
+        .join(PersonRole, col(PersonRole.person_id) == Person.id)
+        .where(
+            Person.status == PersonStatus.ACTIVE,
+            Person.reachability == Reachability.ACTIVE,
+            PersonRole.role == Role.STAFF,
+            col(PersonRole.unit_id).in_(unit_ids),
+            Person.id != except_person if except_person is not None else true(),
+        )
+        .distinct()
+        .order_by(Person.full_name)
+    )
+    return [
+        Member(person_id=pid, chat_id=tid, full_name=name, locale=locale, unit_id=unit_id or 0)
         for pid, tid, name, locale, unit_id in (await session.exec(statement)).all()
     ]
 

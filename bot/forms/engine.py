@@ -452,7 +452,7 @@ def _match_option(item: Question, text: str) -> str:
     """Typed text for a choice: an option label in any language, or its number."""
     wanted = text.casefold()
     options = item.choices()
-    if text.isdigit() and 1 <= int(text) <= len(options):
+    if text.isdecimal() and 1 <= int(text) <= len(options):  # "¹" is a digit int() refuses
         return options[int(text) - 1].value
     for option in options:
         if any(
@@ -460,7 +460,7 @@ def _match_option(item: Question, text: str) -> str:
             for label in option.label.values()
         ):
             return option.value
-    if text.isdigit():  # a number that is neither an option's number nor its label
+    if text.isdecimal():  # a number that is neither an option's number nor its label
         raise _Refused("number_out_of_range", number=int(text), count=len(options))
     raise _Refused("expected_choice")
 

@@ -17,12 +17,19 @@ async def publish_topic(
     await staff.send(title)
     await staff.send(GUIDANCE)
     await staff.press("Báo cáo tình hình dư luận xã hội định kỳ")
+    await staff.press(this_month(staff.world))
     await staff.press("Tất cả đơn vị trong phạm vi phụ trách")
     preview = await staff.send(due)
     assert "Xem trước khi đăng" in preview.text, preview.text
     published = await staff.press("📢 Đăng")
     await staff.world.delivered()
     return published
+
+
+def this_month(world: World) -> str:
+    """The topic wizard's first month button: the month it is on the bot's clock."""
+    today = world.clock.now().astimezone(world.app.settings.tz)
+    return f"{today:%m/%Y} (tháng này)"
 
 
 async def fill_monthly(collaborator: Persona, *, content: str, urgency: str = "Bình thường") -> Reply:
@@ -35,7 +42,7 @@ async def fill_monthly(collaborator: Persona, *, content: str, urgency: str = "B
     await collaborator.send(content)
     await collaborator.press("Nông dân")
     await collaborator.press("✅ Xong")
-    await collaborator.press("Xã, phường")
+    await collaborator.press("Xã, phường, đặc khu")
     await collaborator.press("Trao đổi trực tiếp")
     await collaborator.press("✅ Xong")
     await collaborator.press(urgency)

@@ -64,7 +64,8 @@ async def test_back_skip_edit_and_cancel(world: World, org: dict[str, Persona], 
     assert "Ngày không được ở tương lai" in reply.text
     await ctv.send("09/11/2026")
     await ctv.press("Bức xúc")
-    await ctv.press("Huyện")
+    await ctv.press("Xã, phường, đặc khu")
+    await ctv.press("Không")  # not on social media
     await ctv.press("Khẩn cấp")
     await ctv.press("⏭ Bỏ qua")
     reply = await ctv.press("⏭ Bỏ qua")
@@ -93,7 +94,8 @@ async def test_an_incident_report_and_its_resume_after_a_restart(
     await ctv.send("Xã Hòa Bình")
     await ctv.send("09/11/2026")
     await ctv.press("Bức xúc")
-    await ctv.press("Huyện")
+    await ctv.press("Xã, phường, đặc khu")
+    await ctv.press("Không")  # not on social media
     await ctv.press("Khẩn cấp")
     await ctv.press("⏭ Bỏ qua")
     await ctv.send_photo()
@@ -139,7 +141,7 @@ async def test_collaborators_are_refused_staff_and_leader_commands(world: World,
     reply = await ctv.send("/topic")
     assert "chỉ dành cho cán bộ Ban Tuyên giáo" in reply.text
     reply = await ctv.send("/summary")
-    assert "chỉ lãnh đạo mới xem được" in reply.text
+    assert "chỉ lãnh đạo và cán bộ mới xem được" in reply.text
     async with world.sessions() as session:
         assert (await session.exec(select(Topic))).all() == []
 

@@ -119,7 +119,8 @@ async def test_incident_report_refuses_a_future_or_far_past_date(
     assert "Ngày 01/01/1900 đã cách đây hơn 5 năm: xin kiểm tra lại." in reply.text
     await ctv.send("09/11")  # without a year: the last 09/11, as it happened in the past
     await ctv.press("Bức xúc")
-    await ctv.press("Huyện")
+    await ctv.press("Xã, phường, đặc khu")
+    await ctv.press("Không")  # not on social media
     await ctv.press("Khẩn cấp")
     await ctv.press("⏭ Bỏ qua")
     await ctv.press("⏭ Bỏ qua")

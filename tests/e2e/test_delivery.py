@@ -15,7 +15,7 @@ from bot.sandbox import SandboxClient, SandboxServer
 from bot.sandbox.client import SandboxError
 from storage import people
 from storage.models import Channel, Outbox, OutboxStatus, Person, PersonStatus, Reachability, Role
-from tests.e2e.flows import publish_topic
+from tests.e2e.flows import publish_topic, this_month
 from tests.e2e.harness import Persona, World, drop_database, make_world
 
 LIMITS = {"global_per_second": 30, "per_chat_per_second": 1, "per_group_per_minute": 20}
@@ -128,6 +128,7 @@ async def test_staff_stop_a_delivery_half_way(world: World, org: dict[str, Perso
     await staff.send("Chủ đề dừng giữa chừng")
     await staff.send("Nắm bắt tình hình dư luận về việc điều chỉnh giá điện sinh hoạt trên địa bàn.")
     await staff.press("Báo cáo tình hình dư luận xã hội định kỳ")
+    await staff.press(this_month(world))
     await staff.press("Tất cả đơn vị trong phạm vi phụ trách")
     await staff.send("25/11/2026")
     await staff.press("📢 Đăng")

@@ -20,7 +20,7 @@ async def test_demo_month_plays_and_prints_a_transcript(
         sandbox_database_url=f"sqlite+aiosqlite:///{tmp_path / 'sandbox.db'}",
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}",
     )
-    await asyncio.wait_for(run_sandbox(settings, until=asyncio.sleep(0)), timeout=120)
+    await asyncio.wait_for(run_sandbox(settings, until=lambda: asyncio.sleep(0)), timeout=120)
     out = capsys.readouterr().out
     assert "👤 Vũ Thị Hoa: [✅ Tôi đồng ý và đăng ký]" in out and "Đăng ký thành công" in out
     assert "Đã đăng chủ đề số 1" in out

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
+from bot.app import Application
 from bot.sandbox import SandboxClient, SandboxServer
+from storage.models import Role
+from tests.e2e.flows import fill_monthly, publish_topic
 from tests.e2e.harness import Persona, World, drop_database, make_world
 
 GROUP = "CTV Huyện Bình Minh"
@@ -48,3 +53,71 @@ async def test_the_boards_name_is_a_setting_used_by_every_text(
     finally:
         await world.app.stop()
         await drop_database(world.app.settings.database_url)
+
+
+async def test_help_lists_the_same_commands_as_the_menu_of_each_role(
+    world: World, org: dict[str, Persona]
+) -> None:
+    """Issue 19: /help and the command menu come from one policy, so they agree, role by role."""
+    await world.app.stop()  # staff and leaders seeded before this start get their menus at start
+    world.app = Application(settings=world.app.settings, clock=world.clock)
+    await world.app.start()
+    await world.delivered()
+    menus = await world.client.commands(world.bot_token)
+    default = menus[json.dumps([{"type": "all_private_chats"}, ""], sort_keys=True)]
+    for name in ("staff", "leader", "ctv1"):
+        persona = org[name]
+        scope = json.dumps([{"type": "chat", "chat_id": persona.user_id}, ""], sort_keys=True)
+        menu = {command["command"] for command in menus.get(scope, default)}
+        shown = set(re.findall(r"^/(\w+) — ", (await persona.send("/help")).text, re.MULTILINE))
+        assert shown | {"help"} == menu | ({"setup"} if name == "staff" else set()), name
+
+
+async def test_staff_read_the_summary_of_their_scope(world: World, org: dict[str, Persona]) -> None:
+    """Issue 19: staff write the monthly report, so they read /summary as leaders do."""
+    await publish_topic(org["staff"])
+    reply = await org["district_staff"].send("/summary")
+    assert "📊 Tổng hợp tình hình dư luận xã hội tháng 11/2026" in reply.text
+    assert "Huyện Hòa Thuận" in reply.text and "Huyện Bình Minh" not in reply.text
+
+
+async def test_an_incident_or_urgent_report_reaches_the_staff_of_its_unit_and_the_one_above(
+    world: World, org: dict[str, Persona]
+) -> None:
+    """Issue 19: reported as urgent, or as an incident, it is sent at once to the staff of the
+    reporter's unit and its parent, with a button that opens the whole report."""
+    own = await world.person_named("Cán bộ huyện A")
+    await world.seed_member(own, unit="HUYEN_A", role=Role.STAFF)
+    await own.send("/help")
+    province, other = org["staff"], org["district_staff"]  # TINH (the parent), HUYEN_B
+    ctv = org["ctv1"]  # HUYEN_A
+    await ctv.send("/report")
+    await ctv.send("Tranh chấp đất đai kéo dài tại thôn 3, nhiều hộ kiến nghị")
+    await ctv.send("Xã Hòa Bình")
+    await ctv.send("09/11")
+    await ctv.press("Bức xúc")
+    await ctv.press("Xã, phường, đặc khu")
+    await ctv.press("Không")  # not on social media
+    await ctv.press("Khẩn cấp")
+    await ctv.press("⏭ Bỏ qua")
+    await ctv.press("⏭ Bỏ qua")
+    await ctv.press("✅ Gửi báo cáo")
+    await world.delivered()
+    for staff in (own, province):
+        alert = await staff.wait_for_text("🚨 Báo cáo khẩn cấp số 1 của Huyện Bình Minh")
+        assert "Người gửi: Cộng tác viên 1" in alert["text"]
+        assert "Tranh chấp đất đai kéo dài tại thôn 3" in alert["text"]
+    others = [m.get("text", "") for m in await world.client.chat_messages(other.user_id)]
+    assert not any("Báo cáo khẩn cấp" in text for text in others), "not another district's staff"
+    opened = await province.press("📄 Xem toàn văn báo cáo")
+    assert "📄 Báo cáo số 1 · Huyện Bình Minh" in opened.text
+    assert "Mức độ" in opened.text and "Khẩn cấp" in opened.text and "Xã Hòa Bình" in opened.text
+
+    # an ordinary monthly report is not announced to anyone
+    await publish_topic(province)
+    await ctv.press("📝 Gửi báo cáo", chat_id=world.groups[GROUP])
+    await fill_monthly(ctv, content="Người dân đồng tình với chủ trương.")
+    await ctv.press("✅ Gửi báo cáo")
+    await world.delivered()
+    alerts = [m for m in await world.client.chat_messages(own.user_id) if "Báo cáo" in m.get("text", "")[:20]]
+    assert len(alerts) == 1

@@ -21,7 +21,7 @@ def scope_key(scope: dict, language: str = "") -> str:
 async def test_menus_follow_roles_and_language(world: World, org: dict[str, Persona]) -> None:
     menus = await world.client.commands(world.bot_token)
     private = menus[scope_key({"type": "all_private_chats"})]
-    assert names(private) == ["start", "report", "lang", "cancel", "help"]
+    assert names(private) == ["start", "report", "lang", "cancel", "link", "mydata", "forget", "help"]
     assert private[1]["description"] == "Gửi báo cáo đột xuất"
     english = menus[scope_key({"type": "all_private_chats"}, "en")]
     assert english[1]["description"] == "Send an incident report"
@@ -35,11 +35,14 @@ async def test_menus_follow_roles_and_language(world: World, org: dict[str, Pers
     menus = await world.client.commands(world.bot_token)
     staff_menu = menus[scope_key({"type": "chat", "chat_id": org["staff"].user_id})]
     assert names(staff_menu) == [
-        "start", "report", "topic", "urgent", "urgent_status", "broadcasts", "invite", "lang", "cancel", "help",
+        "start", "report", "topic", "urgent", "urgent_status", "broadcasts", "summary", "invite",
+        "lang", "cancel", "link", "mydata", "forget", "help",
     ]  # fmt: skip
     assert staff_menu[3]["description"] == "Gửi vấn đề đột xuất"
     leader_menu = menus[scope_key({"type": "chat", "chat_id": org["leader"].user_id})]
-    assert names(leader_menu) == ["start", "report", "summary", "lang", "cancel", "help"]
+    assert names(leader_menu) == [
+        "start", "report", "summary", "lang", "cancel", "link", "mydata", "forget", "help",
+    ]  # fmt: skip
     # Collaborators keep the default menu: nobody called setMyCommands for them.
     assert scope_key({"type": "chat", "chat_id": org["ctv1"].user_id}) not in menus
 
@@ -48,7 +51,7 @@ async def test_menus_follow_roles_and_language(world: World, org: dict[str, Pers
     await org["ctv1"].press("🇬🇧 English")
     menus = await world.client.commands(world.bot_token)
     own = menus[scope_key({"type": "chat", "chat_id": org["ctv1"].user_id})]
-    assert names(own) == ["start", "report", "lang", "cancel", "help"]
+    assert names(own) == ["start", "report", "lang", "cancel", "link", "mydata", "forget", "help"]
     assert own[1]["description"] == "Send an incident report"
 
 

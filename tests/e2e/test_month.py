@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import select
 
 from storage.models import ReportAnswer, ReportChannel, Topic, TopicPost, TopicStatus
-from tests.e2e.flows import GUIDANCE, fill_monthly, publish_topic, topic_post_id
+from tests.e2e.flows import GUIDANCE, fill_monthly, publish_topic, this_month, topic_post_id
 from tests.e2e.harness import Persona, World, days
 
 GROUP = "CTV Huyện Bình Minh"
@@ -53,6 +53,7 @@ async def test_topic_wizard_refuses_bad_dates_and_short_texts(world: World, org:
     await staff.send("Chủ đề tháng")
     await staff.send(GUIDANCE)
     await staff.press("Báo cáo đột xuất")
+    await staff.press(this_month(world))
     await staff.press("Tôi tự chọn")
     reply = await staff.press("✅ Xong")
     assert reply.alerts == ["⚠️ Câu hỏi này cần được trả lời."]
@@ -103,7 +104,7 @@ async def test_collaborator_answers_in_private_with_bad_inputs_refused(
     await ctv.send("Bà con <b>đồng tình</b> & mong sớm có hướng dẫn cụ thể")
     await ctv.press("Công nhân")
     await ctv.press("✅ Xong")
-    await ctv.press("Huyện")
+    await ctv.press("Tỉnh, thành phố")
     await ctv.press("Báo chí")
     await ctv.press("✅ Xong")
     await ctv.press("Cần quan tâm")
@@ -213,7 +214,7 @@ async def test_leader_summary_and_refusals(world: World, org: dict[str, Persona]
     assert "Huyện Bình Minh" in in_group.text and "Huyện Hòa Thuận" not in in_group.text
     assert "(3/3 cộng tác viên đã báo cáo)" in in_group.text
     refused = await org["ctv1"].send("/summary")
-    assert "chỉ lãnh đạo mới xem được" in refused.text
+    assert "chỉ lãnh đạo và cán bộ mới xem được" in refused.text
     bad = await org["leader"].send("/summary 13/2026")
     assert "“13/2026” không phải là tháng hợp lệ" in bad.text
     empty = await org["leader"].send("/summary 10/2026")
@@ -262,6 +263,7 @@ async def test_a_group_reply_from_outside_the_topics_units_is_not_stored(
     await staff.send("Chủ đề riêng cho Huyện Bình Minh")
     await staff.send(GUIDANCE)
     await staff.press("Báo cáo tình hình dư luận xã hội định kỳ")
+    await staff.press(this_month(world))
     await staff.press("Tôi tự chọn")
     await staff.press("Huyện Bình Minh")
     await staff.press("✅ Xong")
@@ -274,3 +276,33 @@ async def test_a_group_reply_from_outside_the_topics_units_is_not_stored(
     reply = await org["ctv4"].send("Ý kiến của người ở huyện khác", chat_id=group_id, reply_to=post_id)
     assert "không gửi tới đơn vị của đồng chí" in reply.text and not reply.reactions
     assert await world.reports() == []
+
+
+async def test_a_topic_is_for_the_month_chosen_not_the_month_it_is_due(
+    world: World, org: dict[str, Persona]
+) -> None:
+    """Issue 19: published 10/11 and due 05/12, the November topic's reports count in
+    /summary 11/2026 (they counted in December, the due date's month)."""
+    staff = org["staff"]
+    await staff.send("/topic")
+    await staff.send("Chủ đề tháng Mười một")
+    await staff.send(GUIDANCE)
+    reply = await staff.press("Báo cáo tình hình dư luận xã hội định kỳ")
+    assert "Chủ đề này của tháng nào?" in reply.text
+    assert reply.buttons() == ["11/2026 (tháng này)", "12/2026 (tháng sau)", "10/2026 (tháng trước)"]
+    await staff.press("11/2026 (tháng này)")
+    await staff.press("Tất cả đơn vị trong phạm vi phụ trách")
+    await staff.send("05/12")
+    await staff.press("📢 Đăng")
+    await world.delivered()
+    async with world.sessions() as session:
+        topic = (await session.exec(select(Topic))).one()
+    assert topic.period == "2026-11" and topic.due_at.isoformat() == "2026-12-05T16:59:59+00:00"
+    ctv = org["ctv1"]
+    await ctv.press("📝 Gửi báo cáo", chat_id=world.groups[GROUP])
+    await fill_monthly(ctv, content="Người dân đồng tình với chủ trương sáp nhập.")
+    await ctv.press("✅ Gửi báo cáo")
+    november = await org["leader"].send("/summary 11/2026")
+    assert "Số báo cáo nhận được: 1" in november.text, november.text
+    december = await org["leader"].send("/summary 12/2026")
+    assert "Số báo cáo nhận được: 1" not in december.text

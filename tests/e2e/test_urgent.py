@@ -100,7 +100,8 @@ async def test_urgent_matter_is_pinned_sent_acknowledged_and_reported(
         "Xã Tân An",
         "10/11/2026",
         "press:Bức xúc",
-        "press:Xã, phường",
+        "press:Xã, phường, đặc khu",
+        "press:Có",  # spread on social media too
         "press:Cần quan tâm",
         "press:⏭ Bỏ qua",
         "press:⏭ Bỏ qua",

@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from bot.sandbox import SandboxClient, SandboxServer
 from storage.models import Inbox, Outbox, OutboxStatus, PersonIdentity, Reachability, ReportChannel, Role
-from tests.e2e.flows import fill_monthly, publish_topic
+from tests.e2e.flows import fill_monthly, publish_topic, this_month
 from tests.e2e.harness import Persona, World, ZaloPersona, drop_database, make_world
 
 
@@ -263,6 +263,7 @@ async def test_zalo_staff_publish_a_topic_to_both_channels_and_a_zalo_leader_rea
     await staff.send("Sáp nhập đơn vị hành chính cấp xã")
     await staff.send("Nắm bắt dư luận về việc sắp xếp, sáp nhập đơn vị hành chính cấp xã trên địa bàn.")
     await staff.press("Báo cáo tình hình dư luận xã hội định kỳ")
+    await staff.press(this_month(world))
     await staff.press("Tất cả đơn vị trong phạm vi phụ trách")
     reply = await staff.send("25/11/2026")
     assert "Xem trước khi đăng" in reply.text and "“gửi”" in reply.text

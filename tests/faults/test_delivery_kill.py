@@ -68,6 +68,7 @@ async def test_delivery_survives_sigkill(
         ("text", "Chủ đề kiểm tra khi tiến trình bị dừng đột ngột"),
         ("text", "Nắm bắt dư luận về việc điều chỉnh giá điện sinh hoạt trên địa bàn tỉnh."),
         ("press", "Báo cáo tình hình dư luận xã hội định kỳ"),
+        ("press", f"{datetime.now(ZoneInfo('Asia/Ho_Chi_Minh')):%m/%Y} (tháng này)"),
         ("text", due),
         ("press", "📢 Đăng"),
     ]

@@ -25,7 +25,7 @@ from sqlmodel import col, select
 from bot.sandbox import SandboxClient, SandboxServer
 from storage import inbox
 from storage.models import Draft, Inbox, InboxStatus, Outbox, OutboxStatus, Report, Role
-from tests.e2e.flows import publish_topic, topic_post_id
+from tests.e2e.flows import publish_topic, this_month, topic_post_id
 from tests.e2e.harness import Persona, World, make_world
 
 pytestmark = pytest.mark.slow
@@ -196,6 +196,7 @@ async def test_a_topic_broadcast_through_an_outage_reaches_everyone_once(world: 
     await staff.send("Sáp nhập đơn vị hành chính cấp xã")
     await staff.send("Nắm bắt dư luận về việc sắp xếp đơn vị hành chính cấp xã trên địa bàn.")
     await staff.press("Báo cáo tình hình dư luận xã hội định kỳ")
+    await staff.press(this_month(world))
     await staff.press("Tất cả đơn vị trong phạm vi phụ trách")
     await staff.send("25/11/2026")
     await staff.press("📢 Đăng")

@@ -91,3 +91,62 @@ def test_failed_updates_are_listed_and_requeued(env: Path) -> None:
     assert result.exit_code == 0 and "requeued 1 update(s): 7" in result.output
     assert asyncio.run(statuses()) == {7: InboxStatus.PENDING, 8: InboxStatus.PENDING}
     assert runner.invoke(app, ["inbox", "failed"]).output.strip() == "no failed updates"
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "said"),
+    [
+        (
+            "ADMIN_IDS",
+            "12345,abc",
+            "ADMIN_IDS: Telegram user ids are numbers, comma-separated; not a number: 'abc'",
+        ),
+        ("ORG_TIMEZONE", "Mars/Base", "ORG_TIMEZONE: 'Mars/Base' is not a time zone"),
+        ("DATABASE_URL", "nonsense", "DATABASE_URL: 'this' is not a database URL the bot can use"),
+        (
+            "DATABASE_URL",
+            "postgresql://dlxh:s3cret@db/dlxh",
+            "'postgresql://dlxh:***@db/dlxh' is not a database URL",
+        ),
+        (
+            "DATABASE_URL",
+            "postgresql+asyncpg://u@127.0.0.1:1/x",
+            "the database in DATABASE_URL cannot be reached",
+        ),
+        (
+            "DATABASE_URL",
+            "sqlite+aiosqlite:////proc/nowhere/x.db",
+            "DATABASE_URL: the SQLite file cannot be created",
+        ),
+        ("DEFAULT_LOCALE", "fr", "DEFAULT_LOCALE: the languages are 'vi' and 'en'"),
+    ],
+)
+def test_a_configuration_mistake_is_one_line_and_exit_2(
+    env: Path, monkeypatch: pytest.MonkeyPatch, setting: str, value: str, said: str
+) -> None:
+    """Issue 19: the setting named, what to do, exit code 2, no traceback."""
+    monkeypatch.setenv(setting, value)
+    result = runner.invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 2, result.output
+    assert said in result.output and "Traceback" not in result.output
+    assert "s3cret" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_a_malformed_bot_token_and_a_busy_sandbox_port_are_named(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    monkeypatch.setenv("BOT_TOKEN", "not-a-token")
+    result = runner.invoke(app, ["run"])
+    assert result.exit_code == 2 and "BOT_TOKEN is not a Telegram bot token" in result.output
+    monkeypatch.setenv("BOT_TOKEN", "")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        monkeypatch.setenv("SANDBOX_PORT", str(busy.getsockname()[1]))
+        monkeypatch.setenv("SANDBOX_DATABASE_URL", f"sqlite+aiosqlite:///{env / 'sandbox.db'}")
+        result = runner.invoke(app, ["run"])
+    assert result.exit_code == 2, result.output
+    assert "set SANDBOX_PORT (or WEBHOOK_PORT) to a free port" in result.output
