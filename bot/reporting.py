@@ -13,6 +13,7 @@ from bot.conversation import Conversations, Outcome, Services
 from bot.delivery.service import Outgoing, Recipient
 from bot.forms import FormDefinition, text_for
 from bot.i18n import board, normalize_locale
+from bot.people import help_text
 from bot.ui import (
     Choice,
     ReplaceButton,
@@ -20,12 +21,14 @@ from bot.ui import (
     Screen,
     answer_lines,
     current_locale,
+    deep_link,
     escape,
     fit,
+    text_only,
     truncate,
 )
 from storage import people, reports, topics
-from storage.models import Draft, Report, ReportChannel, Topic, TopicStatus
+from storage.models import Draft, Report, ReportChannel, Topic, TopicKind, TopicStatus
 
 INCIDENT_FORM = "incident"
 ADHOC_SLOT = "report:adhoc"
@@ -275,6 +278,60 @@ async def show_report(services: Services, *, actor: Actor, report_id: int) -> Ou
     else:
         lines.append(escape(report.text or ""))
     return Outcome(screen=Screen(text=fit("\n".join(lines))), finished=True)
+
+
+async def overview(services: Services, *, actor: Actor) -> str:
+    """/start for a member with nothing to resume: what is open for them now, answered or
+    not, above the help. Topics and urgent matters whose deadline has not passed, addressed
+    to their unit or one above it."""
+    person = actor.person
+    if not actor.is_member or person is None or person.id is None or person.unit_id is None:
+        return help_text(actor)
+    session, now = services.session, services.clock.now()
+    unit = await people.get_unit(session=session, unit_id=person.unit_id)
+    ancestors = [int(part) for part in unit.path.strip("/").split("/") if part] if unit else []
+    open_topics = [
+        topic
+        for topic in await topics.topics_for_unit(session=session, ancestor_unit_ids=ancestors)
+        if topic.due_at > now
+    ]
+    if not open_topics:
+        return _("Nothing is open for you right now.") + "\n\n" + help_text(actor)
+    reported = {
+        report.topic_id: report.id
+        for report in await reports.reports_of(session=session, person_id=person.id)
+    }
+    acknowledged = await topics.acknowledged_by(
+        session=session, person_id=person.id, topic_ids=[topic.id or 0 for topic in open_topics]
+    )
+    lines = [_("<b>Open for you now:</b>")]
+    for topic in open_topics:
+        due = format_datetime(topic.due_at, services.tz)
+        title = escape(topic.title)
+        if topic.kind == TopicKind.URGENT:
+            line = _("🚨 Urgent matter No. {number}: {title} (by {due})").format(
+                number=topic.id, title=title, due=due
+            )
+            line += " — " + (
+                _("✅ receipt confirmed") if topic.id in acknowledged else _("not confirmed yet")
+            )
+        else:
+            line = _("📢 Topic No. {number}: {title} (by {due})").format(
+                number=topic.id, title=title, due=due
+            )
+        if topic.id in reported:
+            line += " — " + _("✅ you sent report No. {report}").format(report=reported[topic.id])
+        else:
+            line += " — " + _("📝 not reported yet: {how}").format(how=how_to_report(services, topic))
+        lines.append(line)
+    return "\n".join(lines) + "\n\n" + help_text(actor)
+
+
+def how_to_report(services: Services, topic: Topic) -> str:
+    if text_only() or not services.bot_username:
+        return _("write “báo cáo {number}”").format(number=topic.id)
+    link = deep_link(services.bot_username, f"report_{topic.id}")
+    return _('<a href="{link}">report now</a>').format(link=link)
 
 
 async def store_group_reply(

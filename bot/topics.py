@@ -93,7 +93,7 @@ def month_question(services: Services) -> dict[str, Any]:
         shown = localized(i18n, note)
         options.append(
             {
-                "value": first.strftime("%Y-%m"),
+                "value": first.strftime("%Y_%m"),  # option values are [a-z0-9_]
                 "label": {locale: f"{first:%m/%Y} ({text})" for locale, text in shown.items()},
             }
         )
@@ -165,7 +165,9 @@ def plan_from_answers(answers: dict[str, Any], scope_units: list[Unit]) -> Topic
         form_key=str(answers["form"]),
         unit_ids=unit_ids,
         due=date.fromisoformat(str(answers["due"])),
-        period=str(answers.get("period") or date.fromisoformat(str(answers["due"])).strftime("%Y-%m")),
+        period=str(
+            answers.get("period") or date.fromisoformat(str(answers["due"])).strftime("%Y_%m")
+        ).replace("_", "-"),
     )
 
 

@@ -64,7 +64,7 @@ async def start_plain(
             screen.notes.append(_("Let's continue where you stopped."))
             await answer_message(services, message, Outcome(screen=screen, draft=draft))
             return
-    await answer_text(services, message, help_text(actor))
+    await answer_text(services, message, await reporting.overview(services, actor=actor))
 
 
 async def private_chat_membership(event: ChatMemberUpdated, services: Services, actor: Actor | None) -> None:

@@ -117,6 +117,16 @@ async def acknowledge(*, session: AsyncSession, topic_id: int, person_id: int, n
     return True
 
 
+async def acknowledged_by(*, session: AsyncSession, person_id: int, topic_ids: Sequence[int]) -> set[int]:
+    """Which of these urgent matters the person has confirmed receiving."""
+    if not topic_ids:
+        return set()
+    statement = select(Acknowledgement.topic_id).where(
+        Acknowledgement.person_id == person_id, col(Acknowledgement.topic_id).in_(list(topic_ids))
+    )
+    return set((await session.exec(statement)).all())
+
+
 @dataclass(frozen=True)
 class UnitResponse:
     unit_name: str

@@ -9,7 +9,7 @@ from pathlib import Path
 from bot.app import Application
 from bot.sandbox import SandboxClient, SandboxServer
 from storage.models import Role
-from tests.e2e.flows import fill_monthly, publish_topic
+from tests.e2e.flows import fill_monthly, publish_topic, send_urgent
 from tests.e2e.harness import Persona, World, drop_database, make_world
 
 GROUP = "CTV Huyện Bình Minh"
@@ -90,6 +90,8 @@ async def test_an_incident_or_urgent_report_reaches_the_staff_of_its_unit_and_th
     await world.seed_member(own, unit="HUYEN_A", role=Role.STAFF)
     await own.send("/help")
     province, other = org["staff"], org["district_staff"]  # TINH (the parent), HUYEN_B
+    await other.send("/help")
+    await province.send("/help")  # both have opened the bot, as staff have
     ctv = org["ctv1"]  # HUYEN_A
     await ctv.send("/report")
     await ctv.send("Tranh chấp đất đai kéo dài tại thôn 3, nhiều hộ kiến nghị")
@@ -121,3 +123,41 @@ async def test_an_incident_or_urgent_report_reaches_the_staff_of_its_unit_and_th
     await world.delivered()
     alerts = [m for m in await world.client.chat_messages(own.user_id) if "Báo cáo" in m.get("text", "")[:20]]
     assert len(alerts) == 1
+
+
+async def test_start_shows_a_collaborator_what_is_open_and_what_they_answered(
+    world: World, org: dict[str, Persona]
+) -> None:
+    """Issue 19: /start (nothing to resume) lists the open topics and urgent matters for the
+    person, answered or not, above the help."""
+    ctv = org["ctv1"]
+    reply = await ctv.send("/start")
+    assert reply.text.startswith("Hiện chưa có chủ đề hay vấn đề đột xuất nào đang mở cho đồng chí.")
+    await publish_topic(org["staff"])
+    await send_urgent(org["staff"])
+    await org["staff"].press("🚨 Gửi")
+    await world.delivered()
+    reply = await ctv.send("/start")
+    assert "Đang mở cho đồng chí:" in reply.text
+    assert (
+        "📢 Chủ đề số 1: Sáp nhập đơn vị hành chính cấp xã (hạn 23:59 25/11/2026) — 📝 chưa báo cáo: gửi báo cáo"
+        in reply.text
+    )
+    assert (
+        "🚨 Vấn đề đột xuất số 2:" in reply.text
+        and "(hạn 18:00 11/11/2026) — chưa xác nhận đã nhận" in reply.text
+    )
+    assert "report_1" in reply.last["html"]  # "gửi báo cáo" opens the topic's report
+    assert "Đồng chí có thể" in reply.text  # the help follows
+
+    await ctv.press("✅ Đã nhận")
+    await ctv.press("📝 Gửi báo cáo", chat_id=world.groups[GROUP])
+    await fill_monthly(ctv, content="Người dân đồng tình với chủ trương sáp nhập.")
+    await ctv.press("✅ Gửi báo cáo")
+    reply = await ctv.send("/start")
+    assert "(hạn 23:59 25/11/2026) — ✅ đã gửi báo cáo số 1" in reply.text
+    assert "— ✅ đã xác nhận đã nhận — 📝 chưa báo cáo" in reply.text
+
+    zalo = await world.member("zalo", "Lan", unit="HUYEN_A")
+    reply = await zalo.send("/start")
+    assert "📝 chưa báo cáo: gõ “báo cáo 1”" in reply.text

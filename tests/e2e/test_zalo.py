@@ -49,7 +49,7 @@ async def test_a_zalo_collaborator_gets_the_topic_and_reports_with_numbers_and_w
     assert "Kiểm tra lại báo cáo" in reply.text and "“gửi”" in reply.text
     reply = await zalo.send("sửa 6")
     assert "Phạm vi lan truyền" in reply.text
-    await zalo.send("4")
+    await zalo.send("3")  # Tỉnh, thành phố
     reply = await zalo.send("gửi")
     assert "Cảm ơn đồng chí! Đã nhận báo cáo số 1" in reply.text
 

@@ -25,13 +25,14 @@ STEPS: list[tuple[str, str]] = [
     ("text", "Phường Trung Tâm"),
     ("text", "09/11/2026"),
     ("press", "Bức xúc"),
-    ("press", "Tỉnh"),
+    ("press", "Tỉnh, thành phố"),
+    ("press", "Không"),  # not on social media
     ("press", "Cần quan tâm"),
     ("press", "⏭ Bỏ qua"),
     ("press", "⏭ Bỏ qua"),
     ("press", "✅ Gửi báo cáo"),
 ]
-KILL_AFTER = {1: 0.0, 4: 0.005, 6: 0.02, 9: 0.0}  # step index → delay before SIGKILL
+KILL_AFTER = {1: 0.0, 4: 0.005, 7: 0.02, 10: 0.0}  # step index → delay before SIGKILL
 
 
 async def test_report_survives_sigkill_exactly_once(
@@ -94,6 +95,7 @@ async def test_report_survives_sigkill_exactly_once(
         "thoi_gian": "2026-11-09",
         "phan_ung": "buc_xuc",
         "pham_vi": "tinh",
+        "mang_xa_hoi": "no",
         "muc_do": "can_quan_tam",
     }
     assert drafts == []
@@ -108,7 +110,8 @@ ZALO_STEPS = [
     "Phường Trung Tâm",
     "09/11/2026",
     "Bức xúc",
-    "Tỉnh",
+    "Tỉnh, thành phố",
+    "Không",
     "Cần quan tâm",
     "bỏ qua",
     "Bỏ qua",
