@@ -287,6 +287,10 @@ async def load_actor(*, session: AsyncSession, user: User, admin_ids: frozenset[
 
 
 def refusal_text(permission: Permission, actor: Actor | None) -> str:
+    if actor is not None and actor.person is not None and actor.person.status == PersonStatus.PENDING:
+        # They opened an invite and have not finished: the way on is to finish, not to look
+        # for another invite.
+        return _("Please finish registering first: send /start to continue where you stopped.")
     if (actor is None or not actor.is_member) and permission is Permission.REPORT:
         return _(
             "You are not registered yet. To join the collaborator network, open the invite "

@@ -23,7 +23,7 @@ from sqlalchemy import make_url
 
 from bot.channels.zalo_api import ZaloUnauthorized
 from bot.config import Settings, get_settings
-from bot.units import UnitImportError, import_units, parse_units_csv
+from bot.units import UnitImportError, decode_units_file, import_units, parse_units_csv
 from storage import backup as backups
 from storage import inbox, people
 from storage.db import create_engine, create_session_factory, upgrade_database
@@ -273,10 +273,10 @@ def inbox_retry(
 @units_app.command("import")
 @explained
 def units_import(file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True)) -> None:
-    """Import units from a CSV with the columns code, name, parent_code (UTF-8)."""
+    """Import units from a CSV with the columns code, name, parent_code (UTF-8; commas or semicolons)."""
     settings = get_settings()
     try:
-        rows = parse_units_csv(file.read_text(encoding="utf-8"))
+        rows = parse_units_csv(decode_units_file(file.read_bytes()))
     except UnitImportError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from error

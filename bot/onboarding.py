@@ -141,13 +141,20 @@ def invite_problem_text(problem: InviteProblem) -> str:
     }[problem].format(board=board())
 
 
-def registration_form(services: Services) -> FormDefinition:
-    """Built from the catalogs so the questions follow the person's language."""
+def registration_form(services: Services, role: str = Role.COLLABORATOR) -> FormDefinition:
+    """Built from the catalogs so the questions follow the person's language. Staff and
+    leaders are the board's own people: they are not asked a collaborator's field of work."""
     i18n = services.i18n
+    collaborator = role == Role.COLLABORATOR
+    title = {
+        Role.STAFF: N_("Staff registration"),
+        Role.LEADER: N_("Leader registration"),
+        Role.ADMIN: N_("Administrator registration"),
+    }.get(Role(role), N_("Collaborator registration"))
     return FormDefinition.model_validate(
         {
             "key": "registration",
-            "title": localized(i18n, "Collaborator registration"),
+            "title": localized(i18n, title),
             "questions": [
                 {
                     "key": "full_name",
@@ -166,14 +173,21 @@ def registration_form(services: Services) -> FormDefinition:
                     "input_hint": "contact",
                     "label": localized(i18n, "Your phone number"),
                 },
-                {
-                    "key": "field_of_work",
-                    "type": "choice",
-                    "label": localized(i18n, "Your field of work"),
-                    "options": [
-                        {"value": value, "label": localized(i18n, label)} for value, label in FIELDS_OF_WORK
-                    ],
-                },
+                *(
+                    [
+                        {
+                            "key": "field_of_work",
+                            "type": "choice",
+                            "label": localized(i18n, "Your field of work"),
+                            "options": [
+                                {"value": value, "label": localized(i18n, label)}
+                                for value, label in FIELDS_OF_WORK
+                            ],
+                        }
+                    ]
+                    if collaborator
+                    else []
+                ),
             ],
         }
     )
@@ -214,7 +228,7 @@ async def open_invite(
         services,
         person_id=person.id,
         slot=REGISTRATION_SLOT,
-        definition=registration_form(services),
+        definition=registration_form(services, invite.role),
         context={"invite_id": invite.id, "unit_id": invite.unit_id},
     )
 
@@ -332,8 +346,8 @@ class RegistrationPurpose(WizardPurpose):
     def intro(self, services: Services, draft: Draft, form: FormDefinition) -> str | None:
         return _(
             "Welcome to the public-opinion collaborator network. "
-            "Three short questions register you; you can go back or cancel at any time."
-        )
+            "{count} short questions register you; you can go back or cancel at any time."
+        ).format(count=len(form.questions))
 
     def review(self, services: Services, draft: Draft, form: FormDefinition) -> tuple[str, str, str | None]:
         # Consent before anything is kept as a member's (Personal Data Protection Law,
@@ -358,7 +372,7 @@ class RegistrationPurpose(WizardPurpose):
         assert person is not None and unit is not None and person.id is not None
         person.full_name = " ".join(str(answers["full_name"]).split())
         person.phone = str(answers["phone"])
-        person.field_of_work = str(answers["field_of_work"])
+        person.field_of_work = str(answers["field_of_work"]) if "field_of_work" in answers else None
         person.unit_id = unit.id
         person.status = PersonStatus.ACTIVE
         person.registered_at = now
@@ -374,11 +388,22 @@ class RegistrationPurpose(WizardPurpose):
             unit_id=unit.id,
             details={"invite_id": invite_id, "role": invite.role, "consent": CONSENT_VERSION},
         )
-        text = _(
-            "✅ Registration complete. Welcome, {name}! You are a collaborator of <b>{unit}</b>.\n\n"
-            "When the board publishes a topic you will find it in your group, with a button to report. "
-            "/report sends an incident report at any time, /lang changes the language."
-        ).format(name=escape(person.full_name), unit=escape(unit.name))
+        if invite.role == Role.COLLABORATOR:
+            text = _(
+                "✅ Registration complete. Welcome, {name}! You are a collaborator of <b>{unit}</b>.\n\n"
+                "When the board publishes a topic you will find it in your group, with a button to report. "
+                "/report sends an incident report at any time, /lang changes the language."
+            ).format(name=escape(person.full_name), unit=escape(unit.name))
+        else:
+            role_name = {
+                Role.STAFF: _("a staff member"),
+                Role.LEADER: _("a leader"),
+                Role.ADMIN: _("an administrator"),
+            }.get(Role(invite.role), _("a member"))
+            text = _(
+                "✅ Registration complete. Welcome, {name}! You are {role} of <b>{unit}</b>.\n\n"
+                "/help lists what you can do here."
+            ).format(name=escape(person.full_name), role=role_name, unit=escape(unit.name))
         return Outcome(screen=Screen(text=text), finished=True)
 
 

@@ -20,11 +20,29 @@ class UnitRow:
     code: str
     name: str
     parent_code: str | None
+    line: int = 0  # in the file, for messages
+
+
+def decode_units_file(data: bytes) -> str:
+    """The text of a units file as Excel in Vietnam saves it: "CSV UTF-8" (with its BOM) is
+    read; a file in another encoding (Excel's plain "CSV" is Windows-1258 there) is refused
+    with what to do, rather than read into garbled names."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise UnitImportError(
+            'the file is not UTF-8; in Excel choose Save As → "CSV UTF-8 (Comma delimited)" '
+            '(a plain "CSV" from Excel in Vietnam is Windows-1258)'
+        ) from None
 
 
 def parse_units_csv(text: str) -> list[UnitRow]:
-    """Rows in an order where every parent comes before its children."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    """Rows in an order where every parent comes before its children. Commas or semicolons
+    (Excel with Vietnamese regional settings writes semicolons)."""
+    text = text.lstrip("\ufeff")
+    header = text.split("\n", 1)[0]
+    delimiter = ";" if header.count(";") > header.count(",") else ","
+    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
     required = {"code", "name"}
     if not reader.fieldnames or not required <= {name.strip() for name in reader.fieldnames}:
         raise UnitImportError("the CSV needs the columns: code, name, parent_code")
@@ -37,10 +55,14 @@ def parse_units_csv(text: str) -> list[UnitRow]:
             raise UnitImportError(f"line {number}: code and name are required")
         if len(code) > 64 or not code.replace("_", "").replace("-", "").isalnum():
             raise UnitImportError(f"line {number}: code {code!r} may use letters, digits, - and _ only")
-        rows.append(UnitRow(code=code, name=name, parent_code=parent))
-    codes = [row.code for row in rows]
-    if len(set(codes)) != len(codes):
-        raise UnitImportError("a unit code appears twice")
+        rows.append(UnitRow(code=code, name=name, parent_code=parent, line=number))
+    first_line: dict[str, int] = {}
+    for row in rows:
+        if row.code in first_line:
+            raise UnitImportError(
+                f"line {row.line}: the code {row.code} is already on line {first_line[row.code]}"
+            )
+        first_line[row.code] = row.line
     return _parents_first(rows)
 
 
@@ -53,7 +75,7 @@ def _parents_first(rows: list[UnitRow]) -> list[UnitRow]:
         if row.code in placed:
             return
         if row.code in trail:
-            raise UnitImportError(f"unit {row.code} is its own ancestor")
+            raise UnitImportError(f"line {row.line}: unit {row.code} is its own ancestor")
         if row.parent_code and row.parent_code in by_code:
             place(by_code[row.parent_code], (*trail, row.code))
         ordered.append(row)
@@ -72,7 +94,10 @@ async def import_units(*, session: AsyncSession, rows: list[UnitRow]) -> tuple[i
         if row.parent_code:
             parent = await people.get_unit_by_code(session=session, code=row.parent_code)
             if parent is None:
-                raise UnitImportError(f"unit {row.code}: parent {row.parent_code} does not exist")
+                raise UnitImportError(
+                    f"line {row.line}: the parent {row.parent_code} of {row.code} is neither in the file "
+                    "nor imported before"
+                )
         existing = await people.get_unit_by_code(session=session, code=row.code)
         if existing is None:
             await people.create_unit(session=session, code=row.code, name=row.name, parent=parent)

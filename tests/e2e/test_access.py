@@ -52,6 +52,7 @@ REFUSALS = (
     "Chỉ thành viên đã đăng ký",
     "xin gửi /setup ngay trong nhóm",
     "Nút này đã hết hiệu lực.",
+    "Xin hoàn tất việc đăng ký trước",
 )
 
 

@@ -68,8 +68,15 @@ async def test_registering_as_staff_sets_the_staff_menu(world: World, org: dict[
         )
         await session.commit()
     newcomer = await world.person_named("Mới")
-    await newcomer.answer_steps(
-        f"/start {token}", "Nguyễn Văn Mới", "0912000444", "press:Khác", "press:✅ Tôi đồng ý và đăng ký"
-    )
+    reply = await newcomer.send(f"/start {token}")
+    assert "Đăng ký cán bộ" in reply.text and "2 câu hỏi ngắn" in reply.text
+    # staff are the board's own people: no collaborator's field of work is asked
+    reply = await newcomer.answer_steps("Nguyễn Văn Mới", "0912000444")
+    assert "Lĩnh vực" not in reply.text and "Xin xác nhận thông tin" in reply.text, reply.text
+    reply = await newcomer.press("✅ Tôi đồng ý và đăng ký")
+    assert "Đồng chí là cán bộ của <b>Huyện Bình Minh</b>" in reply.last["html"]
+    assert "cộng tác viên của" not in reply.text
+    person = await world.person(newcomer)
+    assert person is not None and person.field_of_work is None
     menus = await world.client.commands(world.bot_token)
     assert "urgent" in names(menus[scope_key({"type": "chat", "chat_id": newcomer.user_id})])

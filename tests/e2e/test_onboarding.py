@@ -86,6 +86,9 @@ async def test_bad_input_during_registration_changes_nothing(world: World, org: 
     assert "Xin chọn một trong các nút ở trên" in reply.text
     person = await world.person(newcomer)
     assert person is not None and person.status == PersonStatus.PENDING and person.phone is None
+    # half-way through registering, /report says to finish (not to look for an invite link)
+    reply = await newcomer.send("/report")
+    assert reply.texts == ["Xin hoàn tất việc đăng ký trước: gõ /start để tiếp tục từ chỗ đang dừng."]
 
 
 async def test_unknown_expired_and_used_up_links(world: World, org: dict[str, Persona]) -> None:

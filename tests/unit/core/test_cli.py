@@ -39,7 +39,8 @@ def test_bad_input_is_refused_and_nothing_changes(env: Path) -> None:
     bad = env / "bad.csv"
     bad.write_text("code,name,parent_code\nX,Xã,KHONG_CO\n", encoding="utf-8")
     result = runner.invoke(app, ["units", "import", str(bad)])
-    assert result.exit_code == 2 and "parent KHONG_CO does not exist" in result.output
+    assert result.exit_code == 2
+    assert "line 2: the parent KHONG_CO of X is neither in the file nor imported before" in result.output
     result = runner.invoke(app, ["invite", "--unit", "NOPE"])
     assert result.exit_code == 2 and "no unit with the code 'NOPE'" in result.output
     result = runner.invoke(app, ["invite", "--unit", "X", "--uses", "0"])
@@ -150,3 +151,25 @@ def test_a_malformed_bot_token_and_a_busy_sandbox_port_are_named(
         result = runner.invoke(app, ["run"])
     assert result.exit_code == 2, result.output
     assert "set SANDBOX_PORT (or WEBHOOK_PORT) to a free port" in result.output
+
+
+def test_units_as_excel_in_vietnam_saves_them(env: Path) -> None:
+    """Issue 19: semicolons and a BOM are read; Windows-1258 is refused with what to do; a
+    duplicate names both lines."""
+    excel = env / "excel.csv"
+    excel.write_bytes(
+        "code;name;parent_code\r\nTINH;Tỉnh An Phú;\r\nXA_1;Xã Bình Minh;TINH\r\n".encode("utf-8-sig")
+    )
+    result = runner.invoke(app, ["units", "import", str(excel)])
+    assert result.exit_code == 0 and "2 created" in result.output, result.output
+    legacy = env / "legacy.csv"
+    # "Xã Tân An" as Windows-1258 writes it: a, then its tilde as a combining mark (0xDE)
+    legacy.write_bytes(b"code,name,parent_code\nXA_2,Xa\xde T\xe2n An,TINH\n")
+    result = runner.invoke(app, ["units", "import", str(legacy)])
+    assert result.exit_code == 2 and "CSV UTF-8" in result.output and "Windows-1258" in result.output
+    twice = env / "twice.csv"
+    twice.write_text(
+        "code,name,parent_code\nXA_3,Xã Một,TINH\nXA_4,Xã Hai,TINH\nXA_3,Xã Ba,TINH\n", encoding="utf-8"
+    )
+    result = runner.invoke(app, ["units", "import", str(twice)])
+    assert result.exit_code == 2 and "line 4: the code XA_3 is already on line 2" in result.output

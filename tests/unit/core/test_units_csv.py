@@ -20,7 +20,7 @@ def test_excel_bom_is_ignored() -> None:
         ("name\nTỉnh\n", "columns"),
         ("code,name,parent_code\n,Tỉnh,\n", "required"),
         ("code,name,parent_code\nA B,Tỉnh,\n", "letters"),
-        ("code,name,parent_code\nA,Một,\nA,Hai,\n", "twice"),
+        ("code,name,parent_code\nA,Một,\nA,Hai,\n", "line 3: the code A is already on line 2"),
         ("code,name,parent_code\nA,Một,B\nB,Hai,A\n", "ancestor"),
     ],
 )
