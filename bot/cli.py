@@ -100,6 +100,9 @@ def _logging(settings: Settings) -> None:
         stream=sys.stderr,
     )
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)
+    if settings.sandbox_mode:  # the demo's transcript is the output; libraries speak up only to warn
+        for name in ("aiogram", "aiohttp", "bot"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 async def _wait_for_signal() -> None:

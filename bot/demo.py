@@ -21,9 +21,9 @@ from bot.sandbox.client import ActionResult
 from bot.sandbox.server import SandboxServer
 from storage import addresses, outbox, people
 from storage.db import SessionFactory
-from storage.models import ChatGroup, Person, PersonStatus, Role
+from storage.models import Person, PersonStatus, Role
 
-GROUP_TITLE = "CTV DLXH Huyện Bình Minh"
+GROUP_TITLE = "CTV DLXH Xã Bình Minh"
 ZALO_NAME = "Trịnh Thị Mai"
 GUIDANCE = (
     "Đề nghị các đồng chí cộng tác viên nắm bắt tâm trạng, ý kiến của cán bộ, đảng viên và nhân dân về "
@@ -170,17 +170,20 @@ async def seed_organisation(sessions: SessionFactory, users: dict[str, int]) -> 
     """Units, the board's people, four registered collaborators and one registered group."""
     async with sessions() as session:
         province = await people.create_unit(session=session, code="TINH", name="Tỉnh An Phú")
-        district_a = await people.create_unit(
-            session=session, code="HUYEN_A", name="Huyện Bình Minh", parent=province
+        # Since 01/07/2025 a province has communes, wards and special zones, and no districts.
+        commune = await people.create_unit(
+            session=session, code="XA_BINH_MINH", name="Xã Bình Minh", parent=province
         )
-        await people.create_unit(session=session, code="HUYEN_B", name="Huyện Hòa Thuận", parent=province)
+        await people.create_unit(
+            session=session, code="PHUONG_HOA_THUAN", name="Phường Hòa Thuận", parent=province
+        )
         roster = [
             ("staff", "Trần Văn Cán", province, Role.STAFF),
             ("leader", "Lê Thị Lãnh", province, Role.LEADER),
-            ("ctv1", "Nguyễn Văn An", district_a, Role.COLLABORATOR),
-            ("ctv2", "Phạm Thị Bình", district_a, Role.COLLABORATOR),
-            ("ctv3", "Hoàng Văn Cường", district_a, Role.COLLABORATOR),
-            ("ctv4", "Đỗ Thị Dung", district_a, Role.COLLABORATOR),
+            ("ctv1", "Nguyễn Văn An", commune, Role.COLLABORATOR),
+            ("ctv2", "Phạm Thị Bình", commune, Role.COLLABORATOR),
+            ("ctv3", "Hoàng Văn Cường", commune, Role.COLLABORATOR),
+            ("ctv4", "Đỗ Thị Dung", commune, Role.COLLABORATOR),
         ]
         for key, name, unit, role in roster:
             person = Person(
@@ -194,7 +197,7 @@ async def seed_organisation(sessions: SessionFactory, users: dict[str, int]) -> 
             await people.add_person(session=session, person=person)
             await people.grant_role(session=session, person=person, role=role, unit_id=unit.id)
         await session.commit()
-        return {"TINH": province.id or 0, "HUYEN_A": district_a.id or 0}
+        return {"TINH": province.id or 0, "XA_BINH_MINH": commune.id or 0}
 
 
 async def seed_zalo_member(sessions: SessionFactory, mai: ZaloActor, unit_id: int) -> None:
@@ -284,7 +287,7 @@ async def play_demo_month(
     sessions = application.session_factory
     assert sessions is not None
     units = await seed_organisation(sessions, users)
-    await seed_zalo_member(sessions, mai, units["HUYEN_A"])
+    await seed_zalo_member(sessions, mai, units["XA_BINH_MINH"])
     group = await client.create_group(
         title=GROUP_TITLE,
         member_ids=[
@@ -299,15 +302,15 @@ async def play_demo_month(
     added = await client.add_bot_to_group(group.id, token, users["staff"])
     actors = {key: Actor(names[key], users[key], client, token, sessions, application) for key in users}
     await actors["staff"]._settle(added)
-    async with sessions() as session:
-        session.add(ChatGroup(chat_id=group.id, title=GROUP_TITLE, unit_id=units["HUYEN_A"]))
-        await session.commit()
     due = local_today(application.clock, application.settings.tz) + timedelta(days=7)
 
-    print("\n══ Tháng mẫu: đăng ký, đăng chủ đề, báo cáo, tổng hợp ══")
+    print("\n══ Tháng mẫu: đăng ký nhóm, đăng ký cộng tác viên, đăng chủ đề, báo cáo, tổng hợp ══")
     staff, new = actors["staff"], actors["new"]
+    # The group the bot was added to is registered for its commune, as staff do it.
+    await staff.says("/setup", chat_id=group.id)
+    await staff.presses("Xã Bình Minh", chat_id=group.id)
     await staff.says("/invite")
-    await staff.presses("Huyện Bình Minh")
+    await staff.presses("Xã Bình Minh")
     await staff.says("5")
     await staff.presses("7 ngày")
     events = await staff.presses("🔗 Tạo liên kết")
@@ -334,6 +337,13 @@ async def play_demo_month(
     await staff.says(due.strftime("%d/%m/%Y"))
     await staff.presses("📢 Đăng")
     await staff.waits_for_delivery()
+    post = next(
+        message
+        for message in reversed(await client.chat_messages(group.id))
+        if str(message.get("text", "")).startswith("📢")
+    )
+    print("\n📌 (bài đăng chủ đề trong nhóm, như cộng tác viên thấy)")
+    _print_event({"kind": "send", **post})
 
     answers = {
         "ctv1": (

@@ -5,18 +5,27 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 from aiogram.utils.i18n import gettext as _
+from babel.numbers import format_decimal
 
 from bot.analytics.summary import OptionFigure, Summary
-from bot.ui import escape, fit, truncate
+from bot.ui import current_locale, escape, fit, truncate
 
 EXCERPT_LENGTH = 220
 MAX_UNITS_SHOWN = 15
 
 
 def _pct(value: float | None) -> str:
+    """One decimal, in the reader's number format: 66,7% in Vietnamese, 66.7% in English."""
     if value is None:
         return "—"
-    return f"{value:.1f}".replace(".", ",") + "%"
+    return format_decimal(round(value, 1), format="0.0", locale=_locale()) + "%"
+
+
+def _locale() -> str:
+    try:
+        return current_locale()
+    except LookupError:  # rendered outside an update (a unit test): the default language
+        return "vi"
 
 
 def _rate(value: float | None) -> str:

@@ -22,7 +22,11 @@ async def test_demo_month_plays_and_prints_a_transcript(
     )
     await asyncio.wait_for(run_sandbox(settings, until=lambda: asyncio.sleep(0)), timeout=120)
     out = capsys.readouterr().out
+    # the group is registered with /setup, as staff do it
+    assert "👤 Trần Văn Cán (trong nhóm): /setup" in out and "Nhóm đã được đăng ký cho Xã Bình Minh" in out
     assert "👤 Vũ Thị Hoa: [✅ Tôi đồng ý và đăng ký]" in out and "Đăng ký thành công" in out
+    # the topic post as the collaborators see it in their group
+    assert "📌 (bài đăng chủ đề trong nhóm, như cộng tác viên thấy)" in out
     assert "Đã đăng chủ đề số 1" in out
     # The publisher's progress message, as it ended: every collaborator and the group reached.
     assert "Đã gửi: 7 · Lỗi: 0 · Không liên lạc được: 0 · Còn lại: 0" in out

@@ -27,3 +27,16 @@ def test_percent_rounds_half_up_to_one_decimal() -> None:
 def test_rate_is_unknown_without_active_collaborators() -> None:
     assert UnitFigure(unit_id=1, name="A", reports=2, reporters=0, active=0).rate is None
     assert UnitFigure(unit_id=1, name="A", reports=2, reporters=1, active=4).rate == 0.25
+
+
+def test_percentages_in_the_readers_number_format() -> None:
+    """Issue 19: English readers get 66.7%, not Vietnamese 66,7%."""
+    from bot.analytics.render import _pct
+    from bot.i18n import create_i18n
+
+    i18n = create_i18n()
+    with i18n.context():
+        with i18n.use_locale("vi"):
+            assert (_pct(66.666), _pct(100.0), _pct(None)) == ("66,7%", "100,0%", "—")
+        with i18n.use_locale("en"):
+            assert (_pct(66.666), _pct(5.04)) == ("66.7%", "5.0%")
