@@ -160,6 +160,7 @@ def registration_form(services: Services, role: str = Role.COLLABORATOR) -> Form
                     "key": "full_name",
                     "type": "text",
                     "label": localized(i18n, "Your full name"),
+                    "short_label": localized(i18n, "Full name"),
                     "help": localized(i18n, "As on your ID card, for example: Nguyễn Văn An."),
                     "min_length": 4,
                     "max_length": 100,
@@ -172,6 +173,7 @@ def registration_form(services: Services, role: str = Role.COLLABORATOR) -> Form
                     "format": "phone_vn",
                     "input_hint": "contact",
                     "label": localized(i18n, "Your phone number"),
+                    "short_label": localized(i18n, "Phone"),
                 },
                 *(
                     [
@@ -179,6 +181,7 @@ def registration_form(services: Services, role: str = Role.COLLABORATOR) -> Form
                             "key": "field_of_work",
                             "type": "choice",
                             "label": localized(i18n, "Your field of work"),
+                            "short_label": localized(i18n, "Field of work"),
                             "options": [
                                 {"value": value, "label": localized(i18n, label)}
                                 for value, label in FIELDS_OF_WORK
@@ -421,6 +424,7 @@ def invite_form(services: Services, units: list[Unit]) -> FormDefinition:
                             "key": "unit",
                             "type": "choice",
                             "label": localized(i18n, "Which unit will the new collaborators join?"),
+                            "short_label": localized(i18n, "Unit"),
                             "options": [
                                 {"value": str(unit.id), "label": {"vi": unit.name}} for unit in units
                             ],
@@ -436,12 +440,14 @@ def invite_form(services: Services, units: list[Unit]) -> FormDefinition:
                     "min": 1,
                     "max": 1000,
                     "label": localized(i18n, "How many people may use this link?"),
+                    "short_label": localized(i18n, "Number of uses"),
                     "help": localized(i18n, "1 for one person; for example 30 for a whole group."),
                 },
                 {
                     "key": "days",
                     "type": "choice",
                     "label": localized(i18n, "How long is the link valid?"),
+                    "short_label": localized(i18n, "Valid for"),
                     "options": [
                         {"value": "1", "label": localized(i18n, "1 day")},
                         {"value": "7", "label": localized(i18n, "7 days")},

@@ -101,6 +101,7 @@ def month_question(services: Services) -> dict[str, Any]:
         "key": "period",
         "type": "choice",
         "label": localized(i18n, "Which month is the topic for?"),
+        "short_label": localized(i18n, "Month"),
         "options": options,
     }
 
@@ -115,6 +116,7 @@ def target_questions(services: Services, units: list[Unit]) -> list[dict[str, An
             "key": "target_mode",
             "type": "choice",
             "label": localized(i18n, "Which units receive it?"),
+            "short_label": localized(i18n, "Receiving units"),
             "options": [
                 {"value": "all", "label": localized(i18n, "All units in my scope")},
                 {"value": "chosen", "label": localized(i18n, "Let me choose")},
@@ -124,6 +126,7 @@ def target_questions(services: Services, units: list[Unit]) -> list[dict[str, An
             "key": "targets",
             "type": "multi_choice",
             "label": localized(i18n, "Choose the target units"),
+            "short_label": localized(i18n, "Units chosen"),
             "show_if": {"question": "target_mode", "equals": "chosen"},
             "options": [{"value": str(unit.id), "label": {"vi": unit.name}} for unit in units],
         },

@@ -429,7 +429,7 @@ def answer_lines(form: FormDefinition, answers: dict[str, Any]) -> list[str]:
         if value is None:
             continue
         shown = truncate(format_answer(question, value), REVIEW_ANSWER_LIMIT)
-        lines.append(f"<b>{escape(text_for(question.label, locale))}</b>: {shown}")
+        lines.append(f"<b>{escape(text_for(question.review_label, locale))}</b>: {shown}")
     return lines
 
 
@@ -453,7 +453,7 @@ def render_review(
     for number, question in enumerate(questions, start=1):
         value = state.answers.get(question.key)
         shown = truncate(format_answer(question, value), REVIEW_ANSWER_LIMIT) if value is not None else "—"
-        lines.append(f"{number}. <b>{escape(text_for(question.label, locale))}</b>: {shown}")
+        lines.append(f"{number}. <b>{escape(text_for(question.review_label, locale))}</b>: {shown}")
         index = form.questions.index(question)
         edit_buttons.append(_button(f"✏️ {number}", draft_id, state.step, "e", index))
     if text_only():

@@ -53,6 +53,7 @@ def urgent_form(services: Services, units: list[Unit]) -> FormDefinition:
                     "accept": ["photo"],
                     "required": False,
                     "label": localized(i18n, "A photo to go with it (optional)"),
+                    "short_label": localized(i18n, "Photo"),
                 },
                 *target_questions(services, units),
                 {

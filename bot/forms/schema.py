@@ -78,6 +78,9 @@ class Question(_Frozen):
     key: str = Field(pattern=r"^[a-z][a-z0-9_]{0,47}$")
     type: QuestionType
     label: LocalizedText
+    # What the review screen and a stored report show beside the answer, where the label is a
+    # question ("How long is the link valid?" → "Valid for").
+    short_label: LocalizedText | None = None
     help: LocalizedText | None = None
     required: bool = True
     options: list[Option] = Field(default_factory=list)
@@ -97,11 +100,15 @@ class Question(_Frozen):
     show_if: ShowIf | None = None
     input_hint: Literal["contact"] | None = None
 
-    _loc = field_validator("label", "help", "pattern_hint", mode="before")(_localized)
+    @property
+    def review_label(self) -> LocalizedText:
+        return self.short_label or self.label
+
+    _loc = field_validator("label", "short_label", "help", "pattern_hint", mode="before")(_localized)
 
     @model_validator(mode="after")
     def _consistent(self) -> Question:
-        for text in (self.label, self.help, self.pattern_hint):
+        for text in (self.label, self.short_label, self.help, self.pattern_hint):
             if text is not None and not text.get("vi"):
                 raise ValueError(f"{self.key}: every text needs a Vietnamese ('vi') version")
         if self.type in ("choice", "multi_choice"):

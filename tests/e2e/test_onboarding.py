@@ -15,7 +15,13 @@ async def _invite_link(staff: Persona) -> str:
     await staff.send("/invite")
     await staff.press("Huyện Bình Minh")
     await staff.send("2")
-    await staff.press("7 ngày")
+    review = await staff.press("7 ngày")
+    # the review shows labels, not the questions (issue 19)
+    assert "<b>Đơn vị</b>: Huyện Bình Minh" in review.last["html"], review.last["html"]
+    assert (
+        "<b>Số lượt dùng</b>: 2" in review.last["html"] and "<b>Thời hạn</b>: 7 ngày" in review.last["html"]
+    )
+    assert "?</b>:" not in review.last["html"]
     reply = await staff.press("🔗 Tạo liên kết")
     assert "Lời mời tham gia <b>Huyện Bình Minh</b>" not in reply.text  # plain text shown, not markup
     assert "Lời mời tham gia Huyện Bình Minh" in reply.text
