@@ -291,6 +291,9 @@ class World:
             found = self.bots.get(int(token_or_id))
         else:
             found = self.bots_by_token.get(str(token_or_id))
+            if found is None:  # by hand (README): the bot's @username will do
+                wanted = str(token_or_id).lstrip("@").casefold()
+                found = next((bot for bot in self.bots.values() if bot.username.casefold() == wanted), None)
         if found is None:
             raise ApiError(404, "Not Found: no such bot")
         return found

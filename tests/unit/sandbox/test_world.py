@@ -112,3 +112,14 @@ def test_unknown_options_are_refused() -> None:
     world, *_ = _world()
     with pytest.raises(ApiError):
         world.configure(errors=0.5)
+
+
+def test_a_bot_is_found_by_token_id_or_username() -> None:
+    """The control API by hand (README) names the demo bot by its @username."""
+    world = World()
+    bot = world.create_bot(username="dlxh_demo_bot", first_name="DLXH")
+    assert (
+        world.bot(bot.token) is world.bot(bot.id) is world.bot("@DLXH_demo_bot") is world.bot("dlxh_demo_bot")
+    )
+    with pytest.raises(ApiError):
+        world.bot("nobody_bot")
