@@ -18,9 +18,9 @@ from bot.access import Actor, Permission
 from bot.clock import format_date
 from bot.conversation import Conversations, Outcome, Services, WizardPurpose
 from bot.delivery import payloads
-from bot.forms import FormDefinition
+from bot.forms import FormDefinition, text_for
 from bot.i18n import N_, board, in_locale, localized, normalize_locale
-from bot.ui import Screen, deep_link, escape, use_channel
+from bot.ui import Screen, current_locale, deep_link, escape, use_channel
 from storage import audit, people
 from storage.addresses import channel_of
 from storage.models import Channel, Draft, Invite, Person, PersonStatus, Reachability, Role, Unit
@@ -347,7 +347,8 @@ class RegistrationPurpose(WizardPurpose):
     name = REGISTRATION_SLOT
 
     def intro(self, services: Services, draft: Draft, form: FormDefinition) -> str | None:
-        return _(
+        heading = f"📝 <b>{escape(text_for(form.title, current_locale()))}</b>\n"
+        return heading + _(
             "Welcome to the public-opinion collaborator network. "
             "{count} short questions register you; you can go back or cancel at any time."
         ).format(count=len(form.questions))

@@ -127,10 +127,11 @@ async def upgrade_database(engine: AsyncEngine, revision: str = "head") -> None:
         await connection.run_sync(_upgrade)
 
 
-async def create_database(admin_url: str, name: str) -> str:
-    """Create a PostgreSQL database on the server `admin_url` reaches; returns its URL.
-    For the test harness and the benchmarks, which give each run a database of its own."""
-    await _on_server(admin_url, f"CREATE DATABASE {name}")
+async def create_database(admin_url: str, name: str, *, template: str | None = None) -> str:
+    """Create a PostgreSQL database on the server `admin_url` reaches (a copy of `template`,
+    if given); returns its URL. For the test harness and the benchmarks, which give each run
+    a database of its own."""
+    await _on_server(admin_url, f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else ""))
     return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
 
 

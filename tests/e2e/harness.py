@@ -13,14 +13,19 @@ action is in the sandbox's event log.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import re
+import shutil
+import tempfile
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import select
 
 from bot.app import Application
@@ -28,7 +33,7 @@ from bot.clock import FrozenClock
 from bot.config import Settings
 from bot.sandbox.client import SandboxClient
 from storage import addresses, outbox, people
-from storage.db import create_database
+from storage.db import MIGRATIONS_DIR, create_database, create_engine, upgrade_database
 from storage.db import drop_database as drop_postgres_database
 from storage.models import (
     ChatGroup,
@@ -477,14 +482,76 @@ def test_database() -> str:
 
 
 async def fresh_database_url(tmp_path: Path) -> str:
-    """A new, empty database for one world: a SQLite file, or a PostgreSQL database created
-    for it (dropped by `drop_database`)."""
+    """A new database for one world, already migrated: a copy of a SQLite file migrated once
+    per test run, or a PostgreSQL database created from a template migrated once per schema
+    (dropped by `drop_database`). Running the migrations for every world cost CI a minute."""
     if test_database() != "postgres":
-        return f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+        path = tmp_path / "bot.db"
+        template = await _sqlite_template()
+        await asyncio.to_thread(_copy, template, path)
+        return f"sqlite+aiosqlite:///{path}"
     server = os.environ.get("TEST_POSTGRES_URL", "")
     if not server:
         raise RuntimeError("TEST_DATABASE=postgres needs TEST_POSTGRES_URL")
-    return await create_database(server, f"dlxh_e2e_{uuid.uuid4().hex[:12]}")
+    template = await _postgres_template(server)
+    return await create_database(server, f"dlxh_e2e_{uuid.uuid4().hex[:12]}", template=template)
+
+
+async def empty_database_url(tmp_path: Path) -> str:
+    """A database with nothing in it, not even the schema (what `dlxh restore` wants)."""
+    if test_database() != "postgres":
+        return f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"  # its folder: create_engine makes it
+    return await create_database(os.environ["TEST_POSTGRES_URL"], f"dlxh_e2e_{uuid.uuid4().hex[:12]}")
+
+
+def _copy(source: str, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+
+
+# One migrated template per test process (a file) and per schema version (a PostgreSQL
+# database, named by the migrations' checksum so that a new migration makes a new one).
+_templates: dict[str, str] = {}
+
+
+def _schema_version() -> str:
+    digest = hashlib.sha256()
+    for migration in sorted(MIGRATIONS_DIR.glob("versions/*.py")):
+        digest.update(migration.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+async def _sqlite_template() -> str:
+    if "sqlite" not in _templates:
+        folder = Path(tempfile.mkdtemp(prefix="dlxh-template-"))
+        path = folder / "template.db"
+        engine = create_engine(f"sqlite+aiosqlite:///{path}")
+        await upgrade_database(engine)
+        await engine.dispose()
+        _templates["sqlite"] = str(path)
+    return _templates["sqlite"]
+
+
+async def _postgres_template(server: str) -> str:
+    if "postgres" not in _templates:
+        name = f"dlxh_template_{_schema_version()}"
+        admin = create_async_engine(server, isolation_level="AUTOCOMMIT")
+        try:
+            async with admin.connect() as connection:
+                exists = (
+                    await connection.execute(
+                        text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+                    )
+                ).first()
+        finally:
+            await admin.dispose()
+        if exists is None:
+            url = await create_database(server, name)
+            engine = create_engine(url)
+            await upgrade_database(engine)
+            await engine.dispose()
+        _templates["postgres"] = name
+    return _templates["postgres"]
 
 
 async def drop_database(url: str) -> None:

@@ -14,7 +14,7 @@ from storage import backup as backups
 from storage.db import create_engine, create_session_factory, upgrade_database
 from storage.models import Person, Report, ReportAnswer
 from tests.e2e.flows import publish_topic, topic_post_id
-from tests.e2e.harness import Persona, World, drop_database, fresh_database_url
+from tests.e2e.harness import Persona, World, drop_database, empty_database_url
 
 REPLIES_EACH = 6
 
@@ -69,7 +69,7 @@ async def test_a_backup_during_traffic_restores_every_report_and_person(
     live_reports, live_people, live_answers = await contents(world.app.settings.database_url)
     assert len(live_reports) == len(reporters) * REPLIES_EACH
 
-    restored_url = await fresh_database_url(tmp_path / "restored")
+    restored_url = await empty_database_url(tmp_path / "restored")
     try:
         await backups.restore(restored_url, written.path)
         engine = create_engine(restored_url)

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import pytest
 
 from bot.config import Settings
 from bot.demo import run_sandbox
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("TEST_DATABASE") == "postgres",
+    reason="the demo runs on its own SQLite file (SANDBOX_DATABASE_URL) whatever the pass",
+)
 
 
 async def test_demo_month_plays_and_prints_a_transcript(
