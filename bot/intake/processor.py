@@ -16,6 +16,7 @@ rescans the inbox for pending rows it does not hold.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import traceback
@@ -146,6 +147,7 @@ class InboxProcessor:
         self._idle = asyncio.Event()
         self._idle.set()
         self._closing = False
+        self._closed = asyncio.Event()
         self._rescan_task: asyncio.Task[None] | None = None
 
     def submit(self, item: InboxItem) -> None:
@@ -223,6 +225,7 @@ class InboxProcessor:
     async def close(self) -> None:
         """Stop taking work and let the updates being handled finish."""
         self._closing = True
+        self._closed.set()
         if self._rescan_task is not None:
             self._rescan_task.cancel()
         for queue in self._queues.values():
@@ -285,7 +288,13 @@ class InboxProcessor:
                         log.exception("could not tell anyone about update %s", update_id)
                 return
             delay = min(self.retry_max, self.retry_first * 2 ** (item.attempts - 1))
-            await asyncio.sleep(delay * (0.5 + random.random()))
+            # A shutdown does not wait out the backoff (up to the retry horizon): the update
+            # stays pending in the inbox and is tried again after the restart.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closed.wait(), timeout=delay * (0.5 + random.random()))
+            if self._closing:
+                log.warning("update %s left pending for the next start", update_id)
+                return
 
     async def _attempt(
         self, update: Update, flood_notice: FloodScope | None = None

@@ -333,3 +333,37 @@ async def test_a_screen_that_cannot_be_edited_is_sent_anew(world: World) -> None
     sent = [e for e in reply.events if e["kind"] == "send"]
     assert [e["text"] for e in sent] == ["Language set to English."]
     assert (await world.person(person)).locale == "en"  # type: ignore[union-attr]
+
+
+async def test_stopping_does_not_wait_out_an_update_in_backoff(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An update whose handler meets a failing disk is retried with backoff for up to the
+    retry horizon (15 min by default). SIGTERM must not wait that out: the bot stops at once,
+    the update stays pending in the inbox, and the next start handles it."""
+    import handlers.start
+    from bot.app import Application
+
+    person = await world.person_named("Khách")
+    failing = asyncio.Event()
+
+    def disk_fails(actor: Any) -> str:
+        failing.set()
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(handlers.start, "help_text", disk_fails)
+    sent = await world.client.send_message(world.bot_token, person.user_id, "/help")
+    await asyncio.wait_for(failing.wait(), timeout=10)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await world.app.stop()
+    assert loop.time() - started < 5, "stopping waited for the backoff"
+    async with world.sessions() as session:
+        row = await inbox.get_row(session=session, update_id=sent.update_id or 0)
+    assert row is not None and row.status == InboxStatus.PENDING and row.attempts >= 1
+
+    monkeypatch.undo()
+    world.app = Application(settings=world.app.settings, clock=world.clock)
+    await world.app.start()
+    await world.settle(sent.update_id or 0)
+    assert len(await _from_bot(world, person.user_id)) == 1
