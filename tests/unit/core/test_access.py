@@ -99,3 +99,20 @@ def test_the_policy_itself() -> None:
     assert not link.allows(None, ChatKind.PRIVATE)
     assert not link.allows(_actor(status=PersonStatus.PENDING), ChatKind.PRIVATE)
     assert link.allows(_actor(Grant(role=Role.COLLABORATOR, unit_id=2, path="/1/2/")), ChatKind.PRIVATE)
+
+
+def test_every_menu_key_fits_its_column() -> None:
+    """PostgreSQL enforces person.menu_key's 64 characters (SQLite does not: CI's PostgreSQL
+    pass found the command list itself stored there)."""
+    from itertools import combinations
+
+    from bot.menus import menu_key
+    from storage.models import Person
+
+    limit = Person.model_fields["menu_key"].metadata
+    width = next(item.max_length for item in limit if hasattr(item, "max_length"))
+    roles = list(Role)
+    for size in range(len(roles) + 1):
+        for chosen in combinations(roles, size):
+            assert len(menu_key(set(chosen), "vi")) <= width
+    assert menu_key({Role.STAFF}, "vi") != menu_key({Role.LEADER}, "vi")
