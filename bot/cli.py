@@ -26,7 +26,7 @@ from bot.config import Settings, get_settings
 from bot.units import UnitImportError, decode_units_file, import_units, parse_units_csv
 from storage import backup as backups
 from storage import inbox, people
-from storage.db import create_engine, create_session_factory, upgrade_database
+from storage.db import create_engine, create_session_factory, sqlite_file, upgrade_database
 from storage.models import Role
 
 app = typer.Typer(help="DLXH Bot — public-opinion collaborator network on Telegram.", no_args_is_help=True)
@@ -61,8 +61,10 @@ def explained(command: F) -> F:
 
 
 def configuration_problem(error: BaseException) -> list[str] | None:
-    """What an operator can act on, for the errors a wrong setting causes."""
-    if isinstance(error, ValidationError):
+    """What an operator can act on, for the errors a wrong setting causes. Narrow on purpose:
+    anything else (a read-only folder, a damaged database) keeps its traceback, so it is not
+    mistaken for a setting and left unrestarted."""
+    if isinstance(error, ValidationError) and error.title == Settings.__name__:
         return [f"{_setting_name(problem['loc'])}: {_reason(problem['msg'])}" for problem in error.errors()]
     if isinstance(error, TokenValidationError):
         return ["BOT_TOKEN is not a Telegram bot token: it looks like 123456789:AAE…, as @BotFather gives it"]
@@ -70,19 +72,54 @@ def configuration_problem(error: BaseException) -> list[str] | None:
         return ["BOT_TOKEN was refused by Telegram (401 Unauthorized): copy the token from @BotFather again"]
     if isinstance(error, ZaloUnauthorized):
         return ["ZALO_BOT_TOKEN was refused by Zalo: copy the token from the Zalo Bot Platform again"]
-    cause = getattr(error, "orig", None) or error  # SQLAlchemy wraps the driver's error
-    if isinstance(cause, OSError) and cause.errno == errno.EADDRINUSE:
-        return [f"{cause.strerror or cause}: set SANDBOX_PORT (or WEBHOOK_PORT) to a free port"]
-    if isinstance(cause, ConnectionRefusedError | socket.gaierror) or type(cause).__module__.startswith(
-        "asyncpg"
-    ):
-        return [f"the database in DATABASE_URL cannot be reached ({cause}): is PostgreSQL running there?"]
-    if isinstance(cause, sqlite3.OperationalError) or (
-        isinstance(cause, OSError) and cause.filename is not None
-    ):
-        where = getattr(cause, "filename", None) or "its path"
-        return [f"DATABASE_URL: the SQLite file cannot be created or written at {where} ({cause})"]
+    causes = _causes(error)  # SQLAlchemy wraps the driver's error, which wraps asyncpg's
+    for cause in causes:
+        if isinstance(cause, OSError) and cause.errno == errno.EADDRINUSE:
+            return [f"{cause.strerror or cause}: set SANDBOX_PORT (or WEBHOOK_PORT) to a free port"]
+        if isinstance(cause, ConnectionRefusedError | socket.gaierror):
+            return [f"the database in DATABASE_URL cannot be reached ({cause}): is PostgreSQL running there?"]
+        if type(cause).__name__ in POSTGRES_REFUSALS:
+            return [f"PostgreSQL refused the connection in DATABASE_URL: {cause}"]
+    database = _sqlite_path()
+    for cause in causes:
+        unopenable = isinstance(cause, sqlite3.OperationalError) and "unable to open database file" in str(
+            cause
+        )
+        on_its_path = (
+            isinstance(cause, OSError)
+            and database is not None
+            and cause.filename is not None
+            and Path(cause.filename).absolute() in (database, *database.parents)
+        )
+        if unopenable or on_its_path:
+            return [f"DATABASE_URL: the SQLite file cannot be created or written at {database} ({cause})"]
     return None
+
+
+# asyncpg's answers to a wrong user, password or database name.
+POSTGRES_REFUSALS = {
+    "InvalidPasswordError",
+    "InvalidAuthorizationSpecificationError",
+    "InvalidCatalogNameError",
+}
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    found: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in found and len(found) < 10:
+        found.append(current)
+        current = getattr(current, "orig", None) or current.__cause__ or current.__context__
+    return found
+
+
+def _sqlite_path() -> Path | None:
+    try:
+        url = get_settings().database_url
+    except ValidationError:
+        return None
+    path = sqlite_file(url)
+    return path.absolute() if path is not None else None
 
 
 def _setting_name(location: tuple[int | str, ...]) -> str:

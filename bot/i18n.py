@@ -7,6 +7,7 @@ from a fresh checkout works too.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -18,6 +19,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 from bot.config import DEFAULT_BOARD_NAME
+
+log = logging.getLogger(__name__)
 
 LOCALES_DIR = Path(__file__).parent / "locales"
 DOMAIN = "messages"
@@ -52,8 +55,12 @@ def compile_catalogs(path: Path = LOCALES_DIR) -> list[Path]:
             continue
         with po_path.open("rb") as po_file:
             catalog = read_po(po_file, locale=po_path.parent.parent.name)
-        with mo_path.open("wb") as mo_file:
-            write_mo(mo_file, catalog)
+        try:
+            with mo_path.open("wb") as mo_file:
+                write_mo(mo_file, catalog)
+        except OSError as error:  # a read-only install (systemd's ProtectSystem): run with what is there
+            log.warning("could not compile %s (%s); `make locales` at install time does it", po_path, error)
+            continue
         written.append(mo_path)
     return written
 

@@ -34,6 +34,7 @@ INCIDENT_FORM = "incident"
 ADHOC_SLOT = "report:adhoc"
 URGENCY_QUESTION = "muc_do"
 URGENT = "khan_cap"
+OVERVIEW_LIMIT = 10  # open topics and matters listed by /start; the rest are counted
 ALERT_EXCERPT = 600  # characters of the report's text in the alert; 📄 shows the rest
 MAIN_TEXT_QUESTIONS = ("noi_dung", "su_viec")
 
@@ -199,7 +200,9 @@ class ReportPurpose:
         report.urgency = answers.get(URGENCY_QUESTION)
         report.updated_at = now
         await reports.save_report(session=session, report=report, choice_values=choice_values(form, answers))
-        if report.urgency == URGENT or form.key == INCIDENT_FORM:
+        # Urgent-marked reports, and incidents filed with /report (answers to an urgent matter
+        # use the incident form too, but its staff follow them in /urgent_status).
+        if report.urgency == URGENT or (form.key == INCIDENT_FORM and topic is None):
             await alert_staff(services, report=report, reporter=actor.person.full_name, form=form)
         if replaced:
             text = _("✅ Your report No. {number} has been replaced with the new answers.").format(
@@ -274,7 +277,7 @@ async def show_report(services: Services, *, actor: Actor, report_id: int) -> Ou
     ]
     if report.form_id is not None:
         form = await services.forms.get(session, report.form_id)
-        lines += answer_lines(form, report.answers)
+        lines += answer_lines(form, report.answers, limit=None)
     else:
         lines.append(escape(report.text or ""))
     return Outcome(screen=Screen(text=fit("\n".join(lines))), finished=True)
@@ -297,15 +300,17 @@ async def overview(services: Services, *, actor: Actor) -> str:
     ]
     if not open_topics:
         return _("Nothing is open for you right now.") + "\n\n" + help_text(actor)
+    # newest last, so the number shown is the latest report on each topic
     reported = {
         report.topic_id: report.id
-        for report in await reports.reports_of(session=session, person_id=person.id)
+        for report in reversed(await reports.reports_of(session=session, person_id=person.id))
     }
     acknowledged = await topics.acknowledged_by(
         session=session, person_id=person.id, topic_ids=[topic.id or 0 for topic in open_topics]
     )
     lines = [_("<b>Open for you now:</b>")]
-    for topic in open_topics:
+    shown = open_topics[:OVERVIEW_LIMIT]
+    for topic in shown:
         due = format_datetime(topic.due_at, services.tz)
         title = escape(topic.title)
         if topic.kind == TopicKind.URGENT:
@@ -324,7 +329,9 @@ async def overview(services: Services, *, actor: Actor) -> str:
         else:
             line += " — " + _("📝 not reported yet: {how}").format(how=how_to_report(services, topic))
         lines.append(line)
-    return "\n".join(lines) + "\n\n" + help_text(actor)
+    if len(open_topics) > len(shown):
+        lines.append(_("… and {count} more.").format(count=len(open_topics) - len(shown)))
+    return fit("\n".join(lines) + "\n\n" + help_text(actor))
 
 
 def how_to_report(services: Services, topic: Topic) -> str:

@@ -177,6 +177,8 @@ def truncate(text: str, limit: int) -> str:
     cut = text[: limit - 1]
     if " " in cut[limit // 2 :]:
         cut = cut[: cut.rfind(" ")]
+    if cut.rfind("&") > cut.rfind(";"):  # never half an HTML entity (&am…) in an escaped text
+        cut = cut[: cut.rfind("&")]
     return cut.rstrip(" ,.;:") + "…"
 
 
@@ -420,15 +422,19 @@ def _hint(question: Question) -> str:
     return f"<i>{hint}</i>"
 
 
-def answer_lines(form: FormDefinition, answers: dict[str, Any]) -> list[str]:
-    """A stored report's answers, one line each with its question's label (not its wording)."""
+def answer_lines(
+    form: FormDefinition, answers: dict[str, Any], *, limit: int | None = REVIEW_ANSWER_LIMIT
+) -> list[str]:
+    """A stored report's answers, one line each with its question's label (not its wording);
+    `limit=None` shows each answer whole (📄 opens the report)."""
     locale = current_locale()
     lines = []
     for question in visible_questions(form, answers):
         value = answers.get(question.key)
         if value is None:
             continue
-        shown = truncate(format_answer(question, value), REVIEW_ANSWER_LIMIT)
+        answer = format_answer(question, value)
+        shown = answer if limit is None else truncate(answer, limit)
         lines.append(f"<b>{escape(text_for(question.review_label, locale))}</b>: {shown}")
     return lines
 

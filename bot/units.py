@@ -46,8 +46,12 @@ def parse_units_csv(text: str) -> list[UnitRow]:
     required = {"code", "name"}
     if not reader.fieldnames or not required <= {name.strip() for name in reader.fieldnames}:
         raise UnitImportError("the CSV needs the columns: code, name, parent_code")
+    reader.fieldnames = [name.strip() for name in reader.fieldnames]  # "code; name; parent_code"
     rows: list[UnitRow] = []
-    for number, raw in enumerate(reader, start=2):
+    for raw in reader:
+        number = reader.line_num  # the file's line, blank lines counted
+        if not any((value or "").strip() for value in raw.values() if isinstance(value, str)):
+            continue  # Excel's trailing ";;" rows
         code = (raw.get("code") or "").strip()
         name = (raw.get("name") or "").strip()
         parent = (raw.get("parent_code") or "").strip() or None

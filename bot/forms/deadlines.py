@@ -85,8 +85,10 @@ def _parse(value: str, now: datetime) -> datetime | DeadlineProblem:
         hour, minute = (
             (match.group(1), match.group(2)) if match.group(1) else (match.group(3), match.group(4))
         )
-        if int(hour) >= 24 and minute is None and match.group(1):
-            return _duration(value, now)  # "24h", "48h": hours from now
+        if int(hour) >= 24:
+            if minute is None and value.endswith("h") and not value.startswith(("lúc", "luc")):
+                return _duration(value, now)  # "24h", "48h": no such hour of a day, so hours from now
+            return DeadlineProblem("invalid_time", {"value": value[:40]})
         return _today_or_tomorrow(hour, minute, now)
     if DURATION.match(value):
         return _duration(value, now)
@@ -121,6 +123,8 @@ def _duration(value: str, now: datetime) -> datetime | DeadlineProblem:
     minutes = 0
     for amount, unit in DURATION_PART.findall(value):
         minutes += int(amount) * (UNITS[unit] if unit else 1)
+        if minutes > MAX_AHEAD.total_seconds():  # far past any limit: stop before datetime overflows
+            return DeadlineProblem("too_far", {"days": str(MAX_AHEAD.days)})
     if minutes <= 0:
         return DeadlineProblem("empty_duration")
     moment = now + timedelta(minutes=minutes)

@@ -411,7 +411,9 @@ def _parse(item: Question, raw: str | Attachment, today: date, now: datetime | N
         _check_number(item, number)
         return number
     if item.type == "date":
-        day = parse_date(text, today, past=not item.allow_future)
+        day = parse_date(
+            text, today, past=not item.allow_future, either=item.allow_future and item.allow_past
+        )
         if day is None:
             raise _Refused("bad_date")
         _check_date(item, day, today)

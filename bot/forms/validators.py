@@ -33,10 +33,13 @@ def text_length(text: str) -> int:
     return len(normalize_text(text))
 
 
-def parse_date(text: str, today: date | None = None, *, past: bool = False) -> date | None:
+def parse_date(
+    text: str, today: date | None = None, *, past: bool = False, either: bool = False
+) -> date | None:
     """dd/mm/yyyy (also d/m/yyyy, dd-mm-yyyy, dd.mm.yyyy); two-digit years are refused.
-    Without a year ("31/12"), given `today`: this year's such day, or the nearest one on the
-    side the question allows (`past`: the last one; else the next one)."""
+    Without a year ("31/12"), given `today`: where both sides are allowed (`either`), this
+    year's such day; else the nearest one on the side the question allows (`past`: the last
+    one; else the next one)."""
     match = DATE_PATTERN.match(text)
     if match:
         day, month, year = int(match.group(1)), int(match.group(3)), int(match.group(4))
@@ -49,6 +52,11 @@ def parse_date(text: str, today: date | None = None, *, past: bool = False) -> d
             return date(year, month, day)
         except ValueError:
             return None
+    if either:
+        try:
+            return date(year, month, day)
+        except ValueError:
+            pass  # 29/02 in a year without one: the nearest below
     candidates = []
     for near in range(year - 8, year + 9):  # 29/02 without a year: the nearest leap year's (2100 is none)
         try:

@@ -28,7 +28,10 @@ def test_the_systemd_unit_runs_migrations_then_the_bot_and_stops_on_a_setting_mi
     assert service["ExecStart"].endswith("dlxh run")
     assert {"db", "run"} <= dlxh_commands()
     assert service["RestartPreventExitStatus"] == "2"  # the exit code of a configuration mistake
-    assert service["UMask"] == "0077" and service["ReadWritePaths"] == "/opt/dlxh/data"
+    assert service["UMask"] == "0077" and service["ReadWritePaths"].split() == [
+        "/opt/dlxh/data",
+        "/opt/dlxh/bot/locales",
+    ]
     assert unit["Install"]["WantedBy"] == "multi-user.target"
 
 

@@ -27,3 +27,13 @@ def test_excel_bom_is_ignored() -> None:
 def test_bad_files_are_refused_with_a_reason(text: str, reason: str) -> None:
     with pytest.raises(UnitImportError, match=reason):
         parse_units_csv(text)
+
+
+def test_spaced_headers_blank_and_empty_rows_and_file_line_numbers() -> None:
+    """What Excel writes: "code; name; parent_code", ";;" rows at the end; a duplicate's
+    message names the file's lines, blank lines counted."""
+    text = "code; name; parent_code\nTINH;Tỉnh;\n\nXA;Xã;TINH\nXA;Xã khác;TINH\n;;\n"
+    with pytest.raises(UnitImportError, match="line 5: the code XA is already on line 4"):
+        parse_units_csv(text)
+    rows = parse_units_csv("code; name; parent_code\nTINH;Tỉnh;\nXA;Xã;TINH\n;;\n;;\n")
+    assert [(row.code, row.parent_code, row.line) for row in rows] == [("TINH", None, 2), ("XA", "TINH", 3)]

@@ -71,6 +71,9 @@ def test_accepted_deadlines(typed: str, expected: datetime) -> None:
         ("10:00 24/11", "in_past"),  # with its day said, a passed hour is not moved
         ("23/11/2026", "in_past"),
         ("trong 0 giờ", "empty_duration"),
+        ("24g", "invalid_time"),  # "g" is an hour of the day: there is no 24th
+        ("lúc 24h", "invalid_time"),  # "lúc" (at) is a time of day too
+        ("9999d" * 300, "too_far"),  # stopped before the datetime overflows
         ("trong mai", "unrecognised"),
         ("25:00", "invalid_time"),
         ("18:75 25/11", "invalid_time"),

@@ -120,3 +120,11 @@ def test_a_date_without_its_year_is_the_nearest_on_the_allowed_side(today: date,
         assert abs((found - today).days) <= (8 * 366 if (day, month) == (29, 2) else 366)
     assert parse_date("31/02", today) is None
     assert parse_date("31/12") is None  # without today there is no year to assume
+
+
+def test_a_date_without_its_year_where_both_sides_are_allowed_is_this_years() -> None:
+    today = date(2026, 3, 20)
+    assert parse_date("15/3", today, either=True) == date(2026, 3, 15)
+    assert parse_date("15/3", today) == date(2027, 3, 15)  # only the future allowed
+    assert parse_date("25/3", today, past=True) == date(2025, 3, 25)  # only the past
+    assert parse_date("29/2", today, either=True) == date(2028, 2, 29)  # none this year: the next
