@@ -138,7 +138,7 @@ def _logging(settings: Settings) -> None:
     )
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)
     if settings.sandbox_mode:  # the demo's transcript is the output; libraries speak up only to warn
-        for name in ("aiogram", "aiohttp", "bot"):
+        for name in ("aiogram", "aiohttp", "alembic", "bot"):
             logging.getLogger(name).setLevel(logging.WARNING)
 
 
