@@ -131,8 +131,8 @@ class SignedCallbackMiddleware(BaseMiddleware):
     still shows that very button; otherwise it is refused as an expired button and nothing
     else happens. The message in a callback comes from Telegram's copy, not from the client,
     so the second check binds a press to the purpose of the message it acts on: signed data
-    from the person's own form, replayed "on" the board's post in the same chat, is refused. Zalo's presses are read from menus the bot
-    keeps itself, so they carry no mark."""
+    from the person's own form, replayed "on" the board's post in the same chat, is refused.
+    Zalo's presses are read from menus the bot keeps itself, so they carry no mark."""
 
     def __init__(self, signer: CallbackSigner) -> None:
         self.signer = signer

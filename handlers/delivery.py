@@ -9,9 +9,9 @@ from aiogram.types import CallbackQuery, Message
 from bot import access, broadcasts, urgent
 from bot.access import Actor, button
 from bot.channels.telegram import answer_callback, answer_message
+from bot.commands import command
 from bot.conversation import Services
 from bot.ui import BroadcastButton
-from handlers.commands import command
 
 
 async def list_broadcasts(message: Message, services: Services, actor: Actor) -> None:

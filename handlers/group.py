@@ -14,6 +14,7 @@ from aiogram.utils.i18n import gettext as _
 from bot import access
 from bot.access import Actor, button
 from bot.channels.telegram import answer_callback, answer_message, answer_text
+from bot.commands import command, for_another_bot
 from bot.conversation import Services
 from bot.delivery import payloads
 from bot.groups import RegisteredGroup, bind_group, migrate_group, offer_setup, unregistered_text
@@ -25,7 +26,6 @@ from bot.reporting import (
     topic_is_for,
 )
 from bot.ui import SetupButton
-from handlers.commands import command, for_another_bot
 
 GROUP_CHATS = F.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP})
 

@@ -10,11 +10,11 @@ from aiogram.utils.i18n import gettext as _
 from bot import access, reporting
 from bot.access import Actor, button
 from bot.channels.telegram import answer_callback, answer_message, answer_text
+from bot.commands import command
 from bot.conversation import Conversations, Outcome, Services
 from bot.forms.engine import Attachment
 from bot.people import help_text
 from bot.ui import FormButton, ReplaceButton, ReportButton, expired_text, nav_texts
-from handlers.commands import command
 from storage import reports
 
 

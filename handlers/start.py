@@ -13,6 +13,7 @@ from aiogram.utils.i18n import gettext as _
 from bot import onboarding, reporting
 from bot.access import Actor, Permission
 from bot.channels.telegram import answer_callback, answer_message, answer_text
+from bot.commands import command, start_command
 from bot.conversation import Conversations, Outcome, Services
 from bot.groups import setup_in_groups_text
 from bot.people import (
@@ -26,7 +27,6 @@ from bot.people import (
     set_reachability,
 )
 from bot.ui import ForgetButton, LangButton, Screen, language_choices
-from handlers.commands import command, start_command
 from storage import reports
 
 REPORT_PAYLOAD = re.compile(r"^report_(\d{1,12})$")

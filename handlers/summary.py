@@ -11,10 +11,10 @@ from bot import access
 from bot.access import Actor
 from bot.analytics.service import summary_for
 from bot.channels.telegram import answer_message, answer_text
+from bot.commands import command
 from bot.conversation import Services
 from bot.groups import unregistered_text
 from bot.people import private_only_text
-from handlers.commands import command
 from storage import people
 
 

@@ -9,8 +9,8 @@ from aiogram.types import Message
 from bot import access, onboarding, topics
 from bot.access import Actor
 from bot.channels.telegram import answer_message
+from bot.commands import command
 from bot.conversation import Conversations, Services
-from handlers.commands import command
 
 
 async def new_topic(message: Message, services: Services, actor: Actor, conversations: Conversations) -> None:

@@ -11,9 +11,9 @@ from aiogram.utils.i18n import gettext as _
 from bot import access, urgent
 from bot.access import Actor, button
 from bot.channels.telegram import answer_callback, answer_message
+from bot.commands import command
 from bot.conversation import Conversations, Outcome, Services
 from bot.ui import AckButton
-from handlers.commands import command
 
 
 async def new_urgent(

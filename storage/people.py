@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import case, delete, func, or_, true, update
 from sqlmodel import col, select
@@ -180,14 +181,24 @@ class Member:
     unit_id: int
 
 
+def _member_columns() -> Any:
+    """What a Member is read from (sqlmodel types select() for up to 4 columns)."""
+    return select(Person.id, Person.chat_id, Person.full_name, Person.locale, Person.unit_id)  # type: ignore[call-overload]
+
+
+async def _members(session: AsyncSession, statement: Any) -> list[Member]:
+    return [
+        Member(person_id=pid, chat_id=chat_id, full_name=name, locale=locale, unit_id=unit_id or 0)
+        for pid, chat_id, name, locale, unit_id in (await session.exec(statement)).all()
+    ]
+
+
 async def active_collaborators(*, session: AsyncSession, unit_paths: Sequence[str]) -> list[Member]:
     """Active collaborators of the given subtrees, by unit then name (one row each)."""
     if not unit_paths:
         return []
     statement = (
-        select(  # type: ignore[call-overload]  # sqlmodel types select() for up to 4 columns
-            Person.id, Person.chat_id, Person.full_name, Person.locale, Person.unit_id
-        )
+        _member_columns()
         .join(Unit, col(Unit.id) == Person.unit_id)
         .where(
             Person.status == PersonStatus.ACTIVE,
@@ -196,10 +207,7 @@ async def active_collaborators(*, session: AsyncSession, unit_paths: Sequence[st
         )
         .order_by(col(Unit.path), Person.full_name)
     )
-    return [
-        Member(person_id=pid, chat_id=tid, full_name=name, locale=locale, unit_id=unit_id)
-        for pid, tid, name, locale, unit_id in (await session.exec(statement)).all()
-    ]
+    return await _members(session, statement)
 
 
 async def staff_of_units(
@@ -210,9 +218,7 @@ async def staff_of_units(
     if not unit_ids:
         return []
     statement = (
-        select(  # type: ignore[call-overload]  # sqlmodel types select() for up to 4 columns
-            Person.id, Person.chat_id, Person.full_name, Person.locale, Person.unit_id
-        )
+        _member_columns()
         .join(PersonRole, col(PersonRole.person_id) == Person.id)
         .where(
             Person.status == PersonStatus.ACTIVE,
@@ -224,10 +230,7 @@ async def staff_of_units(
         .distinct()
         .order_by(Person.full_name)
     )
-    return [
-        Member(person_id=pid, chat_id=tid, full_name=name, locale=locale, unit_id=unit_id or 0)
-        for pid, tid, name, locale, unit_id in (await session.exec(statement)).all()
-    ]
+    return await _members(session, statement)
 
 
 async def move_group(*, session: AsyncSession, old_chat_id: int, new_chat_id: int) -> bool:
