@@ -42,6 +42,7 @@ from bot.conversation import Conversations, FormCatalog
 from bot.delivery import payloads
 from bot.delivery.gateway import Gateway
 from bot.delivery.limits import Pacer, RateLimitMiddleware
+from bot.delivery.media import MediaStore
 from bot.delivery.progress import ProgressReporter
 from bot.delivery.sender import Sender
 from bot.delivery.service import Delivery
@@ -131,6 +132,7 @@ def create_dispatcher(
     bot_username: str,
     delivery: Delivery,
     signer: CallbackSigner | None = None,
+    media: MediaStore | None = None,
 ) -> Dispatcher:
     # Conversation state lives in the `draft` table (it must survive restarts), so aiogram's
     # in-memory FSM is switched off rather than run for nothing on every update.
@@ -143,6 +145,7 @@ def create_dispatcher(
         conversations=conversations,
         bot_username=bot_username,
         delivery=delivery,
+        media=media,
     )
     # For every update: who is acting, in which language, with which services.
     admins = admin_addresses if admin_addresses is not None else frozenset(settings.admin_ids)
@@ -180,10 +183,14 @@ class Application:
     zalo_api: ZaloBotApi | None = None
     zalo_intake: ZaloIntake | None = None
     zalo_poller: ZaloPoller | None = None
+    media: MediaStore = field(init=False)
     _poll_task: asyncio.Task[None] | None = None
     _zalo_poll_task: asyncio.Task[None] | None = None
     _delivery_tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _web_runner: web.AppRunner | None = None
+
+    def __post_init__(self) -> None:
+        self.media = MediaStore(self.settings.media_dir, self.settings.public_url)
 
     async def start(self, *, poll: bool = True) -> None:
         settings = self.settings
@@ -203,12 +210,15 @@ class Application:
                 created_before=self.clock.now() - timedelta(days=settings.pending_retention_days),
             )
             await session.commit()
-        if pruned or expired:
+        charts = await asyncio.to_thread(self.media.prune, older_than_days=settings.media_retention_days)
+        if pruned or expired or charts:
             log.info(
-                "deleted %d handled update(s) older than %d days and %d unfinished registration(s)",
+                "deleted %d handled update(s) older than %d days, %d unfinished registration(s) "
+                "and %d chart(s)",
                 pruned,
                 settings.inbox_retention_days,
                 expired,
+                charts,
             )
         telegram_on = bool(settings.bot_token.get_secret_value())
         self.signer = CallbackSigner.from_secret(
@@ -236,6 +246,7 @@ class Application:
                 pacer=pacer,
                 signer=self.signer,
                 request_timeout=settings.delivery_request_timeout,
+                media=self.media,
             )
             # A quarter of a second of bulk calls in flight keeps the pace through the round
             # trip without holding many rows that a cancel would have to wait for.
@@ -255,7 +266,7 @@ class Application:
                 per_group_per_minute=settings.zalo_per_group_rate_per_minute,
             )
             gateways[Channel.ZALO] = ZaloGateway(
-                api=self.zalo_api, pacer=zalo_pacer, session_factory=self.session_factory
+                api=self.zalo_api, pacer=zalo_pacer, session_factory=self.session_factory, media=self.media
             )
             max_in_flight[Channel.ZALO] = max(4, int(settings.zalo_global_rate_per_second / 4))
         self.progress = ProgressReporter(
@@ -289,6 +300,7 @@ class Application:
             conversations=create_conversations(),
             bot_username=self.bot_username,
             delivery=self.delivery,
+            media=self.media,
         )
         self.processor = InboxProcessor(
             dispatcher=self.dispatcher,
@@ -394,6 +406,9 @@ class Application:
             secret = settings.zalo_webhook_secret.get_secret_value()
             path = urlsplit(settings.zalo_webhook_url).path or "/"
             add_webhook_route(web_app, path=path, intake=self.zalo_intake, secret=secret)
+        if settings.public_url:  # the chart Zalo fetches by its address
+            web_app = web_app or web.Application()
+            self.media.add_route(web_app)
         if web_app is None:
             return
         self._web_runner = web.AppRunner(web_app)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 
 from bot.access import Actor, Permission, Role
 from bot.clock import format_datetime
@@ -92,9 +93,11 @@ async def cancel_broadcast(services: Services, actor: Actor, broadcast_id: int) 
         return Outcome(alert=_("Delivery No. {number} has already ended.").format(number=broadcast_id))
     dropped = await services.delivery.cancel(services.session, broadcast)
     return Outcome(
-        alert=_("Delivery No. {number} stopped: {count} message(s) will not be sent.").format(
-            number=broadcast_id, count=dropped
-        )
+        alert=ngettext(
+            "Delivery No. {number} stopped: {count} message will not be sent.",
+            "Delivery No. {number} stopped: {count} messages will not be sent.",
+            dropped,
+        ).format(number=broadcast_id, count=dropped)
     )
 
 

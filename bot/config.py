@@ -118,6 +118,14 @@ class Settings(BaseSettings):
     # `backup_keep` backups; copy them off the machine as well (README, "Backups").
     backup_dir: Path = Path("data/backups")
     backup_keep: int = Field(default=14, ge=1)
+    # Files the bot makes (the /summary chart) wait here until sent, and are removed after
+    # `media_retention_days`.
+    media_dir: Path = Path("data/media")
+    media_retention_days: int = Field(default=7, ge=1)
+    # The address at which the bot's web server (WEBHOOK_HOST:WEBHOOK_PORT) is reached from
+    # the internet, e.g. https://dlxh.example.gov.vn: Zalo, which takes photos only by URL,
+    # fetches the /summary chart from PUBLIC_URL/media/…. Empty: on Zalo the summary is text.
+    public_url: str = ""
 
     # Onboarding defaults.
     invite_default_uses: int = 1

@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.access import Actor
 from bot.clock import Clock, local_today
 from bot.config import Settings
+from bot.delivery.media import MediaStore
 from bot.delivery.replies import ReplyQueue
 from bot.delivery.service import Delivery
 from bot.forms import FormDefinition, FormState, load_builtin_forms, text_for, words
@@ -32,9 +33,13 @@ from bot.forms.engine import (
     Done,
     Edit,
     Event,
+    Page,
+    Search,
     Skip,
     Submit,
     Toggle,
+    is_paged,
+    option_page,
     visible_questions,
 )
 from bot.ui import (
@@ -102,6 +107,7 @@ class Services:
     i18n: I18n
     bot_username: str
     delivery: Delivery
+    media: MediaStore | None = None
     update_id: int = 0
 
     @property
@@ -310,18 +316,40 @@ def _typed_event(form: FormDefinition, state: FormState, text: str) -> Event | N
     """A typed word that stands for a button: back, skip, cancel, done; in review also send
     and "sửa N" (N as numbered on the review). None: an answer to the question."""
     typed = words.read(text)
+    browsing = _browse_event(form, state, typed)
+    if browsing is not None:
+        return browsing
     if typed.control is not None:
         if typed.control == "submit":
             return Submit() if state.status == "review" else None
         if typed.control == "done":
             return Done() if state.status == "asking" else None
         controls: dict[str, Event] = {"back": Back(), "skip": Skip(), "cancel": Cancel()}
-        return controls[typed.control]
+        return controls.get(typed.control)
     if typed.edit is not None and state.status == "review":
         visible = visible_questions(form, state.answers)
         if 1 <= typed.edit <= len(visible):
             return Edit(visible[typed.edit - 1].key)
         return Edit(f"#{typed.edit}")  # refused by the engine as an unknown question
+    return None
+
+
+def _browse_event(form: FormDefinition, state: FormState, typed: words.Typed) -> Event | None:
+    """tiếp, trang trước, trang 3, tất cả: moves through a long list of options."""
+    if state.status != "asking" or state.current is None:
+        return None
+    question = form.question(state.current)
+    if not is_paged(question):
+        return None
+    if typed.control == "all_options":
+        return Search("")
+    page = option_page(question, state).page
+    if typed.control == "next_page":
+        return Page(page + 1)
+    if typed.control == "previous_page":
+        return Page(page - 1)
+    if typed.page is not None:
+        return Page(typed.page - 1)
     return None
 
 
@@ -340,5 +368,14 @@ def _button_event(form: FormDefinition, state: FormState, button: FormButton) ->
         if not 0 <= arg < len(form.questions):
             return None
         return Edit(form.questions[arg].key)
-    simple: dict[str, Event] = {"d": Done(), "s": Skip(), "b": Back(), "x": Cancel(), "u": Submit()}
+    if action == "p":
+        return Page(arg)
+    simple: dict[str, Event] = {
+        "d": Done(),
+        "s": Skip(),
+        "b": Back(),
+        "x": Cancel(),
+        "u": Submit(),
+        "a": Search(""),
+    }
     return simple.get(action)

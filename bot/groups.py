@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.access import Actor, Permission
 from bot.conversation import Outcome, Services
 from bot.delivery import payloads
+from bot.forms.words import fold
 from bot.i18n import board, in_locale, normalize_locale
 from bot.onboarding import units_in_scope
 from bot.ui import Choice, Screen, SetupButton, escape, use_channel
@@ -19,7 +20,8 @@ from storage import audit, outbox, people
 from storage.addresses import channel_of
 from storage.models import ChatGroup, PersonStatus, Unit
 
-MAX_UNIT_BUTTONS = 40
+# /setup shows a province's 120 communes a page at a time, two to a row.
+SETUP_PAGE_SIZE = 20
 
 
 def unregistered_text() -> str:
@@ -29,8 +31,11 @@ def unregistered_text() -> str:
     ).format(board=board())
 
 
-async def offer_setup(services: Services, *, actor: Actor, chat: Chat) -> Outcome:
-    """/setup: the units this staff member may bind the group to, as buttons."""
+async def offer_setup(
+    services: Services, *, actor: Actor, chat: Chat, page: int = 0, search: str = ""
+) -> Outcome:
+    """/setup: the units this staff member may bind the group to, as buttons, a page at a
+    time; `/setup Bình Minh` lists only the units whose names contain those words."""
     units = await units_in_scope(services.session, actor, Permission.SETUP_GROUP)
     if not units:
         return Outcome(alert=_("There is no unit in your scope yet. Import units with `dlxh units import`."))
@@ -38,14 +43,49 @@ async def offer_setup(services: Services, *, actor: Actor, chat: Chat) -> Outcom
     refusal = await _bound_elsewhere(services, actor, existing)
     if refusal is not None:
         return Outcome(alert=refusal)
+    wanted = fold(search)
+    if wanted:
+        units = [unit for unit in units if wanted in fold(unit.name)]
+        if not units:
+            return Outcome(
+                alert=_("No unit in your scope has “{text}” in its name.").format(text=escape(search.strip()))
+            )
+    pages = -(-len(units) // SETUP_PAGE_SIZE)
+    if not 0 <= page < pages:
+        return Outcome(alert=_("This button has expired."))
     lines = [_("Which unit does this group belong to?")]
     if existing is not None and existing.is_active:
         unit = await people.get_unit(session=services.session, unit_id=existing.unit_id)
         lines.append(_("It is currently bound to {unit}.").format(unit=escape(unit.name if unit else "—")))
-    rows = [
-        [Choice(label=unit.name, data=SetupButton(unit=unit.id or 0).pack())]
-        for unit in units[:MAX_UNIT_BUTTONS]
-    ]
+    if pages > 1:
+        lines.append(_("Page {page}/{pages}.").format(page=page + 1, pages=pages))
+        if not wanted:
+            lines.append(
+                _("To find a unit by name, send /setup and part of its name, for example /setup Bình.")
+            )
+    shown = units[page * SETUP_PAGE_SIZE : (page + 1) * SETUP_PAGE_SIZE]
+    buttons = [Choice(label=unit.name, data=SetupButton(unit=unit.id or 0).pack()) for unit in shown]
+    rows = [buttons[index : index + 2] for index in range(0, len(buttons), 2)]
+    if wanted and pages > 1:  # the pages below are of every unit, not of these
+        rows = rows[: SETUP_PAGE_SIZE // 2]
+        lines[-1:] = [_("More units match: give more of the name.")]
+    else:
+        moves = []
+        if page > 0:
+            moves.append(
+                Choice(
+                    label=_("◀ Page {page}").format(page=page), data=SetupButton(unit=0, page=page - 1).pack()
+                )
+            )
+        if page < pages - 1:
+            moves.append(
+                Choice(
+                    label=_("Page {page} ▶").format(page=page + 2),
+                    data=SetupButton(unit=0, page=page + 1).pack(),
+                )
+            )
+        if moves:
+            rows.append(moves)
     return Outcome(screen=Screen(text="\n".join(lines), choices=rows))
 
 

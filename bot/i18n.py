@@ -74,6 +74,13 @@ def normalize_locale(value: str | None, default: str = "vi") -> str:
     return value if value in LOCALES else default
 
 
+def client_locale(language_code: str | None) -> str | None:
+    """The language of a person's Telegram app ("en-GB" → "en"), if the bot speaks it: what
+    they read until they choose one with /lang (Zalo says nothing of it)."""
+    primary = (language_code or "").split("-")[0].lower()
+    return primary if primary in LOCALES else None
+
+
 def localized(i18n: I18n, message: str) -> dict[str, str]:
     """The same catalog text in every locale: wizard questions are form definitions."""
     return {locale: i18n.gettext(message, locale=locale) for locale in LOCALES}

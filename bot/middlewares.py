@@ -16,7 +16,7 @@ from bot.access import Actor, Permission, load_actor, refusal_text
 from bot.channels.callback_signing import CallbackSigner
 from bot.channels.telegram import answer_text
 from bot.conversation import Services
-from bot.i18n import normalize_locale, use_board_name
+from bot.i18n import client_locale, normalize_locale, use_board_name
 from bot.intake.flood import FloodScope
 from bot.intake.processor import belongs_to_a_chat, chat_key
 from bot.ui import expired_text, use_channel
@@ -63,9 +63,13 @@ class UpdateContextMiddleware(BaseMiddleware):
             i18n=data["i18n"],
             bot_username=data["bot_username"],
             delivery=data["delivery"],
+            media=data.get("media"),
             update_id=update.update_id if isinstance(update, Update) else 0,
         )
-        locale = normalize_locale(actor.locale if actor else None, self.i18n.default_locale)
+        chosen = actor.locale if actor is not None else None
+        locale = normalize_locale(
+            chosen or client_locale(user.language_code if user else None), self.i18n.default_locale
+        )
         key = chat_key(update) if isinstance(update, Update) else 0
         channel = channel_of(key) if belongs_to_a_chat(key) else Channel.TELEGRAM
         with (

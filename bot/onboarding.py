@@ -11,6 +11,7 @@ from typing import Any
 
 from aiogram.types import User
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import menus
@@ -19,8 +20,9 @@ from bot.clock import format_date
 from bot.conversation import Conversations, Outcome, Services, WizardPurpose
 from bot.delivery import payloads
 from bot.forms import FormDefinition, text_for
-from bot.i18n import N_, board, in_locale, localized, normalize_locale
+from bot.i18n import N_, board, client_locale, in_locale, localized, normalize_locale
 from bot.ui import Screen, current_locale, deep_link, escape, use_channel
+from bot.units import tree_order
 from storage import audit, people
 from storage.addresses import channel_of
 from storage.models import Channel, Draft, Invite, Person, PersonStatus, Reachability, Role, Unit
@@ -222,6 +224,8 @@ async def open_invite(
             chat_id=user.id,
             username=user.username,
             status=PersonStatus.PENDING,
+            # what they read until /lang: their Telegram app's language, if the bot speaks it
+            locale=client_locale(user.language_code),
             created_at=services.clock.now(),
         )
         await people.add_person(session=services.session, person=person)
@@ -480,7 +484,7 @@ async def units_in_scope(session: AsyncSession, actor: Actor, permission: Permis
         for unit in await people.list_units(session=session, under_path=path):
             assert unit.id is not None
             seen[unit.id] = unit
-    return sorted(seen.values(), key=lambda unit: unit.path)
+    return tree_order(seen.values())
 
 
 class InvitePurpose(WizardPurpose):
@@ -515,9 +519,12 @@ class InvitePurpose(WizardPurpose):
             lines.append(_("On Zalo, send the bot this code: <code>{code}</code>").format(code=token))
         lines += [
             "",
-            _(
-                "It can be used {uses} time(s) until {expires}. Send it only to the people who should join; "
-                "each person opens it and answers three short questions."
+            ngettext(
+                "It can be used {uses} time until {expires}. Send it only to the person who should join; "
+                "they open it and answer three short questions.",
+                "It can be used {uses} times until {expires}. Send it only to the people who should join; "
+                "each person opens it and answers three short questions.",
+                invite.max_uses,
             ).format(uses=invite.max_uses, expires=format_date(invite.expires_at, services.tz)),
         ]
         return Outcome(screen=Screen(text="\n".join(lines)), finished=True)

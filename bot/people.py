@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 
 from bot import menus
 from bot.access import Actor, Permission, refusal_text
@@ -10,11 +11,12 @@ from bot.clock import format_datetime
 from bot.conversation import Outcome, Services
 from bot.delivery.splitting import split_html
 from bot.i18n import LOCALES, board, in_locale
+from bot.tags import tag_of
 from bot.ui import Choice, ForgetButton, Screen, escape, text_only, truncate
-from storage import audit, reports
+from storage import audit, reports, topics
 from storage import outbox as outbox_store
 from storage import people as people_store
-from storage.models import Channel, Reachability
+from storage.models import Channel, Reachability, TopicKind
 
 
 def help_text(actor: Actor | None) -> str:
@@ -119,19 +121,34 @@ async def my_data(services: Services, *, actor: Actor) -> Outcome:
         ),
         _("Reports: {count}").format(count=len(kept)),
     ]
+    named = await topics.numbers_of(
+        session=session,
+        topic_ids=[report.topic_id for report in kept[:MYDATA_REPORTS_SHOWN] if report.topic_id],
+    )
     for report in kept[:MYDATA_REPORTS_SHOWN]:
-        subject = (
-            _("topic No. {number}").format(number=report.topic_id)
-            if report.topic_id
-            else _("incident report")
-        )
+        topic = named.get(report.topic_id) if report.topic_id else None
+        if topic is None:
+            subject = _("incident report")
+        elif topic.kind == TopicKind.URGENT:
+            subject = _("urgent matter No. {number}").format(number=tag_of(topic))
+        else:
+            subject = _("topic No. {number}").format(number=tag_of(topic))
         lines.append(
             f"• {format_datetime(report.submitted_at, tz)} · {subject} · {escape(truncate(report.text or '', 80))}"
         )
     if len(kept) > MYDATA_REPORTS_SHOWN:
-        lines.append(_("… and {count} earlier report(s)").format(count=len(kept) - MYDATA_REPORTS_SHOWN))
+        earlier = len(kept) - MYDATA_REPORTS_SHOWN
+        lines.append(
+            ngettext("… and {count} earlier report", "… and {count} earlier reports", earlier).format(
+                count=earlier
+            )
+        )
     if drafts:
-        lines.append(_("Unfinished: {count} draft(s)").format(count=len(drafts)))
+        lines.append(
+            ngettext("Unfinished: {count} draft", "Unfinished: {count} drafts", len(drafts)).format(
+                count=len(drafts)
+            )
+        )
     lines += ["", _("/forget withdraws your consent and removes your personal details.")]
     return Outcome(messages=[Screen(text=part) for part in split_html("\n".join(lines))])
 

@@ -14,6 +14,7 @@ from bot.delivery.service import Outgoing, Recipient
 from bot.forms import FormDefinition, text_for
 from bot.i18n import board, normalize_locale
 from bot.people import help_text
+from bot.tags import ReportLink, report_payload, tag_of
 from bot.ui import (
     Choice,
     ReplaceButton,
@@ -33,10 +34,11 @@ from storage.models import Draft, Report, ReportChannel, Topic, TopicKind, Topic
 INCIDENT_FORM = "incident"
 ADHOC_SLOT = "report:adhoc"
 URGENCY_QUESTION = "muc_do"
-URGENT = "khan_cap"
+URGENT = reports.URGENT
 OVERVIEW_LIMIT = 10  # open topics and matters listed by /start; the rest are counted
 ALERT_EXCERPT = 600  # characters of the report's text in the alert; 📄 shows the rest
 MAIN_TEXT_QUESTIONS = ("noi_dung", "su_viec")
+PROPOSAL_QUESTION = "de_xuat"
 
 
 def topic_slot(topic_id: int) -> str:
@@ -62,6 +64,11 @@ def main_text(answers: dict[str, Any]) -> str | None:
     return None
 
 
+def proposal_text(answers: dict[str, Any]) -> str | None:
+    proposal = answers.get(PROPOSAL_QUESTION)
+    return proposal.strip() or None if isinstance(proposal, str) else None
+
+
 async def topic_is_for(services: Services, topic: Topic, actor: Actor) -> bool:
     """A topic reaches a person when it targets their unit or any unit above it."""
     if actor.person is None or actor.person.unit_id is None:
@@ -72,6 +79,23 @@ async def topic_is_for(services: Services, topic: Topic, actor: Actor) -> bool:
     ancestors = {int(part) for part in unit.path.strip("/").split("/") if part}
     targets = set(await topics.target_unit_ids(session=services.session, topic_id=topic.id or 0))
     return bool(ancestors & targets)
+
+
+async def open_report_link(
+    services: Services, conversations: Conversations, *, actor: Actor, link: ReportLink
+) -> Outcome:
+    """A report link or "báo cáo 3": the topic it names, by its number (or, in links sent
+    before numbers, by its id)."""
+    topic_id = link.topic_id
+    if link.tag is not None:
+        topic = await topics.get_by_number(
+            session=services.session, kind=link.tag.kind, number=link.tag.number
+        )
+        if topic is None:
+            return Outcome(alert=_("This topic does not exist or is not open for reports."))
+        topic_id = topic.id
+    assert topic_id is not None
+    return await open_topic_report(services, conversations, actor=actor, topic_id=topic_id)
 
 
 async def open_topic_report(
@@ -197,6 +221,7 @@ class ReportPurpose:
         report.form_id = draft.form_id
         report.answers = answers
         report.text = main_text(answers)
+        report.proposal = proposal_text(answers)
         report.urgency = answers.get(URGENCY_QUESTION)
         report.updated_at = now
         await reports.save_report(session=session, report=report, choice_values=choice_values(form, answers))
@@ -315,14 +340,14 @@ async def overview(services: Services, *, actor: Actor) -> str:
         title = escape(topic.title)
         if topic.kind == TopicKind.URGENT:
             line = _("🚨 Urgent matter No. {number}: {title} (by {due})").format(
-                number=topic.id, title=title, due=due
+                number=tag_of(topic), title=title, due=due
             )
             line += " — " + (
                 _("✅ receipt confirmed") if topic.id in acknowledged else _("not confirmed yet")
             )
         else:
             line = _("📢 Topic No. {number}: {title} (by {due})").format(
-                number=topic.id, title=title, due=due
+                number=tag_of(topic), title=title, due=due
             )
         if topic.id in reported:
             line += " — " + _("✅ you sent report No. {report}").format(report=reported[topic.id])
@@ -336,8 +361,8 @@ async def overview(services: Services, *, actor: Actor) -> str:
 
 def how_to_report(services: Services, topic: Topic) -> str:
     if text_only() or not services.bot_username:
-        return _("write “báo cáo {number}”").format(number=topic.id)
-    link = deep_link(services.bot_username, f"report_{topic.id}")
+        return _("write “báo cáo {tag}”").format(tag=tag_of(topic))
+    link = deep_link(services.bot_username, report_payload(topic))
     return _('<a href="{link}">report now</a>').format(link=link)
 
 

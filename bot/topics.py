@@ -9,15 +9,17 @@ from datetime import date, timedelta
 from typing import Any
 
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 
 from bot.access import Actor, Permission
 from bot.clock import end_of_day, format_date
 from bot.conversation import Conversations, Outcome, Services, WizardPurpose
 from bot.delivery.service import Outgoing, ProgressTarget, Recipient
-from bot.forms import FormDefinition, text_for
+from bot.forms import FormDefinition, FormState, text_for
 from bot.i18n import N_, localized, normalize_locale
 from bot.onboarding import units_in_scope
-from bot.ui import Screen, current_locale, deep_link, escape, link_choices, text_only
+from bot.tags import report_payload, tag_of
+from bot.ui import Screen, current_locale, deep_link, escape, link_choices, text_only, truncate
 from storage import audit, people, topics
 from storage.models import Draft, Topic, TopicKind, TopicStatus, Unit
 
@@ -26,10 +28,6 @@ log = logging.getLogger(__name__)
 TOPIC_SLOT = "topic"
 REPORT_FORMS = ("monthly_opinion", "incident")
 GUIDANCE_MAX = 3000
-
-
-def report_payload(topic_id: int) -> str:
-    return f"report_{topic_id}"
 
 
 def topic_form(services: Services, units: list[Unit]) -> FormDefinition:
@@ -116,7 +114,7 @@ def target_questions(services: Services, units: list[Unit]) -> list[dict[str, An
             "key": "target_mode",
             "type": "choice",
             "label": localized(i18n, "Which units receive it?"),
-            "short_label": localized(i18n, "Receiving units"),
+            "short_label": localized(i18n, "Choice of units"),
             "options": [
                 {"value": "all", "label": localized(i18n, "All units in my scope")},
                 {"value": "chosen", "label": localized(i18n, "Let me choose")},
@@ -139,8 +137,38 @@ async def open_topic_wizard(services: Services, conversations: Conversations, *,
         return Outcome(alert=_("There is no unit in your scope yet. Import units with `dlxh units import`."))
     assert actor.person is not None and actor.person.id is not None
     return await conversations.start(
-        services, person_id=actor.person.id, slot=TOPIC_SLOT, definition=topic_form(services, units)
+        services,
+        person_id=actor.person.id,
+        slot=TOPIC_SLOT,
+        definition=topic_form(services, units),
+        context=target_context(units),
     )
+
+
+def target_context(units: list[Unit]) -> dict[str, Any]:
+    """What "all units in my scope" means, kept with the wizard for its preview."""
+    return {"scope_tops": [unit.name for unit in _top_units(units)], "scope_count": len(units)}
+
+
+def receiving_units_line(draft: Draft, form: FormDefinition) -> str:
+    """ "Receiving units: …" in a wizard's preview, naming the units it will reach."""
+    answers = FormState.from_json(draft.state).answers
+    if answers.get("target_mode") == "chosen" and form.has_question("targets"):
+        labels = {
+            option.value: text_for(option.label, current_locale())
+            for option in form.question("targets").choices()
+        }
+        names = [labels.get(value, value) for value in answers.get("targets", [])]
+        shown = truncate(", ".join(names), 1200)
+    else:
+        tops = list(draft.context.get("scope_tops") or [])
+        count = int(draft.context.get("scope_count") or len(tops))
+        shown = ", ".join(tops)
+        if count > len(tops):
+            shown += " " + ngettext(
+                "(all {count} unit in the scope)", "(all {count} units in the scope)", count
+            ).format(count=count)
+    return _("<b>Receiving units</b>: {units}").format(units=escape(shown) if shown else "—")
 
 
 @dataclass(frozen=True)
@@ -188,9 +216,9 @@ def post_text(services: Services, topic: Topic) -> str:
     period = f"{topic.period[5:7]}/{topic.period[:4]}"
     if text_only():  # Zalo: no replies to a message, so a tag names the topic
         how = _(
-            "To share opinions quickly here, start your message with #{number}. "
-            "For the full report, write to the bot: báo cáo {number}"
-        ).format(number=topic.id)
+            "To share opinions quickly here, start your message with #{tag}. "
+            "For the full report, write to the bot: báo cáo {tag}"
+        ).format(tag=tag_of(topic))
     else:
         how = _("Reply to this message to share opinions quickly, or press the button for the full report.")
     return _(
@@ -218,7 +246,9 @@ class TopicPurpose(WizardPurpose):
         return (
             _("Preview before publishing"),
             _("📢 Publish"),
-            _("Collaborators will see the topic in their groups with a button to report."),
+            receiving_units_line(draft, form)
+            + "\n"
+            + _("Collaborators will see the topic in their groups with a button to report."),
         )
 
     async def complete(
@@ -246,7 +276,7 @@ class TopicPurpose(WizardPurpose):
             published_at=now,
         )
         await topics.add_topic(session=session, topic=topic, target_unit_ids=plan.unit_ids)
-        button_url = deep_link(services.bot_username, report_payload(topic.id or 0))
+        button_url = deep_link(services.bot_username, report_payload(topic))
 
         def render(recipient: Recipient) -> Outgoing:
             text = post_text(services, topic) if recipient.is_group else direct_text(services, topic)
@@ -267,7 +297,7 @@ class TopicPurpose(WizardPurpose):
         )
         lines = [
             _("📢 Topic No. {number} “{title}” is published.").format(
-                number=topic.id, title=escape(topic.title)
+                number=tag_of(topic), title=escape(topic.title)
             ),
             delivery_summary(delivery),
         ]
@@ -288,9 +318,14 @@ class TopicDelivery:
 
 
 def delivery_summary(delivery: TopicDelivery) -> str:
-    return _(
-        "Delivering to {groups} group(s) and {people} collaborator(s); the progress is shown below."
-    ).format(groups=delivery.groups, people=delivery.people)
+    return _("Delivering to {groups} and {people}; the progress is shown below.").format(
+        groups=ngettext("{count} group", "{count} groups", delivery.groups).format(count=delivery.groups),
+        people=collaborators(delivery.people),
+    )
+
+
+def collaborators(count: int) -> str:
+    return ngettext("{count} collaborator", "{count} collaborators", count).format(count=count)
 
 
 async def deliver_topic(

@@ -24,7 +24,7 @@ from aiogram.utils.i18n.context import get_i18n
 
 from bot.forms import FormDefinition, FormError, FormState, Question, text_for
 from bot.forms.deadlines import format_deadline
-from bot.forms.engine import progress, visible_questions
+from bot.forms.engine import is_paged, option_page, progress, visible_questions
 from storage.models import Channel
 
 REVIEW_ANSWER_LIMIT = 300
@@ -38,7 +38,9 @@ class FormButton(CallbackData, prefix="f"):
 
     draft: int
     step: int
-    action: str  # c choose · t toggle · d done · s skip · b back · x cancel · e edit · u submit
+    # c choose · t toggle · d done · s skip · b back · x cancel · e edit · u submit
+    # p page (of a long list) · a all options again (after a search)
+    action: str
     arg: int = -1
 
     @classmethod
@@ -49,7 +51,10 @@ class FormButton(CallbackData, prefix="f"):
 
 
 class SetupButton(CallbackData, prefix="su"):
+    """/setup's menu: bind the group to `unit`, or (unit 0) show page `page` of the units."""
+
     unit: int
+    page: int = -1
 
 
 class LangButton(CallbackData, prefix="lg"):
@@ -129,6 +134,7 @@ class Screen:
     choices: list[list[Choice]] = field(default_factory=list)
     keyboard: Keyboard = "inline"
     notes: list[str] = field(default_factory=list)
+    photo: str | None = None  # a photo above the text (its caption): bot/delivery/media.py
 
     @property
     def uses_reply_keyboard(self) -> bool:
@@ -254,6 +260,7 @@ def error_text(error: FormError, hint: str | None = None) -> str:
         "no_previous": _("This is the first question."),
         "wrong_state": _("This button has expired."),
         "incomplete": _("Some required questions are not answered yet."),
+        "no_match": _("No name contains “{text}”. Type another part of the name."),
     }
     messages["number_out_of_range"] = _(
         "There is no choice {number}: answer with a number from 1 to {count}."
@@ -325,6 +332,7 @@ def render_question(
         lines.append(f"<i>{escape(text_for(question.help, locale))}</i>")
     if text_only():
         lines += _numbered_options(question, state)
+    lines += _browsing_lines(question, state)
     lines.append(_hint(question))
     previous = state.answers.get(question.key)
     if previous is not None and question.type not in ("choice", "multi_choice", "yes_no"):
@@ -339,30 +347,88 @@ def render_question(
     if question.input_hint == "contact":
         return Screen(text=text, choices=contact_choices(), keyboard="reply")
     rows: list[list[Choice]] = []
-    options = question.choices()
+    shown = option_page(question, state)
     if question.type in ("choice", "yes_no"):
         chosen = state.answers.get(question.key)
-        for index, option in enumerate(options):
+        for number, option in shown.options:
             mark = "● " if option.value == chosen else ""
-            rows.append([_button(mark + text_for(option.label, locale), draft_id, state.step, "c", index)])
+            label = mark + text_for(option.label, locale)
+            rows.append([_button(label, draft_id, state.step, "c", number - 1)])
     elif question.type == "multi_choice":
-        for index, option in enumerate(options):
+        for number, option in shown.options:
             mark = "✓ " if option.value in state.selection else ""
-            rows.append([_button(mark + text_for(option.label, locale), draft_id, state.step, "t", index)])
-        rows.append([_button(_("✅ Done"), draft_id, state.step, "d")])
+            label = mark + text_for(option.label, locale)
+            rows.append([_button(label, draft_id, state.step, "t", number - 1)])
+    if is_paged(question):
+        rows += _page_rows(draft_id, state, shown.page, shown.pages)
+    if question.type == "multi_choice":
+        done = _("✅ Done") if not is_paged(question) else _("✅ Done ({count} chosen)")
+        rows.append([_button(done.format(count=len(state.selection)), draft_id, state.step, "d")])
     rows.append(_nav_row(draft_id, state, question))
     return Screen(text=text, choices=rows)
 
 
+def _page_rows(draft_id: int, state: FormState, page: int, pages: int) -> list[list[Choice]]:
+    row = []
+    if page > 0:
+        row.append(_button(_("◀ Page {page}").format(page=page), draft_id, state.step, "p", page - 1))
+    if page < pages - 1:
+        row.append(_button(_("Page {page} ▶").format(page=page + 2), draft_id, state.step, "p", page + 1))
+    rows = [row] if row else []
+    if state.query:
+        rows.append([_button(_("🔎 Show all"), draft_id, state.step, "a")])
+    return rows
+
+
+def _browsing_lines(question: Question, state: FormState) -> list[str]:
+    """Where a long list is: the page, what was searched, and (for several choices) what is
+    chosen on every page."""
+    if not is_paged(question):
+        return []
+    shown = option_page(question, state)
+    lines = []
+    if state.query:
+        lines.append(
+            _("Names containing “{text}”: {count}.").format(text=escape(state.query), count=shown.matches)
+        )
+    if shown.pages > 1:
+        lines.append(_("Page {page}/{pages}.").format(page=shown.page + 1, pages=shown.pages))
+    if question.type == "multi_choice" and state.selection:
+        labels = {option.value: text_for(option.label, current_locale()) for option in question.choices()}
+        chosen = ", ".join(labels.get(value, value) for value in state.selection)
+        lines.append(
+            _("Chosen ({count}): {names}").format(
+                count=len(state.selection), names=escape(truncate(chosen, 600))
+            )
+        )
+    if text_only():
+        moves = []
+        if shown.page < shown.pages - 1:
+            moves.append(_("“tiếp” for the next page"))
+        if shown.page > 0:
+            moves.append(_("“trang trước” for the previous one"))
+        if state.query:
+            moves.append(_("“tất cả” to list every name again"))
+        lines.append(
+            "<i>"
+            + _("Type part of a name to search.")
+            + ("" if not moves else " " + _("Answer {words}.").format(words=", ".join(moves)))
+            + "</i>"
+        )
+    else:
+        lines.append("<i>" + _("Type part of a name to search.") + "</i>")
+    return lines
+
+
 def _numbered_options(question: Question, state: FormState) -> list[str]:
-    """A choice question's options as numbered lines (for a channel without buttons); the
-    current answer is marked."""
+    """A choice question's options as numbered lines (for a channel without buttons), a page
+    at a time for a long list (each keeps its number); the current answer is marked."""
     if question.type not in ("choice", "yes_no", "multi_choice"):
         return []
     locale = current_locale()
     chosen = state.answers.get(question.key)
     lines = []
-    for number, option in enumerate(question.choices(), start=1):
+    for number, option in option_page(question, state).options:
         if question.type == "multi_choice":
             mark = " ✓" if option.value in state.selection else ""
         else:

@@ -1,14 +1,31 @@
-"""The organisation tree: importing units from a CSV file (code, name, parent_code)."""
+"""The organisation tree: importing units from a CSV file (code, name, parent_code), and the
+order people read units in."""
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.forms.words import fold
 from storage import people
+from storage.models import Unit
+
+
+def tree_order(units: Iterable[Unit]) -> list[Unit]:
+    """Parents before their children, siblings by name (Xã An Bình before Xã Bình Minh),
+    whatever the ids: the storage's path order sorts "/1/100/" before "/1/11/"."""
+    listed = list(units)
+    by_id = {unit.id: unit for unit in listed}
+
+    def key(unit: Unit) -> tuple[str, ...]:
+        ids = [int(part) for part in unit.path.strip("/").split("/") if part]
+        return tuple(fold(by_id[unit_id].name) + f"\x00{unit_id}" for unit_id in ids if unit_id in by_id)
+
+    return sorted(listed, key=key)
 
 
 class UnitImportError(ValueError):

@@ -20,7 +20,16 @@ from bot.i18n import localized
 from bot.onboarding import units_in_scope
 from bot.people import channels_line
 from bot.reporting import INCIDENT_FORM, topic_is_for
-from bot.topics import deliver_topic, delivery_summary, plan_targets, report_payload, target_questions
+from bot.tags import Tag, report_payload, tag_of
+from bot.topics import (
+    collaborators,
+    deliver_topic,
+    delivery_summary,
+    plan_targets,
+    receiving_units_line,
+    target_context,
+    target_questions,
+)
 from bot.ui import AckButton, Choice, Screen, deep_link, escape, text_only
 from storage import outbox, people, topics
 from storage.models import Draft, Topic, TopicKind, TopicStatus, Unit
@@ -72,18 +81,22 @@ async def open_urgent_wizard(services: Services, conversations: Conversations, *
         return Outcome(alert=_("There is no unit in your scope yet. Import units with `dlxh units import`."))
     assert actor.person is not None and actor.person.id is not None
     return await conversations.start(
-        services, person_id=actor.person.id, slot=URGENT_SLOT, definition=urgent_form(services, units)
+        services,
+        person_id=actor.person.id,
+        slot=URGENT_SLOT,
+        definition=urgent_form(services, units),
+        context=target_context(units),
     )
 
 
 def urgent_text(topic: Topic, tz: ZoneInfo, *, in_group: bool) -> str:
     deadline = format_deadline(topic.due_at.astimezone(tz))
-    heading = _("🚨 <b>URGENT MATTER</b> (No. {number})").format(number=topic.id)
+    heading = _("🚨 <b>URGENT MATTER</b> (No. {number})").format(number=tag_of(topic))
     if text_only():  # Zalo: what to type (in private, the words come with the choices)
         how = (
             _(
-                "To confirm, send “#{number} đã nhận” here; to share what you learn, start a message with #{number}."
-            ).format(number=topic.id)
+                "To confirm, send “#{tag} đã nhận” here; to share what you learn, start a message with #{tag}."
+            ).format(tag=tag_of(topic))
             if in_group
             else ""
         )
@@ -106,7 +119,7 @@ def urgent_choices(services: Services, topic: Topic) -> list[list[Choice]]:
     return [
         [
             Choice(label=_("✅ Received"), data=AckButton(topic=topic.id).pack()),
-            Choice(label=_("📝 Report"), url=deep_link(services.bot_username, report_payload(topic.id))),
+            Choice(label=_("📝 Report"), url=deep_link(services.bot_username, report_payload(topic))),
         ]
     ]
 
@@ -121,7 +134,9 @@ class UrgentPurpose(WizardPurpose):
         return (
             _("Preview before sending"),
             _("🚨 Send"),
-            _("It will be posted and pinned in the groups, and sent to each collaborator in private."),
+            receiving_units_line(draft, form)
+            + "\n"
+            + _("It will be posted and pinned in the groups, and sent to each collaborator in private."),
         )
 
     async def complete(
@@ -162,7 +177,7 @@ class UrgentPurpose(WizardPurpose):
 
         delivery = await deliver_topic(services, actor, topic, unit_ids, kind="urgent", render=render)
         lines = [
-            _("🚨 Urgent matter No. {number} is being sent.").format(number=topic.id),
+            _("🚨 Urgent matter No. {number} is being sent.").format(number=tag_of(topic)),
             delivery_summary(delivery),
             _("/urgent_status shows who has received and answered it."),
         ]
@@ -202,28 +217,42 @@ def _overlap(targets: list[str], scope: list[str]) -> list[str]:
     return sorted(paths)
 
 
-async def status(services: Services, actor: Actor, topic_id: int | None) -> Outcome:
-    """Acknowledged / reported / silent per unit, with the silent by name, within scope."""
+async def status_by_number(services: Services, actor: Actor, number: int | None) -> Outcome:
+    """/urgent_status [K3]: that urgent matter, or the latest one sent to the actor's units."""
     session = services.session
-    scope = actor.scope_paths(Permission.PUBLISH_TOPIC)
-    if topic_id is None:
-        topic = await topics.latest_urgent(session=session, unit_paths=scope)
+    if number is None:
+        topic = await topics.latest_urgent(
+            session=session, unit_paths=actor.scope_paths(Permission.PUBLISH_TOPIC)
+        )
         if topic is None:
             return Outcome(alert=_("No urgent matter has been sent to your units yet."))
     else:
-        topic = await topics.get_topic(session=session, topic_id=topic_id)
-        if topic is None or topic.kind != TopicKind.URGENT:
-            return Outcome(alert=_("There is no urgent matter No. {number}.").format(number=topic_id))
+        topic = await topics.get_by_number(session=session, kind=TopicKind.URGENT, number=number)
+        if topic is None:
+            return Outcome(
+                alert=_("There is no urgent matter No. {number}.").format(
+                    number=Tag(urgent=True, number=number)
+                )
+            )
+    return await status(services, actor, topic)
+
+
+async def status(services: Services, actor: Actor, topic: Topic) -> Outcome:
+    """Acknowledged / reported / silent per unit, with the silent by name, within scope."""
+    session = services.session
+    scope = actor.scope_paths(Permission.PUBLISH_TOPIC)
     assert topic.id is not None
     paths = _overlap(await topics.target_paths(session=session, topic_id=topic.id), scope)
     if not paths:
         return Outcome(
-            alert=_("Urgent matter No. {number} is not addressed to your units.").format(number=topic.id)
+            alert=_("Urgent matter No. {number} is not addressed to your units.").format(number=tag_of(topic))
         )
     rows = await topics.urgent_responses(session=session, topic_id=topic.id, unit_paths=paths)
     silent = await topics.silent_members(session=session, topic_id=topic.id, unit_paths=paths)
     lines = [
-        _("📊 <b>Urgent matter No. {number}</b>: {title}").format(number=topic.id, title=escape(topic.title)),
+        _("📊 <b>Urgent matter No. {number}</b>: {title}").format(
+            number=tag_of(topic), title=escape(topic.title)
+        ),
         _("⏰ Deadline: {deadline}").format(deadline=format_deadline(topic.due_at.astimezone(services.tz))),
         "",
     ]
@@ -231,11 +260,10 @@ async def status(services: Services, actor: Actor, topic_id: int | None) -> Outc
     for row in rows:
         lines.append(
             _(
-                "<b>{unit}</b>: {members} collaborator(s) · ✅ received {acknowledged} · "
-                "📝 reported {reported} · 🔕 silent {silent}"
+                "<b>{unit}</b>: {members} · ✅ received {acknowledged} · 📝 reported {reported} · 🔕 silent {silent}"
             ).format(
                 unit=escape(row.unit_name),
-                members=row.members,
+                members=collaborators(row.members),
                 acknowledged=row.acknowledged,
                 reported=row.reported,
                 silent=row.silent,
@@ -265,4 +293,7 @@ async def status_for_broadcast(services: Services, actor: Actor, broadcast_id: i
     broadcast = await outbox.get_broadcast(session=services.session, broadcast_id=broadcast_id)
     if broadcast is None or broadcast.topic_id is None or broadcast.kind != "urgent":
         return Outcome(alert=_("This button has expired."))
-    return await status(services, actor, broadcast.topic_id)
+    topic = await topics.get_topic(session=services.session, topic_id=broadcast.topic_id)
+    if topic is None:
+        return Outcome(alert=_("This button has expired."))
+    return await status(services, actor, topic)

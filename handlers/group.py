@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from aiogram import F, Router
 from aiogram.enums import ChatType
+from aiogram.filters import CommandObject
 from aiogram.types import CallbackQuery, ChatMemberUpdated, Message
 from aiogram.utils.i18n import gettext as _
 
@@ -44,8 +45,8 @@ async def bot_membership_changed(event: ChatMemberUpdated, services: Services) -
         await services.replies.add(event.chat.id, payloads.message(unregistered_text()))
 
 
-async def setup(message: Message, services: Services, actor: Actor) -> None:
-    outcome = await offer_setup(services, actor=actor, chat=message.chat)
+async def setup(message: Message, command: CommandObject, services: Services, actor: Actor) -> None:
+    outcome = await offer_setup(services, actor=actor, chat=message.chat, search=command.args or "")
     await answer_message(services, message, outcome)
 
 
@@ -53,7 +54,10 @@ async def setup_chosen(
     query: CallbackQuery, callback_data: SetupButton, services: Services, actor: Actor
 ) -> None:
     assert query.message is not None
-    outcome = await bind_group(services, actor=actor, chat=query.message.chat, unit_id=callback_data.unit)
+    if callback_data.page >= 0:
+        outcome = await offer_setup(services, actor=actor, chat=query.message.chat, page=callback_data.page)
+    else:
+        outcome = await bind_group(services, actor=actor, chat=query.message.chat, unit_id=callback_data.unit)
     await answer_callback(services, query, outcome)
 
 

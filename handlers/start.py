@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from aiogram import F, Router
 from aiogram.enums import ChatType
 from aiogram.filters import CommandObject
@@ -26,20 +24,17 @@ from bot.people import (
     set_locale,
     set_reachability,
 )
+from bot.tags import REPORT_PAYLOAD, read_report_payload
 from bot.ui import ForgetButton, LangButton, Screen, language_choices
 from storage import reports
-
-REPORT_PAYLOAD = re.compile(r"^report_(\d{1,12})$")
 
 
 async def start_topic_report(
     message: Message, command: CommandObject, services: Services, actor: Actor, conversations: Conversations
 ) -> None:
-    match = REPORT_PAYLOAD.match(command.args or "")
-    assert match is not None
-    outcome = await reporting.open_topic_report(
-        services, conversations, actor=actor, topic_id=int(match.group(1))
-    )
+    link = read_report_payload(command.args or "")
+    assert link is not None
+    outcome = await reporting.open_report_link(services, conversations, actor=actor, link=link)
     await answer_message(services, message, outcome)
 
 

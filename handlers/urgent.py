@@ -13,6 +13,7 @@ from bot.access import Actor, button
 from bot.channels.telegram import answer_callback, answer_message
 from bot.commands import command
 from bot.conversation import Conversations, Outcome, Services
+from bot.tags import parse_tag
 from bot.ui import AckButton
 
 
@@ -24,11 +25,12 @@ async def new_urgent(
 
 
 async def urgent_status(message: Message, command: CommandObject, services: Services, actor: Actor) -> None:
-    argument = (command.args or "").strip().lstrip("#")
-    if argument and not (argument.isascii() and argument.isdigit() and len(argument) <= 12):
-        outcome = Outcome(alert=_("Write the number of the urgent matter, for example /urgent_status 12."))
+    argument = (command.args or "").strip()
+    tag = parse_tag(argument) if argument else None
+    if argument and tag is None:
+        outcome = Outcome(alert=_("Write the number of the urgent matter, for example /urgent_status K2."))
     else:
-        outcome = await urgent.status(services, actor, int(argument) if argument else None)
+        outcome = await urgent.status_by_number(services, actor, tag.number if tag else None)
     await answer_message(services, message, outcome)
 
 

@@ -239,10 +239,16 @@ class Form(SQLModel, table=True):
 
 
 class Topic(SQLModel, table=True):
-    """A guidance topic (chủ đề định hướng) that collaborators answer."""
+    """A guidance topic (chủ đề định hướng) that collaborators answer, or an urgent matter.
+
+    `number` counts each kind on its own (topic 1, 2, 3…; urgent matter K1, K2…: bot/tags.py),
+    given when the topic is stored; people see and type the number, never the id."""
+
+    __table_args__ = (UniqueConstraint("kind", "number", name="uq_topic_kind_number"),)
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(default=TopicKind.MONTHLY, max_length=16)
+    number: int = 0
     title: str = Field(max_length=255)
     guidance: str = Field(sa_type=Text)
     form_id: int = Field(foreign_key="form.id")
@@ -332,6 +338,7 @@ class Report(SQLModel, table=True):
     channel: str = Field(default=ReportChannel.PRIVATE, max_length=16)
     answers: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     text: str | None = Field(default=None, sa_type=Text)  # the main free text, for excerpts
+    proposal: str | None = Field(default=None, sa_type=Text)  # "Đề xuất, kiến nghị", for /summary
     urgency: str | None = Field(default=None, max_length=32, index=True)
     period: str = Field(max_length=7)
     status: str = Field(default="new", max_length=16)

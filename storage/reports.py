@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, insert
+from sqlalchemy import case, delete, func, insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -20,6 +20,9 @@ from storage.models import (
     Role,
     Unit,
 )
+
+# The urgency answer that marks a report for staff's and leaders' attention at once.
+URGENT = "khan_cap"
 
 
 async def get_draft(*, session: AsyncSession, draft_id: int) -> Draft | None:
@@ -92,9 +95,18 @@ async def save_report(
 
 @dataclass(frozen=True)
 class UnitFigures:
+    """A unit's reports in a period: full reports (the form, in private) and quick opinions
+    (a line in reply to a topic post in a group) are counted apart."""
+
     unit_id: int
-    reports: int
-    reporters: int
+    full: int
+    quick: int
+
+
+@dataclass(frozen=True)
+class ReportTotals:
+    full: int
+    quick: int
 
 
 @dataclass(frozen=True)
@@ -108,25 +120,35 @@ def _in_scope(period: str, under_path: str):  # type: ignore[no-untyped-def]
     return (Report.period == period, col(Unit.path).startswith(under_path))
 
 
-async def report_totals(*, session: AsyncSession, period: str, under_path: str) -> tuple[int, int]:
-    """(reports, distinct reporters) for a period in a subtree."""
+def _is_full():  # type: ignore[no-untyped-def]
+    return case((Report.channel == ReportChannel.PRIVATE, 1), else_=0)
+
+
+def _is_quick():  # type: ignore[no-untyped-def]
+    return case((Report.channel == ReportChannel.GROUP_REPLY, 1), else_=0)
+
+
+async def report_totals(*, session: AsyncSession, period: str, under_path: str) -> ReportTotals:
+    """Full reports and quick opinions of a period in a subtree."""
     statement = (
-        select(func.count(col(Report.id)), func.count(func.distinct(Report.person_id)))
+        select(func.sum(_is_full()), func.sum(_is_quick()))
         .join(Unit, col(Unit.id) == Report.unit_id)
         .where(*_in_scope(period, under_path))
     )
-    reports, reporters = (await session.exec(statement)).one()
-    return int(reports), int(reporters)
+    full, quick = (await session.exec(statement)).one()
+    return ReportTotals(int(full or 0), int(quick or 0))
 
 
 async def figures_by_unit(*, session: AsyncSession, period: str, under_path: str) -> list[UnitFigures]:
     statement = (
-        select(Report.unit_id, func.count(col(Report.id)), func.count(func.distinct(Report.person_id)))
+        select(Report.unit_id, func.sum(_is_full()), func.sum(_is_quick()))
         .join(Unit, col(Unit.id) == Report.unit_id)
         .where(*_in_scope(period, under_path))
         .group_by(col(Report.unit_id))
     )
-    return [UnitFigures(int(u), int(r), int(p)) for u, r, p in (await session.exec(statement)).all()]
+    return [
+        UnitFigures(int(u), int(f or 0), int(q or 0)) for u, f, q in (await session.exec(statement)).all()
+    ]
 
 
 async def option_counts(*, session: AsyncSession, period: str, under_path: str) -> list[OptionCount]:
@@ -165,6 +187,28 @@ async def latest_texts(
     return (await session.exec(statement)).all()
 
 
+async def picked_reports(
+    *, session: AsyncSession, period: str, under_path: str, kind: str, limit: int = 5
+) -> tuple[int, Sequence[Report]]:
+    """How many reports of a period say something a leader reads one by one, and the latest
+    of them: `kind` "proposal" (a proposal to the Party committee) or "urgent" (marked urgent)."""
+    condition = (
+        col(Report.proposal).is_not(None) & (Report.proposal != "")
+        if kind == "proposal"
+        else Report.urgency == URGENT
+    )
+    base = (
+        select(Report)
+        .join(Unit, col(Unit.id) == Report.unit_id)
+        .where(*_in_scope(period, under_path), condition)
+    )
+    count = (await session.exec(select(func.count()).select_from(base.subquery()))).one()
+    rows = await session.exec(
+        base.order_by(col(Report.submitted_at).desc(), col(Report.id).desc()).limit(limit)
+    )
+    return int(count), rows.all()
+
+
 async def answered_by_question(*, session: AsyncSession, period: str, under_path: str) -> dict[str, int]:
     """How many reports answered each choice question: the denominator of its percentages."""
     statement = (
@@ -180,12 +224,17 @@ async def answered_by_question(*, session: AsyncSession, period: str, under_path
 async def collaborator_reporters_by_unit(
     *, session: AsyncSession, period: str, under_path: str
 ) -> dict[int, int]:
-    """Distinct collaborators with at least one report: unique people, not submissions."""
+    """Distinct collaborators with at least one full report: unique people, not submissions
+    (a quick opinion in a group is counted apart, not as a report of the month)."""
     statement = (
         select(Report.unit_id, func.count(func.distinct(Report.person_id)))
         .join(Unit, col(Unit.id) == Report.unit_id)
         .join(PersonRole, col(PersonRole.person_id) == Report.person_id)
-        .where(*_in_scope(period, under_path), PersonRole.role == Role.COLLABORATOR)
+        .where(
+            *_in_scope(period, under_path),
+            PersonRole.role == Role.COLLABORATOR,
+            Report.channel == ReportChannel.PRIVATE,
+        )
         .group_by(col(Report.unit_id))
     )
     return {int(u): int(n) for u, n in (await session.exec(statement)).all()}

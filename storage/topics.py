@@ -54,6 +54,11 @@ async def latest_form(*, session: AsyncSession, key: str) -> Form | None:
 
 
 async def add_topic(*, session: AsyncSession, topic: Topic, target_unit_ids: Sequence[int]) -> Topic:
+    """Store a topic with the next number of its kind. Two staff publishing at the same
+    moment on PostgreSQL may take the same number: the unique index refuses the second, and
+    its update is handled again (the inbox retries it) with the next number."""
+    latest = await session.exec(select(func.max(Topic.number)).where(Topic.kind == topic.kind))
+    topic.number = (latest.one() or 0) + 1
     session.add(topic)
     await session.flush()
     assert topic.id is not None
@@ -65,6 +70,19 @@ async def add_topic(*, session: AsyncSession, topic: Topic, target_unit_ids: Seq
 
 async def get_topic(*, session: AsyncSession, topic_id: int) -> Topic | None:
     return await session.get(Topic, topic_id)
+
+
+async def get_by_number(*, session: AsyncSession, kind: str, number: int) -> Topic | None:
+    statement = select(Topic).where(Topic.kind == kind, Topic.number == number)
+    return (await session.exec(statement)).first()
+
+
+async def numbers_of(*, session: AsyncSession, topic_ids: Sequence[int]) -> dict[int, Topic]:
+    """Topics by id (to name them by their numbers)."""
+    if not topic_ids:
+        return {}
+    rows = await session.exec(select(Topic).where(col(Topic.id).in_(set(topic_ids))))
+    return {topic.id: topic for topic in rows.all() if topic.id is not None}
 
 
 async def target_unit_ids(*, session: AsyncSession, topic_id: int) -> list[int]:

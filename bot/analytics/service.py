@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiogram.utils.i18n import gettext as _
 
 from bot.access import Actor, Permission
+from bot.analytics.chart import CHART_UNITS, ChartTexts, has_chart, render_chart
 from bot.analytics.render import render_summary
-from bot.analytics.summary import PeriodError, build_summary, parse_period
+from bot.analytics.summary import PeriodError, Summary, build_summary, parse_period
 from bot.clock import period_of
 from bot.conversation import Outcome, Services
+from bot.delivery.splitting import split_html
 from bot.forms import FormDefinition
 from bot.people import channels_line
-from bot.ui import Screen, current_locale, escape
+from bot.ui import Screen, current_locale, escape, text_only
 from storage import audit, people, reports
 from storage.models import Unit
 
@@ -66,7 +70,33 @@ async def summary_for(
     channels = await people.collaborators_by_channel(session=session, unit_paths=[path])
     if channels:
         text += "\n\n" + channels_line(channels)
-    return Outcome(screen=Screen(text=text), finished=True)
+    first, *rest = split_html(text)
+    messages = [Screen(text=part) for part in rest]
+    chart = await _chart(services, summary)
+    if chart is not None:
+        messages.append(chart)
+    return Outcome(screen=Screen(text=first), messages=messages, finished=True)
+
+
+async def _chart(services: Services, summary: Summary) -> Screen | None:
+    """The chart under the figures, drawn in a thread. Zalo takes a photo only by its
+    address: without PUBLIC_URL, a Zalo chat has the figures alone."""
+    media = services.media
+    if media is None or not has_chart(summary) or (text_only() and not media.public_url):
+        return None
+    month = f"{summary.period[5:7]}/{summary.period[:4]}"
+    scope = summary.scope_name or _("the whole organisation")
+    texts = ChartTexts(
+        title=_("Public opinion {month} · {scope}").format(month=month, scope=scope),
+        rate_title=_("Response rate by unit (%)"),
+        lowest_title=_("The {count} units with the lowest response rate (%)").format(count=CHART_UNITS),
+        urgency_title=_("How much attention the reports need"),
+        reports_axis=_("Full reports"),
+    )
+    png = await asyncio.to_thread(render_chart, summary, texts)
+    photo = await asyncio.to_thread(media.save, png)
+    caption = _("📈 Chart of the summary {month} · {scope}").format(month=month, scope=escape(scope))
+    return Screen(text=caption, photo=photo)
 
 
 async def _scope_unit(services: Services, actor: Actor) -> Unit | None:

@@ -9,8 +9,9 @@ from datetime import datetime
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.forms import FormDefinition, text_for
+from bot.units import tree_order
 from storage import people, reports
-from storage.models import Unit
+from storage.models import Report, Unit
 
 URGENCY_QUESTION = "muc_do"
 PERIOD_PATTERN = re.compile(r"^\s*(\d{1,2})\s*[/\-.]\s*(\d{4})\s*$")
@@ -52,8 +53,9 @@ class QuestionFigure:
 class UnitFigure:
     unit_id: int
     name: str
-    reports: int
-    reporters: int
+    reports: int  # full reports
+    quick: int  # quick opinions in a group
+    reporters: int  # collaborators with a full report
     active: int
 
     @property
@@ -66,10 +68,22 @@ class Excerpt:
     unit_name: str
     text: str
     submitted_at: datetime
+    report_id: int = 0
+
+
+@dataclass(frozen=True)
+class Picked:
+    """Reports a leader reads one by one (proposals, urgent ones): how many, and the latest."""
+
+    count: int
+    latest: list[Excerpt]
 
 
 @dataclass(frozen=True)
 class Summary:
+    """`reports` and `reporters` are full reports (the form): the percentages of each question
+    are of them, and so is the response rate; quick opinions in groups are counted apart."""
+
     period: str
     scope_name: str
     reports: int
@@ -79,6 +93,9 @@ class Summary:
     questions: list[QuestionFigure]
     urgency: list[OptionFigure]
     excerpts: list[Excerpt]
+    quick: int = 0
+    proposals: Picked = Picked(0, [])
+    urgent: Picked = Picked(0, [])
 
     @property
     def rate(self) -> float | None:
@@ -100,7 +117,7 @@ async def build_summary(
 ) -> Summary:
     """Figures for one period over a unit's subtree (None: the whole organisation)."""
     path = scope.path if scope else "/"
-    total_reports, _reporters = await reports.report_totals(session=session, period=period, under_path=path)
+    totals = await reports.report_totals(session=session, period=period, under_path=path)
     by_unit = {
         row.unit_id: row
         for row in await reports.figures_by_unit(session=session, period=period, under_path=path)
@@ -108,7 +125,7 @@ async def build_summary(
     reporters = await reports.collaborator_reporters_by_unit(session=session, period=period, under_path=path)
     active = await reports.active_collaborators_by_unit(session=session, under_path=path)
     units = []
-    for unit in await people.list_units(session=session, under_path=path):
+    for unit in tree_order(await people.list_units(session=session, under_path=path)):
         assert unit.id is not None
         if unit.id not in by_unit and unit.id not in active:
             continue
@@ -117,7 +134,8 @@ async def build_summary(
             UnitFigure(
                 unit_id=unit.id,
                 name=unit.name,
-                reports=row.reports if row else 0,
+                reports=row.full if row else 0,
+                quick=row.quick if row else 0,
                 reporters=reporters.get(unit.id, 0),
                 active=active.get(unit.id, 0),
             )
@@ -161,19 +179,34 @@ async def build_summary(
                 )
             )
 
-    unit_names = {figure.unit_id: figure.name for figure in units}
-    excerpts = [
-        Excerpt(unit_name=unit_names.get(row.unit_id, ""), text=row.text or "", submitted_at=row.submitted_at)
-        for row in await reports.latest_texts(session=session, period=period, under_path=path)
-    ]
+    unit_names = {unit.id: unit.name for unit in await people.list_units(session=session, under_path=path)}
+
+    def excerpt(report: Report, text: str | None) -> Excerpt:
+        return Excerpt(
+            unit_name=unit_names.get(report.unit_id, ""),
+            text=text or "",
+            submitted_at=report.submitted_at,
+            report_id=report.id or 0,
+        )
+
+    async def picked(kind: str) -> Picked:
+        count, rows = await reports.picked_reports(session=session, period=period, under_path=path, kind=kind)
+        return Picked(count, [excerpt(row, row.proposal if kind == "proposal" else row.text) for row in rows])
+
     return Summary(
         period=period,
         scope_name=scope.name if scope else "",
-        reports=total_reports,
+        reports=totals.full,
         reporters=sum(reporters.values()),
         active=sum(active.values()),
         units=units,
         questions=questions,
         urgency=urgency,
-        excerpts=excerpts,
+        excerpts=[
+            excerpt(row, row.text)
+            for row in await reports.latest_texts(session=session, period=period, under_path=path)
+        ],
+        quick=totals.quick,
+        proposals=await picked("proposal"),
+        urgent=await picked("urgent"),
     )

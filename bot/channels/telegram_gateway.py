@@ -19,7 +19,7 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 from aiogram.methods import PinChatMessage, TelegramMethod
-from aiogram.types import Message
+from aiogram.types import FSInputFile, Message
 
 from bot.channels import telegram_calls
 from bot.channels.callback_signing import CallbackSigner
@@ -33,6 +33,7 @@ from bot.delivery.gateway import (
     Unreachable,
 )
 from bot.delivery.limits import Pacer, sender_call
+from bot.delivery.media import MediaStore, is_media
 from storage.models import Channel
 from storage.outbox import PendingRow
 
@@ -67,9 +68,16 @@ class TelegramGateway:
     can_edit = True
 
     def __init__(
-        self, *, bot: Bot, pacer: Pacer, signer: CallbackSigner | None = None, request_timeout: float = 15.0
+        self,
+        *,
+        bot: Bot,
+        pacer: Pacer,
+        signer: CallbackSigner | None = None,
+        request_timeout: float = 15.0,
+        media: MediaStore | None = None,
     ) -> None:
         self.bot = bot
+        self.media = media
         self.pacer = pacer
         self.signer = signer
         self.request_timeout = request_timeout
@@ -82,8 +90,20 @@ class TelegramGateway:
     async def _call(self, method: TelegramMethod[Any]) -> Any:
         return await self.bot(method, request_timeout=int(self.request_timeout))
 
+    def _uploading(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """A photo the bot made (the /summary chart) goes up from the disk; if the file is
+        gone, the text goes alone."""
+        photo = payload.get("photo")
+        if not is_media(photo):
+            return payload
+        path = self.media.path(photo) if self.media is not None else None
+        if path is None:
+            log.warning("photo %s is gone; sending the text alone", photo)
+            return {key: value for key, value in payload.items() if key != "photo"}
+        return {**payload, "photo": FSInputFile(path, filename="chart.png")}
+
     async def _carry_out(self, row: PendingRow, target_of: TargetLookup) -> int | None:
-        payload, chat_id = row.payload, row.chat_id
+        payload, chat_id = self._uploading(row.payload), row.chat_id
         op = payload.get("op")
         if op is None:
             try:
@@ -157,6 +177,7 @@ class TelegramGateway:
             log.warning("could not pin in %s: %s", chat_id, error.message)
 
     async def show(self, chat_id: int, payload: dict[str, Any], message_id: int | None) -> int | None:
+        payload = self._uploading(payload)
         async with _translated():
             if message_id is None:
                 return _message_id(await self.bot(telegram_calls.send_method(chat_id, payload, self.signer)))

@@ -28,6 +28,7 @@ from bot.channels.zalo_api import (
 from bot.delivery import payloads
 from bot.delivery.gateway import Outage, Refused, RetryAfter, TargetLookup, Unreachable
 from bot.delivery.limits import Pacer
+from bot.delivery.media import MediaStore, is_media
 from storage import addresses
 from storage.db import SessionFactory
 from storage.models import Channel
@@ -40,8 +41,16 @@ class ZaloGateway:
     channel = Channel.ZALO
     can_edit = False
 
-    def __init__(self, *, api: ZaloBotApi, pacer: Pacer, session_factory: SessionFactory) -> None:
+    def __init__(
+        self,
+        *,
+        api: ZaloBotApi,
+        pacer: Pacer,
+        session_factory: SessionFactory,
+        media: MediaStore | None = None,
+    ) -> None:
         self.api = api
+        self.media = media
         self.pacer = pacer
         self.session_factory = session_factory
         self._external: dict[int, str] = {}  # address → Zalo id (rows never change)
@@ -83,6 +92,8 @@ class ZaloGateway:
             for part in parts:
                 await self.pacer.acquire_global(bulk=bulk)
                 photo = part.get("photo")
+                if is_media(photo):  # a photo the bot made: by its public address, if there is one
+                    photo = self.media.url(photo) if self.media is not None else None
                 if photo:
                     await self.api.send_photo(chat, photo, caption=part.get("text") or None)
                 else:

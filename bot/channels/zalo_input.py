@@ -7,10 +7,10 @@ then do the same thing on both channels:
 - a number answering the numbered choices of the bot's last message (a menu is good for the
   next message only; a number out of range gets one line and the choices again);
 - "đã nhận" (or "1" outside a conversation): ✅ Received on the latest urgent matter;
-- "báo cáo 12": the 📝 report button of topic 12;
+- "báo cáo 12" ("báo cáo K2" for an urgent matter): the 📝 report button of topic 12;
 - an invite code typed alone (outside a conversation): `/start CODE`;
-- in a bound group, "#12 …": a reply to topic 12's post there ("#12 đã nhận" confirms an
-  urgent matter), and "/2" a number of the bot's last numbered message there (only
+- in a bound group, "#12 …": a reply to topic 12's post there ("#K2 đã nhận" confirms urgent
+  matter K2; numbers and tags: bot/tags.py), and "/2" a number of the bot's last numbered message there (only
   messages beginning with # or / reach the bot from a group). Forms read their own
   numbers and words (bot/conversation.py).
 """
@@ -32,13 +32,14 @@ from bot.conversation import Services
 from bot.delivery import payloads
 from bot.forms import words
 from bot.onboarding import looks_like_invite_code
+from bot.tags import parse_tag
 from bot.ui import AckButton
 from storage import menus, reports, topics
 from storage.addresses import channel_of
 from storage.models import Channel
 
 GROUP_NUMBER = re.compile(r"^/(\d{1,3})$")
-TAG = re.compile(r"^#(\d{1,12})\b[\s:,.-]*(.*)$", re.DOTALL)
+TAG = re.compile(r"^#\s*(k?\s*[0-9]{1,9})\b[\s:,.-]*(.*)$", re.DOTALL | re.IGNORECASE)
 BOT_USER = User(id=0, is_bot=True, first_name="bot")
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
@@ -75,9 +76,19 @@ async def _private_message(services: Services, actor: Actor | None, message: Mes
     stored = await menus.get_menu(session=services.session, chat_id=chat_id)
     if stored is not None:
         await menus.drop_menu(session=services.session, chat_id=chat_id)  # good for one answer
-    if text.startswith("/"):
-        return Update(update_id=update_id, message=message)
+    person_id = actor.person.id if actor is not None and actor.person is not None else None
+    draft = (
+        await reports.latest_draft(session=services.session, person_id=person_id)
+        if person_id is not None
+        else None
+    )
     typed = words.read(text)
+    if text.startswith("/"):
+        if draft is None or (typed.control is None and typed.edit is None and typed.page is None):
+            return Update(update_id=update_id, message=message)
+        # in a form, "/hủy", "/quay lại", "/sửa 3" are the words the form reads
+        text = text.lstrip("/").strip()
+        message = message.model_copy(update={"text": text})
     if stored is not None and len(typed.numbers) == 1:
         menu = Menu.from_json(stored.menu)
         number = typed.numbers[0]
@@ -85,12 +96,6 @@ async def _private_message(services: Services, actor: Actor | None, message: Mes
             await _out_of_range(services, chat_id, menu, number)
             return None
         return _acting(services, message, menu.options[number - 1])
-    person_id = actor.person.id if actor is not None and actor.person is not None else None
-    draft = (
-        await reports.latest_draft(session=services.session, person_id=person_id)
-        if person_id is not None
-        else None
-    )
     if person_id is not None and (words.is_acknowledgement(text) or (text == "1" and draft is None)):
         session = services.session
         topic_id = await topics.urgent_sent_to(session=session, person_id=person_id, unacknowledged=True)
@@ -99,8 +104,9 @@ async def _private_message(services: Services, actor: Actor | None, message: Mes
         if topic_id is not None:
             return _acting(services, message, AckButton(topic=topic_id).pack())
     report = words.report_request(text)
-    if report is not None:
-        return _acting(services, message, f"/start report_{report}")
+    tag = parse_tag(report) if report is not None else None
+    if tag is not None:
+        return _acting(services, message, f"/start r{tag}")
     if draft is None and looks_like_invite_code(text):
         return _acting(services, message, f"/start {text}")
     return Update(update_id=update_id, message=message)
@@ -162,7 +168,15 @@ async def _group_message(services: Services, message: Message) -> Update | None:
     tag = TAG.match(text)
     if tag is None:
         return None
-    topic_id, rest = int(tag.group(1)), tag.group(2).strip()
+    named, rest = parse_tag(tag.group(1)), tag.group(2).strip()
+    topic = (
+        await topics.get_by_number(session=services.session, kind=named.kind, number=named.number)
+        if named is not None
+        else None
+    )
+    if topic is None or topic.id is None:
+        return None
+    topic_id = topic.id
     post = await topics.post_in_chat(session=services.session, chat_id=message.chat.id, topic_id=topic_id)
     if post is None:
         return None

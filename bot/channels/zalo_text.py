@@ -18,13 +18,14 @@ from typing import Any
 from aiogram.utils.i18n import gettext as _
 
 from bot.delivery import payloads
+from bot.delivery.media import PREFIX as MEDIA_PREFIX
+from bot.tags import read_report_payload
 from bot.ui import AckButton, BroadcastButton, Choice
 
 MAX_TEXT = 2000
 _TAG = re.compile(r"<(/?)([a-zA-Z]+)([^>]*)>")
 _HREF = re.compile(r'href="([^"]*)"')
 START_PAYLOAD = re.compile(r"[?&]start=([A-Za-z0-9_-]+)")
-REPORT_PAYLOAD = re.compile(r"^report_(\d{1,12})$")
 
 
 def plain(text: str) -> str:
@@ -142,7 +143,7 @@ def render(
     photo = payload.get("photo")
     for index, part in enumerate(parts):
         item: dict[str, Any] = {"text": part, "plain": True}
-        if index == 0 and isinstance(photo, str) and photo.startswith(("http://", "https://")):
+        if index == 0 and isinstance(photo, str) and photo.startswith(("http://", "https://", MEDIA_PREFIX)):
             item["photo"] = photo
         result.append(item)
     return result, menu
@@ -158,8 +159,8 @@ def push_instruction(choice: Choice, *, group: bool = False) -> str | None:
         start = START_PAYLOAD.search(choice.url)
         if start is None:
             return f"• {choice.label}: {choice.url}"
-        report = REPORT_PAYLOAD.match(start.group(1))
-        if report is not None:
-            return _("To send a report, write to the bot: báo cáo {number}").format(number=report.group(1))
+        report = read_report_payload(start.group(1))
+        if report is not None and report.tag is not None:
+            return _("To send a report, write to the bot: báo cáo {tag}").format(tag=report.tag)
         return _("To open it, write to the bot: /start {payload}").format(payload=start.group(1))
     return None

@@ -64,7 +64,11 @@ def screen_message(
     screen: Screen, *, keyboard: str | None = None, reply_to: int | None = None
 ) -> dict[str, Any]:
     return message(
-        screen.full_text(), screen.choices, keyboard=keyboard or screen.keyboard, reply_to=reply_to
+        screen.full_text(),
+        screen.choices,
+        keyboard=keyboard or screen.keyboard,
+        photo=screen.photo,
+        reply_to=reply_to,
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from bot.forms import words
 from bot.forms.deadlines import DeadlineProblem, format_deadline, parse_deadline
-from bot.forms.schema import FormDefinition, Question
+from bot.forms.schema import CHOICE_TYPES, FormDefinition, Option, Question
 from bot.forms.validators import normalize_text, normalize_vn_phone, parse_date, parse_number, text_length
 
 Status = Literal["asking", "review", "submitted", "cancelled"]
@@ -23,6 +23,9 @@ JSONValue = Any
 
 # A date further back than this is refused as a slip of the keyboard.
 OLDEST_DATE = timedelta(days=5 * 365)
+# A choice with more options than this (a province's 120 communes) is shown a page at a
+# time, and typed words search it; its options keep their numbers on every page.
+PAGE_SIZE = 10
 
 
 @dataclass(frozen=True)
@@ -71,9 +74,12 @@ class FormState:
     history: tuple[str, ...] = ()
     editing: bool = False
     step: int = 0
+    # Where a long list of options is (PAGE_SIZE): the page shown, and the words searched.
+    page: int = 0
+    query: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "status": self.status,
             "current": self.current,
             "answers": dict(self.answers),
@@ -82,6 +88,9 @@ class FormState:
             "editing": self.editing,
             "step": self.step,
         }
+        if self.page or self.query:
+            data |= {"page": self.page, "query": self.query}
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FormState:
@@ -93,6 +102,8 @@ class FormState:
             history=tuple(data.get("history") or ()),
             editing=bool(data.get("editing", False)),
             step=int(data.get("step", 0)),
+            page=int(data.get("page", 0)),
+            query=str(data.get("query", "")),
         )
 
 
@@ -144,7 +155,21 @@ class Submit:
     pass
 
 
-Event = Answer | Choose | Toggle | Done | Skip | Back | Cancel | Edit | Submit
+@dataclass(frozen=True)
+class Page:
+    """Show another page of a long list of options (0-based)."""
+
+    page: int
+
+
+@dataclass(frozen=True)
+class Search:
+    """Show only the options whose names contain these words ("" shows them all again)."""
+
+    text: str
+
+
+Event = Answer | Choose | Toggle | Done | Skip | Back | Cancel | Edit | Submit | Page | Search
 
 
 @dataclass(frozen=True)
@@ -184,6 +209,42 @@ def missing_required(form: FormDefinition, answers: dict[str, Any]) -> list[str]
     return [
         item.key for item in visible_questions(form, answers) if item.required and item.key not in answers
     ]
+
+
+def is_paged(item: Question) -> bool:
+    return item.type in CHOICE_TYPES and len(item.choices()) > PAGE_SIZE
+
+
+def listed_options(item: Question, query: str) -> list[tuple[int, Option]]:
+    """The options (with their 1-based numbers in the whole list) whose name in any language
+    contains the searched words, ignoring case and diacritics; all of them for no words."""
+    numbered = list(enumerate(item.choices(), start=1))
+    wanted = words.fold(query)
+    if not wanted:
+        return numbered
+    return [
+        (number, option)
+        for number, option in numbered
+        if any(wanted in words.fold(label) for label in option.label.values())
+    ]
+
+
+@dataclass(frozen=True)
+class OptionPage:
+    options: list[tuple[int, Option]]
+    page: int  # 0-based
+    pages: int
+    matches: int  # options matching the search, on every page
+
+
+def option_page(item: Question, state: FormState) -> OptionPage:
+    """The options on screen: all of a short list, one page of a long one."""
+    if not is_paged(item):
+        return OptionPage(list(enumerate(item.choices(), start=1)), 0, 1, len(item.choices()))
+    listed = listed_options(item, state.query)
+    pages = max(1, -(-len(listed) // PAGE_SIZE))
+    page = min(max(state.page, 0), pages - 1)
+    return OptionPage(listed[page * PAGE_SIZE : (page + 1) * PAGE_SIZE], page, pages, len(listed))
 
 
 def progress(form: FormDefinition, state: FormState) -> tuple[int, int]:
@@ -235,6 +296,8 @@ def apply(
         new = _transition(form, state, event, today, now)
     except _Refused as refused:
         return Outcome(state=state, error=refused.error)
+    if (new.page or new.query) and (new.current != state.current or new.status != state.status):
+        new = replace(new, page=0, query="")  # a list is browsed afresh at each question
     return Outcome(state=replace(new, step=state.step + 1))
 
 
@@ -257,8 +320,17 @@ def _transition(
         answers = dict(state.answers)
         answers.pop(current.key, None)
         return _advance(form, state, answers)
+    if isinstance(event, Page | Search):
+        return _browse(current, state, event)
     if isinstance(event, Answer):
-        value = _parse(current, event.value, today, now)
+        try:
+            value = _parse(current, event.value, today, now)
+        except _Refused as refused:
+            if refused.error.code != "expected_choice" or not is_paged(current):
+                raise
+            if isinstance(event.value, str) and normalize_text(event.value):
+                return _browse(current, state, Search(event.value))
+            raise
         return _advance(form, state, {**state.answers, current.key: value})
     if isinstance(event, Choose):
         if current.type not in ("choice", "yes_no"):
@@ -287,6 +359,20 @@ def _transition(
             return _advance(form, state, answers)
         return _advance(form, state, {**state.answers, current.key: list(state.selection)})
     raise _Refused("wrong_state")  # Edit and Submit belong to the review screen
+
+
+def _browse(item: Question, state: FormState, event: Page | Search) -> FormState:
+    """Page through or search a long list; what is chosen stays as it is."""
+    if not is_paged(item):
+        raise _Refused("wrong_state")
+    if isinstance(event, Search):
+        text = normalize_text(event.text)
+        if text and not listed_options(item, text):
+            raise _Refused("no_match", text=text)
+        return replace(state, query=text, page=0)
+    if not 0 <= event.page < option_page(item, state).pages:
+        raise _Refused("wrong_state")
+    return replace(state, page=event.page)
 
 
 def _in_review(form: FormDefinition, state: FormState, event: Event) -> FormState:

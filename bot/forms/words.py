@@ -1,7 +1,8 @@
 """What a person types on a channel without buttons, read as the press it stands for.
 
 Numbers choose ("2"; "1 3" or "1,3" for several), and a few words do what the buttons under
-a question do on Telegram: quay lại, bỏ qua, hủy, xong, gửi, sửa 3 — with or without
+a question do on Telegram: quay lại, bỏ qua, hủy, xong, gửi, sửa 3, and for a long list
+tiếp, trang trước, trang 3, tất cả — with or without
 diacritics, in any case, with a leading slash, and in English. Pure: no Telegram, no
 database, so the rules are tested on their own.
 """
@@ -13,7 +14,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
-Control = Literal["back", "skip", "cancel", "done", "submit"]
+Control = Literal["back", "skip", "cancel", "done", "submit", "next_page", "previous_page", "all_options"]
 
 CONTROL_WORDS: dict[str, Control] = {
     "quay lai": "back",
@@ -33,10 +34,23 @@ CONTROL_WORDS: dict[str, Control] = {
     "xac nhan": "submit",
     "send": "submit",
     "submit": "submit",
+    # a long list shown a page at a time
+    "tiep": "next_page",
+    "xem tiep": "next_page",
+    "trang tiep": "next_page",
+    "trang sau": "next_page",
+    "next": "next_page",
+    "more": "next_page",
+    "trang truoc": "previous_page",
+    "previous": "previous_page",
+    "tat ca": "all_options",
+    "xem tat ca": "all_options",
+    "all": "all_options",
 }
 ACKNOWLEDGE_WORDS = frozenset({"da nhan", "nhan", "da nhan duoc", "received", "ok da nhan"})
+PAGE = re.compile(r"^(?:trang|page)\s*(\d{1,3})$")
 EDIT = re.compile(r"^(?:sua|edit)\s*(?:cau\s*|so\s*)?(\d{1,3})$")
-REPORT = re.compile(r"^(?:bao cao|report)\s*#?\s*(\d{1,12})$")
+REPORT = re.compile(r"^(?:bao cao|report)\s*#?\s*(k?\s*[0-9]{1,9})$")
 NUMBERS = re.compile(r"^\d{1,3}(?:\s*[,;.\s]\s*\d{1,3})*$")
 
 
@@ -50,15 +64,17 @@ def fold(text: str) -> str:
 
 @dataclass(frozen=True)
 class Typed:
-    """What a typed message means: a control, an edit of question N, numbers, or text."""
+    """What a typed message means: a control, an edit of question N, page N of a long list,
+    numbers, or text."""
 
     control: Control | None = None
     edit: int | None = None
+    page: int | None = None
     numbers: tuple[int, ...] = ()
 
     @property
     def is_text(self) -> bool:
-        return self.control is None and self.edit is None and not self.numbers
+        return self.control is None and self.edit is None and self.page is None and not self.numbers
 
 
 def read(text: str) -> Typed:
@@ -69,6 +85,9 @@ def read(text: str) -> Typed:
     edit = EDIT.match(folded)
     if edit is not None:
         return Typed(edit=int(edit.group(1)))
+    page = PAGE.match(folded)
+    if page is not None:
+        return Typed(page=int(page.group(1)))
     if NUMBERS.match(folded):
         return Typed(numbers=tuple(int(part) for part in re.split(r"[,;.\s]+", folded) if part))
     return Typed()
@@ -78,7 +97,8 @@ def is_acknowledgement(text: str) -> bool:
     return fold(text) in ACKNOWLEDGE_WORDS
 
 
-def report_request(text: str) -> int | None:
-    """`báo cáo 12`: the topic someone wants to report on."""
+def report_request(text: str) -> str | None:
+    """`báo cáo 12` (or `báo cáo K2`, an urgent matter): the tag of what someone wants to
+    report on (bot/tags.py reads it)."""
     match = REPORT.match(fold(text))
-    return int(match.group(1)) if match else None
+    return match.group(1).replace(" ", "").upper() if match else None

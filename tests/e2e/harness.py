@@ -586,7 +586,7 @@ async def make_world(
         database_url=database_url or await fresh_database_url(tmp_path),
         admin_ids=admin_ids or [],
         polling_timeout=1,
-        **{**MACHINE_SPEED, **overrides},
+        **{**MACHINE_SPEED, "media_dir": tmp_path / "media", **overrides},
     )
     app = Application(settings=settings, clock=clock)
     await app.start()

@@ -226,7 +226,7 @@ def wanted(prefix: str, data: str, *, unit_id: int, topic_only: bool = False) ->
     if not plain.startswith(f"{prefix}:"):
         return False
     return {
-        "su": plain == f"su:{unit_id}",  # the group's own unit (or the presser's, unregistered)
+        "su": plain == f"su:{unit_id}:-1",  # the group's own unit (or the presser's, unregistered)
         "lg": plain == "lg:vi",
         "fg": plain == "fg:0",  # keep my details
         "rp": plain.endswith(":0"),  # keep my earlier report

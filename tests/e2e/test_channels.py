@@ -4,11 +4,13 @@ turns a press into what a Zalo user types). What is stored must be the same."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlmodel import select
 
 from storage.models import Draft, Report, ReportChannel, Role, Topic
-from tests.e2e.flows import fill_monthly, publish_topic, topic_post_id
+from tests.e2e.flows import fill_monthly, publish_topic, this_month, topic_post_id
 from tests.e2e.harness import Persona, World, ZaloPersona
 
 CONTENT = "Người dân đồng tình với chủ trương sáp nhập xã, mong sớm ổn định bộ máy."
@@ -155,8 +157,8 @@ async def test_the_summary_for_a_leader_on_either_channel(
     await fill_monthly(org["ctv1"], content=CONTENT)
     await org["ctv1"].press("✅ Gửi báo cáo")
     reply = await leader.send("/summary 11/2026")
-    assert "Số báo cáo nhận được: 1" in reply.text
-    assert "Tỷ lệ phản hồi: 25,0% (1/4 cộng tác viên đã báo cáo)" in reply.text
+    assert "Số báo cáo đầy đủ nhận được: 1" in reply.text
+    assert "Tỷ lệ báo cáo: 25,0% (1/4 cộng tác viên đã gửi báo cáo đầy đủ)" in reply.text
     bad = await leader.send("/summary 13/2026")
     assert "“13/2026” không phải là tháng hợp lệ" in bad.text
 
@@ -220,3 +222,68 @@ async def test_a_message_in_the_group_is_a_quick_report(
     person = await world.person(ctv)
     assert person is not None and report.person_id == person.id
     assert report.channel == ReportChannel.GROUP_REPLY and report.text == text
+
+
+async def test_staff_of_one_district_see_only_their_units(
+    world: World, org: dict[str, Persona], channel: str
+) -> None:
+    """Scope holds on both channels: another district's urgent matter and figures are refused."""
+    other = await world.member(channel, "Cán bộ huyện B", unit="HUYEN_B", role=Role.STAFF)
+    await org["staff"].send("/urgent")
+    await org["staff"].send("Thông tin về việc thu hồi đất ở Huyện Bình Minh, đề nghị nắm tình hình.")
+    await org["staff"].press("⏭ Bỏ qua")
+    await org["staff"].press("Tôi tự chọn")
+    await org["staff"].press("Huyện Bình Minh")
+    await org["staff"].press("✅ Xong")
+    await org["staff"].send("18h")
+    await org["staff"].press("🚨 Gửi")
+    await world.delivered()
+    reply = await other.send("/urgent_status K1")
+    assert "Vấn đề đột xuất số K1 không gửi tới các đơn vị đồng chí phụ trách." in reply.text, reply.text
+    reply = await other.send("/summary")
+    assert "Huyện Hòa Thuận" in reply.text and "Huyện Bình Minh" not in reply.text
+
+
+async def test_a_group_message_from_outside_the_topics_units_is_not_stored(
+    world: World, org: dict[str, Persona], channel: str
+) -> None:
+    staff = org["staff"]
+    await staff.send("/topic")
+    await staff.send("Chủ đề riêng cho Huyện Bình Minh")
+    await staff.send("Nắm bắt dư luận về việc sáp nhập đơn vị hành chính cấp xã trên địa bàn.")
+    await staff.press("Báo cáo tình hình dư luận xã hội định kỳ")
+    await staff.press(this_month(world))
+    await staff.press("Tôi tự chọn")
+    await staff.press("Huyện Bình Minh")
+    await staff.press("✅ Xong")
+    await staff.send("25/11/2026")
+    outsider = await world.member(channel, "CTV huyện B", unit="HUYEN_B")
+    if isinstance(outsider, ZaloPersona):
+        group = await world.zalo_group("Nhóm Zalo Bình Minh", [outsider], unit="HUYEN_A")
+        await staff.press("📢 Đăng")
+        await world.delivered()
+        reply = await outsider.send("#1 Ý kiến của người ở huyện khác", group=group)
+    else:
+        group_id = world.groups["CTV Huyện Bình Minh"]
+        await world.client.add_member(group_id, outsider.user_id)
+        await staff.press("📢 Đăng")
+        await world.delivered()
+        post_id = await topic_post_id(world, group_id)
+        reply = await outsider.send("Ý kiến của người ở huyện khác", chat_id=group_id, reply_to=post_id)
+    assert "không gửi tới đơn vị của đồng chí" in reply.text
+    assert await world.reports() == []
+
+
+async def test_after_the_due_time_a_report_cannot_be_replaced(
+    world: World, org: dict[str, Persona], channel: str
+) -> None:
+    ctv = await world.member(channel, "CTV kênh", unit="HUYEN_A", full_name="Cộng tác viên kênh")
+    await publish_topic(org["staff"], due="25/11/2026")
+    await open_topic_report(ctv)
+    await fill_monthly(ctv, content=CONTENT)
+    await ctv.press("✅ Gửi báo cáo")
+    world.clock.advance(timedelta(days=16))  # 26/11/2026, after the due day
+    reply = await open_topic_report(ctv)
+    assert "Đã hết hạn nên không thể thay thế" in reply.text  # type: ignore[attr-defined]
+    [report] = await world.reports()
+    assert report.revision == 1

@@ -41,7 +41,10 @@ async def test_demo_month_plays_and_prints_a_transcript(
     assert out.count("Đã nhận báo cáo số") == 3
     assert "👤 Trịnh Thị Mai (Zalo): 1 3" in out
     assert "thả cảm xúc 👍" in out
-    assert "Số báo cáo nhận được: 4" in out
-    assert "Tỷ lệ phản hồi: 66,7% (4/6 cộng tác viên đã báo cáo)" in out
+    # three full reports and a one-line reply in the group, counted apart (issue 19)
+    assert "Số báo cáo đầy đủ nhận được: 3" in out
+    assert "Tỷ lệ báo cáo: 50,0% (3/6 cộng tác viên đã gửi báo cáo đầy đủ)" in out
+    assert "Ý kiến nhanh trong nhóm: 1" in out
+    assert "Đề xuất, kiến nghị với cấp ủy (1)" in out
     assert "Theo kênh: Telegram 5 · Zalo 1 cộng tác viên" in out
     assert "The bot keeps serving the sandbox" in out

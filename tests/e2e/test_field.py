@@ -6,10 +6,13 @@ import json
 import re
 from pathlib import Path
 
+from sqlmodel import select
+
 from bot.app import Application
+from bot.onboarding import create_invite
 from bot.sandbox import SandboxClient, SandboxServer
-from storage.models import Role
-from tests.e2e.flows import fill_monthly, publish_topic, send_urgent
+from storage.models import Report, Role
+from tests.e2e.flows import fill_monthly, publish_topic, send_urgent, topic_post_id
 from tests.e2e.harness import Persona, World, drop_database, make_world
 
 GROUP = "CTV Huyện Bình Minh"
@@ -144,10 +147,10 @@ async def test_start_shows_a_collaborator_what_is_open_and_what_they_answered(
         in reply.text
     )
     assert (
-        "🚨 Vấn đề đột xuất số 2:" in reply.text
+        "🚨 Vấn đề đột xuất số K1:" in reply.text
         and "(hạn 18:00 11/11/2026) — chưa xác nhận đã nhận" in reply.text
     )
-    assert "report_1" in reply.last["html"]  # "gửi báo cáo" opens the topic's report
+    assert "start=r1" in reply.last["html"]  # "gửi báo cáo" opens the topic's report
     assert "Đồng chí có thể" in reply.text  # the help follows
 
     await ctv.press("✅ Đã nhận")
@@ -161,3 +164,75 @@ async def test_start_shows_a_collaborator_what_is_open_and_what_they_answered(
     zalo = await world.member("zalo", "Lan", unit="HUYEN_A")
     reply = await zalo.send("/start")
     assert "📝 chưa báo cáo: gõ “báo cáo 1”" in reply.text
+
+
+async def test_summary_names_urgent_reports_and_proposals_and_counts_quick_opinions_apart(
+    world: World, org: dict[str, Persona]
+) -> None:
+    """Issue 19: /summary lists the reports marked urgent and the proposals, and a one-line
+    reply in a group is a quick opinion, counted apart so that the rate and the percentages
+    are of the same full reports."""
+    await publish_topic(org["staff"])
+    group = world.groups[GROUP]
+    ctv = org["ctv1"]
+    await ctv.press("📝 Gửi báo cáo", chat_id=group)
+    await fill_monthly(
+        ctv, content="Người dân lo lắng về việc đền bù giải phóng mặt bằng.", urgency="Khẩn cấp"
+    )
+    await ctv.press("✏️ 9")  # the proposal, skipped by fill_monthly
+    await ctv.send("Đề nghị tổ chức đối thoại với các hộ dân trước khi kiểm đếm.")
+    await ctv.press("✅ Gửi báo cáo")
+    post = await topic_post_id(world, group)
+    await org["ctv2"].send("Bà con đồng tình với chủ trương.", chat_id=group, reply_to=post)
+    await world.delivered()
+    reply = await org["leader"].send("/summary")
+    text = reply.text
+    assert "Số báo cáo đầy đủ nhận được: 1" in text
+    assert "Tỷ lệ báo cáo: 25,0% (1/4 cộng tác viên đã gửi báo cáo đầy đủ)" in text
+    assert "Ý kiến nhanh trong nhóm: 1 (mỗi ý kiến một dòng trả lời chủ đề" in text
+    assert "Mức độ (trên 1 báo cáo đầy đủ)" in text
+    assert (
+        "🚨 Báo cáo khẩn cấp (1)\n— Người dân lo lắng về việc đền bù giải phóng mặt bằng. (Huyện Bình Minh"
+        in text
+    )
+    assert (
+        "Đề xuất, kiến nghị với cấp ủy (1)\n— Đề nghị tổ chức đối thoại với các hộ dân trước khi kiểm đếm."
+        in text
+    )
+    assert "• Huyện Bình Minh: 1 báo cáo, 1 ý kiến nhanh, 1/3 cộng tác viên (33,3%)" in text
+    async with world.sessions() as session:
+        stored = (await session.exec(select(Report).where(Report.channel == "private"))).one()
+        assert stored.proposal == "Đề nghị tổ chức đối thoại với các hộ dân trước khi kiểm đếm."
+
+
+async def test_a_person_whose_telegram_is_in_english_gets_english_until_they_choose(
+    world: World, org: dict[str, Persona]
+) -> None:
+    """Issue 19: the Telegram client's language (language_code "en") is used until /lang."""
+    stranger = await world.person_named("John", language_code="en-GB")
+    reply = await stranger.send("/start")
+    assert "open the invite link" in reply.text, reply.text
+    async with world.sessions() as session:
+        unit = world.units["HUYEN_A"]
+        _invite, token = await create_invite(
+            session=session, unit=unit, created_by=None, uses=1, days=7, now=world.clock.now()
+        )
+        await session.commit()
+    reply = await stranger.send(f"/start {token}")
+    assert "Full name" in reply.text, reply.text
+    await stranger.send("John Nguyen")
+    await stranger.share_contact("+84 912 000 222")
+    await stranger.press("Education")
+    reply = await stranger.press("✅ I agree and register")
+    assert "Registration complete" in reply.text, reply.text
+    await publish_topic(org["staff"])  # pushed in the language the person reads
+    pushed = await stranger.wait_for_text("📢")
+    assert "Guidance topic" in pushed["text"], pushed["text"]
+    reply = await stranger.send("/lang")
+    reply = await stranger.press("🇻🇳 Tiếng Việt")
+    reply = await stranger.send("/help")
+    assert "Đồng chí có thể" in reply.text
+    # a Vietnamese client, and a language the bot does not speak, get Vietnamese
+    for code in ("vi", "fr"):
+        other = await world.person_named(f"Khách {code}", language_code=code)
+        assert "mở liên kết mời" in (await other.send("/start")).text

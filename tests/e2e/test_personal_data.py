@@ -68,7 +68,9 @@ async def test_mydata_shows_everything_and_forget_removes_it_but_keeps_the_figur
     assert await world.person(ctv) is None  # nothing answers to their account any more
     after = (await org["leader"].send("/summary 11/2026")).text
     figures = [
-        line for line in before.splitlines() if line.startswith("Số báo cáo nhận được") or "% · " in line
+        line
+        for line in before.splitlines()
+        if line.startswith("Số báo cáo đầy đủ nhận được") or "% · " in line
     ]
     assert len(figures) > 3
     for line in figures:

@@ -65,20 +65,20 @@ async def test_urgent_matter_is_pinned_sent_acknowledged_and_reported(
     preview = await send_urgent(staff)
     assert "Xem trước khi gửi" in preview and "18:00 11/11/2026" in preview
     sent = await staff.press("🚨 Gửi")
-    assert "Đang gửi vấn đề đột xuất số 1" in sent.text
+    assert "Đang gửi vấn đề đột xuất số K1" in sent.text
     assert "Đang gửi tới 1 nhóm và 4 cộng tác viên" in sent.text
     await world.delivered()
 
     group_id = world.groups[GROUP]
     post = (await world.client.chat_messages(group_id))[-1]
-    assert post["text"].startswith("🚨 VẤN ĐỀ ĐỘT XUẤT (số 1)")
+    assert post["text"].startswith("🚨 VẤN ĐỀ ĐỘT XUẤT (số K1)")
     assert MATTER in post["text"] and "⏰ Hạn phản ánh: 18:00 11/11/2026." in post["text"]
     assert [b["text"] for b in post["reply_markup"]["inline_keyboard"][0]] == ["✅ Đã nhận", "📝 Báo cáo"]
     events = await world.client.events(chat_id=group_id)
     pins = [e for e in events if e["kind"] == "pin"]
     assert [p["message_id"] for p in pins] == [post["message_id"]]
     dm = (await world.client.chat_messages(ctv2.user_id))[-1]
-    assert dm["text"].startswith("🚨 VẤN ĐỀ ĐỘT XUẤT (số 1)") and "Bấm ✅ Đã nhận để xác nhận" in dm["text"]
+    assert dm["text"].startswith("🚨 VẤN ĐỀ ĐỘT XUẤT (số K1)") and "Bấm ✅ Đã nhận để xác nhận" in dm["text"]
     progress = (await world.client.chat_messages(staff.user_id))[-1]
     assert "📊 Tình hình tiếp nhận" in str(progress["reply_markup"])
 
@@ -122,7 +122,7 @@ async def test_urgent_matter_is_pinned_sent_acknowledged_and_reported(
     assert sorted(r.channel for r in reports) == [ReportChannel.GROUP_REPLY, ReportChannel.PRIVATE]
 
     status = await staff.send("/urgent_status")
-    assert "Vấn đề đột xuất số 1" in status.text
+    assert "Vấn đề đột xuất số K1" in status.text
     assert "Huyện Bình Minh</b>" not in status.text  # markup is rendered, not shown
     assert (
         "Huyện Bình Minh: 3 cộng tác viên · ✅ đã nhận 1 · 📝 đã báo cáo 2 · 🔕 chưa phản hồi 1"
@@ -156,7 +156,7 @@ async def test_urgent_is_for_staff_and_status_refuses_bad_numbers(
     reply = await org["staff"].send("/urgent_status abc")
     assert "Xin ghi số của vấn đề đột xuất" in reply.text
     reply = await org["staff"].send("/urgent_status 99")
-    assert "Không có vấn đề đột xuất số 99" in reply.text
+    assert "Không có vấn đề đột xuất số K99" in reply.text
     for huge in ("99999999999999999999", "９９"):  # past 64 bits; full-width digits
         reply = await org["staff"].send(f"/urgent_status {huge}")
         assert "Xin ghi số của vấn đề đột xuất" in reply.text
@@ -166,6 +166,9 @@ async def test_urgent_is_for_staff_and_status_refuses_bad_numbers(
     await world.delivered()
     reply = await org["district_staff"].send("/urgent_status 1")
     assert "không gửi tới các đơn vị đồng chí phụ trách" in reply.text
+    for typed in ("K1", "#k1", "1"):  # the tag as shown, or its number alone
+        reply = await org["staff"].send(f"/urgent_status {typed}")
+        assert "Vấn đề đột xuất số K1" in reply.text, typed
     assert (await world.client.chat_messages(org["ctv4"].user_id))[-1]["text"].startswith("🚨") is False
 
 
@@ -189,7 +192,7 @@ async def test_a_long_matter_with_a_photo_is_split_under_the_caption_limit(
     messages = (await world.client.chat_messages(world.groups[GROUP]))[-2:]
     photo, rest = messages
     assert photo.get("photo") and len(photo["caption"]) <= 1024
-    assert photo["caption"].startswith("🚨 VẤN ĐỀ ĐỘT XUẤT (số 1)")
+    assert photo["caption"].startswith("🚨 VẤN ĐỀ ĐỘT XUẤT (số K1)")
     assert (
         "Bấm ✅ Đã nhận" in rest["text"]
         and rest["reply_markup"]["inline_keyboard"][0][0]["text"] == "✅ Đã nhận"

@@ -10,7 +10,19 @@ import aiohttp
 from sqlmodel import select
 
 from bot.sandbox import SandboxClient, SandboxServer
-from storage.models import Inbox, Outbox, OutboxStatus, PersonIdentity, Reachability, ReportChannel, Role
+from storage.models import (
+    Acknowledgement,
+    Draft,
+    Inbox,
+    Outbox,
+    OutboxStatus,
+    PersonIdentity,
+    Reachability,
+    ReportChannel,
+    Role,
+    Topic,
+    TopicKind,
+)
 from tests.e2e.flows import fill_monthly, publish_topic, this_month
 from tests.e2e.harness import Persona, World, ZaloPersona, drop_database, make_world
 
@@ -118,7 +130,8 @@ async def test_an_urgent_matter_is_confirmed_on_zalo_and_counted_with_telegram(
     await staff.press("🚨 Gửi")
     await world.delivered()
     [push] = [m for m in await lan.bot_messages() if "ĐỘT XUẤT" in m["text"]]
-    assert "“đã nhận”" in push["text"] and "báo cáo 1" in push["text"]
+    # urgent matters have their own numbers, tagged K (topics are 1, 2…)
+    assert "“đã nhận”" in push["text"] and "báo cáo K1" in push["text"]
 
     reply = await lan.send("Đã nhận")
     assert "✅ Cảm ơn" in reply.text
@@ -130,8 +143,31 @@ async def test_an_urgent_matter_is_confirmed_on_zalo_and_counted_with_telegram(
     assert "Theo kênh: Telegram 4 · Zalo 2" in status.text
     assert "✅ đã nhận 2" in status.text
 
-    reply = await minh.send("báo cáo 1")
+    reply = await minh.send("báo cáo 1")  # there is no topic 1, only urgent matter K1
+    assert reply.texts == ["Chủ đề này không tồn tại hoặc chưa mở nhận báo cáo."], reply.texts
+    reply = await minh.send("báo cáo K1")
     assert "Câu 1/" in reply.text
+
+
+async def test_the_control_words_work_typed_as_commands_too(world: World, org: dict[str, Persona]) -> None:
+    """A person used to Telegram types "/hủy": in a form, the words work with a slash."""
+    zalo = await world.member("zalo", "Lan Zalo", unit="HUYEN_A", full_name="Nguyễn Thị Lan")
+    assert isinstance(zalo, ZaloPersona)
+    await publish_topic(org["staff"])
+    reply = await zalo.send("/huy")  # nothing open: an unknown command, as before
+    assert "Không rõ lệnh" in reply.text, reply.texts
+    await zalo.send("báo cáo 1")
+    reply = await zalo.send("1 2")
+    assert "Câu 2/10." in reply.text
+    reply = await zalo.send("/quay lại")
+    assert "Câu 1/10." in reply.text and "1. Kinh tế – đời sống ✓" in reply.text
+    reply = await zalo.send("/Bỏ qua")
+    assert "⚠️ Câu hỏi này bắt buộc, không thể bỏ qua." in reply.text
+    reply = await zalo.send("/hủy")
+    assert reply.texts == ["Đã hủy. Không có gì được lưu."], reply.texts
+    async with world.sessions() as session:
+        assert (await session.exec(select(Draft))).all() == []
+    assert await world.reports() == []
 
 
 async def test_bad_input_on_zalo_gets_a_clear_line_and_changes_nothing(
@@ -186,6 +222,30 @@ async def test_a_zalo_group_is_set_up_gets_the_topic_and_its_tagged_messages_are
     [report] = await world.reports()
     assert report.channel == ReportChannel.GROUP_REPLY and report.topic_id == 1
     assert report.text == "Bà con thôn 2 đồng tình, đề nghị giữ tên làng trong địa chỉ mới."
+
+    # an urgent matter in the group: its tag is K1 (topics and urgent matters are numbered apart)
+    await org["staff"].send("/urgent")
+    await org["staff"].send(
+        "Thông tin sai sự thật về giá đất lan truyền trên mạng xã hội, đề nghị nắm tình hình."
+    )
+    await org["staff"].press("⏭ Bỏ qua")
+    await org["staff"].press("Tất cả đơn vị trong phạm vi phụ trách")
+    await org["staff"].send("18:00 11/11")
+    await org["staff"].press("🚨 Gửi")
+    await world.delivered()
+    [urgent_post] = [m for m in await lan.bot_messages(group) if "ĐỘT XUẤT" in m["text"]]
+    assert "nhắn “#K1 đã nhận” trong nhóm" in urgent_post["text"] and "bằng #K1" in urgent_post["text"]
+    reply = await lan.send("#k1 đã nhận", group=group)
+    assert "✅" in reply.text
+    reply = await lan.send("#K1 Người dân xôn xao về giá đất ở thôn 4.", group=group)
+    assert reply.texts == ["👍 Đã ghi nhận, cảm ơn đồng chí."]
+    async with world.sessions() as session:
+        urgent = (await session.exec(select(Topic).where(Topic.kind == TopicKind.URGENT))).one()
+        assert urgent.number == 1 and urgent.id == 2
+        acks = (await session.exec(select(Acknowledgement))).all()
+        assert [ack.topic_id for ack in acks] == [urgent.id]
+    quick = [r for r in await world.reports() if r.topic_id == urgent.id]
+    assert [r.text for r in quick] == ["Người dân xôn xao về giá đất ở thôn 4."]
 
 
 async def test_a_webhook_stores_each_event_once_and_refuses_a_wrong_secret(
@@ -286,7 +346,7 @@ async def test_zalo_staff_publish_a_topic_to_both_channels_and_a_zalo_leader_rea
     await lan.send("Người dân đồng tình với chủ trương sáp nhập, mong sớm ổn định bộ máy.")
     await lan.answer_steps("1", "1", "1", "1", "bỏ qua", "bỏ qua", "gửi")
     reply = await leader.send("/summary 11/2026")
-    assert "Số báo cáo nhận được: 1" in reply.text and "(1/5" in reply.text
+    assert "Số báo cáo đầy đủ nhận được: 1" in reply.text and "(1/5" in reply.text
     assert "Theo kênh: Telegram 4 · Zalo 1 cộng tác viên" in reply.text
     assert "<b>" not in reply.text
 
@@ -392,7 +452,7 @@ async def test_zalo_staff_send_an_urgent_matter_see_its_status_and_make_an_invit
     reply = await staff.send("18:00 11/11")
     assert "Xem trước khi gửi" in reply.text
     reply = await staff.send("gửi")
-    assert "Đang gửi vấn đề đột xuất số 1" in reply.text
+    assert "Đang gửi vấn đề đột xuất số K1" in reply.text
     await world.delivered()
     await lan.send("đã nhận")
     status = await staff.send("/urgent_status 1")

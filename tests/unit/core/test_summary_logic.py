@@ -25,8 +25,8 @@ def test_percent_rounds_half_up_to_one_decimal() -> None:
 
 
 def test_rate_is_unknown_without_active_collaborators() -> None:
-    assert UnitFigure(unit_id=1, name="A", reports=2, reporters=0, active=0).rate is None
-    assert UnitFigure(unit_id=1, name="A", reports=2, reporters=1, active=4).rate == 0.25
+    assert UnitFigure(unit_id=1, name="A", reports=2, quick=0, reporters=0, active=0).rate is None
+    assert UnitFigure(unit_id=1, name="A", reports=2, quick=0, reporters=1, active=4).rate == 0.25
 
 
 def test_percentages_in_the_readers_number_format() -> None:

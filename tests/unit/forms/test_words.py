@@ -58,8 +58,9 @@ def test_acknowledgement_and_report_words() -> None:
         is_acknowledgement("Đã nhận") and is_acknowledgement("da nhan") and not is_acknowledgement("nhận xét")
     )
     assert (
-        report_request("báo cáo 12") == 12
-        and report_request("Bao cao #7") == 7
+        report_request("báo cáo 12") == "12"
+        and report_request("Bao cao #7") == "7"
+        and report_request("báo cáo k2") == "K2"
         and report_request("báo cáo") is None
     )
 

@@ -87,3 +87,75 @@ def _modes(folder: Path) -> dict[str, int]:
 
 def _loosen(path: Path) -> None:
     path.chmod(0o644)
+
+
+async def test_reports_of_earlier_versions_keep_their_proposals(tmp_path: Path) -> None:
+    """0006 copies each report's "de_xuat" answer into report.proposal, for /summary."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+    try:
+        await upgrade_database(engine, "0005")
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO unit (id, code, name, path, created_at) "
+                    "VALUES (1, 'TINH', 'Tỉnh', '/1/', '2026-01-01 00:00:00')"
+                )
+            )
+            await connection.execute(
+                text(
+                    "INSERT INTO person (id, chat_id, full_name, status, reachability, created_at) "
+                    "VALUES (1, 5, 'An', 'active', 'active', '2026-01-01 00:00:00')"
+                )
+            )
+            for report_id, answers in (
+                (1, '{"noi_dung": "Ý kiến", "de_xuat": "  Đề nghị đối thoại  "}'),
+                (2, '{"noi_dung": "Ý kiến"}'),
+                (3, '{"de_xuat": "   "}'),
+            ):
+                await connection.execute(
+                    text(
+                        "INSERT INTO report (id, person_id, unit_id, channel, answers, period, status, "
+                        "revision, source_update_id, submitted_at, updated_at) VALUES (:id, 1, 1, 'private', "
+                        ":answers, '2026-11', 'new', 1, :id, '2026-11-02 00:00:00', '2026-11-02 00:00:00')"
+                    ),
+                    {"id": report_id, "answers": answers},
+                )
+        await upgrade_database(engine)
+        async with engine.connect() as connection:
+            rows = (await connection.execute(text("SELECT id, proposal FROM report ORDER BY id"))).all()
+        assert [tuple(row) for row in rows] == [(1, "Đề nghị đối thoại"), (2, None), (3, None)]
+    finally:
+        await engine.dispose()
+
+
+async def test_topics_of_earlier_versions_are_numbered_each_kind_on_its_own(tmp_path: Path) -> None:
+    """0007 numbers the topics and the urgent matters stored before, each kind in its order."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+    try:
+        await upgrade_database(engine, "0006")
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO form (id, key, version, title, definition, created_at) VALUES (1, 'f', 1, 'F', '{}', '2026-01-01')"
+                )
+            )
+            for topic_id, kind in enumerate(["monthly", "urgent", "monthly", "urgent", "urgent"], start=1):
+                await connection.execute(
+                    text(
+                        "INSERT INTO topic (id, kind, title, guidance, form_id, period, due_at, status, created_at) "
+                        "VALUES (:id, :kind, 'T', 'G', 1, '2026-11', '2026-11-30', 'published', '2026-11-01')"
+                    ),
+                    {"id": topic_id, "kind": kind},
+                )
+        await upgrade_database(engine)
+        async with engine.connect() as connection:
+            rows = (await connection.execute(text("SELECT id, kind, number FROM topic ORDER BY id"))).all()
+        assert [tuple(row) for row in rows] == [
+            (1, "monthly", 1),
+            (2, "urgent", 1),
+            (3, "monthly", 2),
+            (4, "urgent", 2),
+            (5, "urgent", 3),
+        ]
+    finally:
+        await engine.dispose()

@@ -57,7 +57,7 @@ async def test_migrations_and_summary_queries_run_on_postgres(pg_url: str) -> No
         async with factory() as session:
             assert await reports.report_totals(
                 session=session, period="2026-11", under_path=province.path
-            ) == (1, 1)
+            ) == reports.ReportTotals(full=1, quick=0)
             counts = await reports.option_counts(session=session, period="2026-11", under_path=province.path)
             assert [(c.question_key, c.value, c.reports) for c in counts] == [("tam_trang", "on_dinh", 1)]
             assert await reports.collaborator_reporters_by_unit(
