@@ -219,7 +219,7 @@ async def test_a_person_whose_telegram_is_in_english_gets_english_until_they_cho
         )
         await session.commit()
     reply = await stranger.send(f"/start {token}")
-    assert "Full name" in reply.text, reply.text
+    assert "Question 1/3. Your full name" in reply.text, reply.text
     await stranger.send("John Nguyen")
     await stranger.share_contact("+84 912 000 222")
     await stranger.press("Education")
