@@ -54,7 +54,7 @@ from bot.intake.webhook import create_webhook_app
 from bot.middlewares import AccessMiddleware, SignedCallbackMiddleware, UpdateContextMiddleware
 from bot.telegram import create_bot
 from bot.ui import escape
-from storage import addresses, inbox, outbox, people
+from storage import addresses, facts, inbox, outbox, people
 from storage.db import (
     SessionFactory,
     create_engine,
@@ -241,6 +241,14 @@ class Application:
             bot = self.bot
             me = await until_done("getMe", bot.me)
             self.bot_username = me.username or ""
+            async with self.session_factory() as session:  # for `dlxh invite` when Telegram is out of reach
+                await facts.remember(
+                    session=session,
+                    key=facts.TELEGRAM_USERNAME,
+                    value=self.bot_username,
+                    now=self.clock.now(),
+                )
+                await session.commit()
             gateways[Channel.TELEGRAM] = TelegramGateway(
                 bot=self.bot,
                 pacer=pacer,

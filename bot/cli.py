@@ -25,7 +25,7 @@ from bot.channels.zalo_api import ZaloUnauthorized
 from bot.config import Settings, get_settings
 from bot.units import UnitImportError, decode_units_file, import_units, parse_units_csv
 from storage import backup as backups
-from storage import inbox, people
+from storage import facts, inbox, people
 from storage.db import create_engine, create_session_factory, sqlite_file, upgrade_database
 from storage.models import Role
 
@@ -380,24 +380,48 @@ def invite(
     if token is None:
         typer.echo(f"error: there is no unit with the code {unit!r}", err=True)
         raise typer.Exit(2)
-    username = asyncio.run(_bot_username(settings))
+    username, reached = asyncio.run(_bot_username(settings))
     if username:
         typer.echo(f"https://t.me/{username}?start={token}")
     else:
         typer.echo(f"/start {token}")
     typer.echo(f"code for Zalo: {token}")
+    if not reached and settings.bot_token.get_secret_value():
+        typer.echo(
+            "note: Telegram could not be reached; "
+            + (
+                f"the link uses @{username}, the username the bot had when it last started"
+                if username
+                else "the bot's username is not known until the bot has started once: "
+                "send the person /start with the code, or create the invite again later"
+            ),
+            err=True,
+        )
 
 
-async def _bot_username(settings: Settings) -> str | None:
+async def _bot_username(settings: Settings) -> tuple[str | None, bool]:
+    """The bot's Telegram username, and whether Telegram answered: from getMe, or, where
+    Telegram cannot be reached (blocked in Vietnam without a VPN), as the running bot last
+    saw it (bot_fact)."""
     if not settings.bot_token.get_secret_value():  # the sandbox, or Zalo alone
-        return None
+        return None, True
+    from aiogram.exceptions import TelegramNetworkError
+
     from bot.telegram import create_bot
 
     bot = create_bot(settings)
     try:
-        return (await bot.me()).username
+        return (await asyncio.wait_for(bot.me(), timeout=10)).username, True
+    except (TelegramNetworkError, TimeoutError, OSError):  # not reached (a refused token is not this)
+        pass
     finally:
         await bot.session.close()
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_session_factory(engine)() as session:
+            return await facts.recall(session=session, key=facts.TELEGRAM_USERNAME), False
+    finally:
+        await engine.dispose()
 
 
 @app.command()

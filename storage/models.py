@@ -452,3 +452,14 @@ class Audit(SQLModel, table=True):
     action: str = Field(max_length=64)
     unit_id: int | None = Field(default=None, foreign_key="unit.id")
     details: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+
+
+class BotFact(SQLModel, table=True):
+    """What the running bot learned about itself (its Telegram username), kept for commands
+    run while Telegram cannot be reached (`dlxh invite` prints the link with it)."""
+
+    __tablename__ = "bot_fact"
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(sa_type=Text)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)

@@ -11,6 +11,7 @@ from sqlmodel import select
 from bot.app import Application
 from bot.onboarding import create_invite
 from bot.sandbox import SandboxClient, SandboxServer
+from storage import facts
 from storage.models import Report, Role
 from tests.e2e.flows import fill_monthly, publish_topic, send_urgent, topic_post_id
 from tests.e2e.harness import Persona, World, drop_database, make_world
@@ -236,3 +237,10 @@ async def test_a_person_whose_telegram_is_in_english_gets_english_until_they_cho
     for code in ("vi", "fr"):
         other = await world.person_named(f"Khách {code}", language_code=code)
         assert "mở liên kết mời" in (await other.send("/start")).text
+
+
+async def test_the_bot_keeps_its_username_for_invites_made_while_telegram_is_out_of_reach(
+    world: World,
+) -> None:
+    async with world.sessions() as session:
+        assert await facts.recall(session=session, key=facts.TELEGRAM_USERNAME) == world.bot_username

@@ -173,3 +173,37 @@ def test_units_as_excel_in_vietnam_saves_them(env: Path) -> None:
     )
     result = runner.invoke(app, ["units", "import", str(twice)])
     assert result.exit_code == 2 and "line 4: the code XA_3 is already on line 2" in result.output
+
+
+def test_an_invite_is_made_while_telegram_cannot_be_reached(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Telegram is blocked in Vietnam: the link uses the username the bot last started with."""
+    import asyncio
+
+    from storage import facts
+    from storage.db import create_engine, create_session_factory, upgrade_database
+    from storage.models import utcnow
+
+    monkeypatch.setenv("BOT_TOKEN", "123456:" + "A" * 35)
+    monkeypatch.setenv("TELEGRAM_API_URL", "http://127.0.0.1:9")  # nothing listens there
+    (env / "units.csv").write_text("code,name,parent_code\nTINH,Tỉnh An Phú,\n", encoding="utf-8")
+    assert runner.invoke(app, ["units", "import", str(env / "units.csv")]).exit_code == 0
+    result = runner.invoke(app, ["invite", "--unit", "TINH", "--role", "staff"])
+    assert result.exit_code == 0 and result.stdout.startswith("/start ")
+    assert "the bot's username is not known until the bot has started once" in result.stderr
+
+    async def seen_at_start() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{env / 'cli.db'}")
+        await upgrade_database(engine)
+        async with create_session_factory(engine)() as session:
+            await facts.remember(
+                session=session, key=facts.TELEGRAM_USERNAME, value="dlxh_anphu_bot", now=utcnow()
+            )
+            await session.commit()
+        await engine.dispose()
+
+    asyncio.run(seen_at_start())
+    result = runner.invoke(app, ["invite", "--unit", "TINH", "--role", "staff"])
+    assert result.exit_code == 0 and result.stdout.startswith("https://t.me/dlxh_anphu_bot?start=")
+    assert "the username the bot had when it last started" in result.stderr
