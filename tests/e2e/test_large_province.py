@@ -250,3 +250,21 @@ async def test_summary_and_urgent_status_list_every_one_of_120_communes(world: W
     for name in COMMUNES:
         assert f"{name}: 1 cộng tác viên" in reply.text, name
     assert all(utf16_length(message) <= MESSAGE_LIMIT for message in reply.texts)
+
+
+async def test_on_zalo_the_long_summary_comes_in_parts_within_zalos_limit(world: World) -> None:
+    await _province_of_120(world, collaborators=True)
+    async with world.sessions() as session:
+        person = (await session.exec(select(Person).where(Person.chat_id == 900_002))).one()
+        period = period_of(world.clock.now(), world.app.settings.tz)
+        report = Report(
+            person_id=person.id or 0, unit_id=person.unit_id or 0, period=period, source_update_id=2
+        )
+        await reports.save_report(session=session, report=report, choice_values=[])
+        await session.commit()
+    leader = await world.member("zalo", "Lãnh đạo Zalo", unit="TINH", role=Role.LEADER)
+    assert isinstance(leader, ZaloPersona)
+    reply = await leader.send("/summary")
+    assert len(reply.texts) >= 5 and all(len(text) <= 2000 for text in reply.texts)
+    for name in COMMUNES:
+        assert f"• {name}: " in reply.text, name

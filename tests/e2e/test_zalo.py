@@ -9,6 +9,7 @@ from pathlib import Path
 import aiohttp
 from sqlmodel import select
 
+from bot.onboarding import create_invite
 from bot.sandbox import SandboxClient, SandboxServer
 from storage.models import (
     Acknowledgement,
@@ -116,6 +117,24 @@ async def test_a_newcomer_registers_on_zalo_with_the_invite_code(
     assert "đã đăng ký là thành viên" in reply.text  # the code cannot register anyone twice
 
 
+async def test_an_invite_code_works_as_start_code_on_zalo(world: World, org: dict[str, Persona]) -> None:
+    async with world.sessions() as session:
+        _invite, code = await create_invite(
+            session=session,
+            unit=world.units["HUYEN_B"],
+            created_by=None,
+            uses=1,
+            days=7,
+            now=world.clock.now(),
+        )
+        await session.commit()
+    tam = await world.zalo_person("Tâm")
+    reply = await tam.send(f"/start {code}")
+    assert "Chào mừng đồng chí" in reply.text and "Họ và tên" in reply.text
+    reply = await tam.send("/start KHONG-COMA")
+    assert "Họ và tên" not in reply.text
+
+
 async def test_an_urgent_matter_is_confirmed_on_zalo_and_counted_with_telegram(
     world: World, org: dict[str, Persona]
 ) -> None:
@@ -139,9 +158,10 @@ async def test_an_urgent_matter_is_confirmed_on_zalo_and_counted_with_telegram(
     assert "từ trước" in reply.text
     reply = await minh.send("1")
     assert "✅ Cảm ơn" in reply.text
+    await org["ctv1"].press("✅ Đã nhận")  # and one on Telegram: counted together
     status = await staff.send("/urgent_status")
     assert "Theo kênh: Telegram 4 · Zalo 2" in status.text
-    assert "✅ đã nhận 2" in status.text
+    assert "Huyện Bình Minh: 5 cộng tác viên · ✅ đã nhận 3" in status.text
 
     reply = await minh.send("báo cáo 1")  # there is no topic 1, only urgent matter K1
     assert reply.texts == ["Chủ đề này không tồn tại hoặc chưa mở nhận báo cáo."], reply.texts
