@@ -31,6 +31,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 
@@ -102,6 +103,7 @@ async def _publish(client: SandboxClient, token: str, staff_id: int) -> None:
         ("text", TITLE),
         ("text", GUIDANCE),
         ("press", "Báo cáo tình hình dư luận xã hội định kỳ"),
+        ("press", f"{datetime.now(ZoneInfo('Asia/Ho_Chi_Minh')):%m/%Y} (tháng này)"),  # the month it is for
         ("text", due),
         ("press", "📢 Đăng"),
     ]:
