@@ -87,6 +87,7 @@ async def until_done(
     call: Callable[[], Awaitable[T]],
     *,
     max_delay: float = 60.0,
+    hint: str = "",
     fatal: tuple[type[BaseException], ...] = (
         TelegramUnauthorizedError,
         TelegramBadRequest,
@@ -104,7 +105,14 @@ async def until_done(
         except fatal:
             raise
         except (TelegramAPIError, ClientDecodeError, ZaloApiError, OSError, TimeoutError) as error:
-            log.warning("%s failed (%s: %s); trying again in %.0fs", what, type(error).__name__, error, delay)
+            log.warning(
+                "%s failed (%s: %s); trying again in %.0fs%s",
+                what,
+                type(error).__name__,
+                error,
+                delay,
+                f" ({hint})" if hint else "",
+            )
             await asyncio.sleep(delay)
             delay = min(max_delay, delay * 2)
 
@@ -239,7 +247,12 @@ class Application:
             )
             self.bot.session.middleware(RateLimitMiddleware(pacer))
             bot = self.bot
-            me = await until_done("getMe", bot.me)
+            me = await until_done(
+                "getMe",
+                bot.me,
+                hint=f"is TELEGRAM_API_URL {settings.telegram_api_url} reachable from here? Telegram is "
+                "blocked in Vietnam without a VPN or a self-hosted Bot API server",
+            )
             self.bot_username = me.username or ""
             async with self.session_factory() as session:  # for `dlxh invite` when Telegram is out of reach
                 await facts.remember(

@@ -361,6 +361,7 @@ def invite(
             async with create_session_factory(engine)() as session:
                 found = await people.get_unit_by_code(session=session, code=unit)
                 if found is None:
+                    known.extend(sorted(u.code for u in await people.list_units(session=session)))
                     return None
                 _invite, token = await create_invite(
                     session=session,
@@ -376,9 +377,15 @@ def invite(
         finally:
             await engine.dispose()
 
+    known: list[str] = []
     token = asyncio.run(_run())
     if token is None:
-        typer.echo(f"error: there is no unit with the code {unit!r}", err=True)
+        listed = ", ".join(known[:40]) + (f" … ({len(known)} in all)" if len(known) > 40 else "")
+        typer.echo(
+            f"error: there is no unit with the code {unit!r}; "
+            + (f"the codes are: {listed}" if known else "no units yet: run `dlxh units import FILE` first"),
+            err=True,
+        )
         raise typer.Exit(2)
     username, reached = asyncio.run(_bot_username(settings))
     if username:

@@ -33,6 +33,9 @@ def test_upgrade_import_and_invite(env: Path) -> None:
     assert result.exit_code == 0 and result.output.startswith("/start ")
     code = result.output.split()[1]
     assert f"code for Zalo: {code}" in result.output and len(code) == 11
+    result = runner.invoke(app, ["invite", "--unit", "huyen_a"])
+    assert result.exit_code == 2
+    assert "no unit with the code 'huyen_a'; the codes are: HUYEN_A, TINH" in result.output
 
 
 def test_bad_input_is_refused_and_nothing_changes(env: Path) -> None:
@@ -42,7 +45,7 @@ def test_bad_input_is_refused_and_nothing_changes(env: Path) -> None:
     assert result.exit_code == 2
     assert "line 2: the parent KHONG_CO of X is neither in the file nor imported before" in result.output
     result = runner.invoke(app, ["invite", "--unit", "NOPE"])
-    assert result.exit_code == 2 and "no unit with the code 'NOPE'" in result.output
+    assert result.exit_code == 2 and "no unit with the code 'NOPE'; no units yet" in result.output
     result = runner.invoke(app, ["invite", "--unit", "X", "--uses", "0"])
     assert result.exit_code == 2
 
