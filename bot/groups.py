@@ -14,7 +14,7 @@ from bot.conversation import Outcome, Services
 from bot.delivery import payloads
 from bot.forms.words import fold
 from bot.i18n import board, in_locale, normalize_locale
-from bot.onboarding import units_in_scope
+from bot.onboarding import no_units_text, units_in_scope
 from bot.ui import Choice, Screen, SetupButton, escape, use_channel
 from storage import audit, outbox, people
 from storage.addresses import channel_of
@@ -38,7 +38,7 @@ async def offer_setup(
     time; `/setup Bình Minh` lists only the units whose names contain those words."""
     units = await units_in_scope(services.session, actor, Permission.SETUP_GROUP)
     if not units:
-        return Outcome(alert=_("There is no unit in your scope yet. Import units with `dlxh units import`."))
+        return Outcome(alert=no_units_text())
     existing = await people.get_group(session=services.session, chat_id=chat.id)
     refusal = await _bound_elsewhere(services, actor, existing)
     if refusal is not None:

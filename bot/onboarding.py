@@ -467,7 +467,7 @@ def invite_form(services: Services, units: list[Unit]) -> FormDefinition:
 async def open_invite_wizard(services: Services, conversations: Conversations, *, actor: Actor) -> Outcome:
     units = await units_in_scope(services.session, actor, Permission.INVITE)
     if not units:
-        return Outcome(alert=_("There is no unit in your scope yet. Import units with `dlxh units import`."))
+        return Outcome(alert=no_units_text())
     assert actor.person is not None and actor.person.id is not None
     return await conversations.start(
         services,
@@ -476,6 +476,11 @@ async def open_invite_wizard(services: Services, conversations: Conversations, *
         definition=invite_form(services, units),
         context={"unit_id": units[0].id} if len(units) == 1 else None,
     )
+
+
+def no_units_text() -> str:
+    """Said in the chat: the units are imported on the server, which the person may not run."""
+    return _("There is no unit in your scope yet: the administrator imports the list of units first.")
 
 
 async def units_in_scope(session: AsyncSession, actor: Actor, permission: Permission) -> list[Unit]:

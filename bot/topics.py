@@ -17,7 +17,7 @@ from bot.conversation import Conversations, Outcome, Services, WizardPurpose
 from bot.delivery.service import Outgoing, ProgressTarget, Recipient
 from bot.forms import FormDefinition, FormState, text_for
 from bot.i18n import N_, localized, normalize_locale
-from bot.onboarding import units_in_scope
+from bot.onboarding import no_units_text, units_in_scope
 from bot.tags import report_payload, tag_of
 from bot.ui import Screen, current_locale, deep_link, escape, link_choices, text_only, truncate
 from storage import audit, people, topics
@@ -134,7 +134,7 @@ def target_questions(services: Services, units: list[Unit]) -> list[dict[str, An
 async def open_topic_wizard(services: Services, conversations: Conversations, *, actor: Actor) -> Outcome:
     units = await units_in_scope(services.session, actor, Permission.PUBLISH_TOPIC)
     if not units:
-        return Outcome(alert=_("There is no unit in your scope yet. Import units with `dlxh units import`."))
+        return Outcome(alert=no_units_text())
     assert actor.person is not None and actor.person.id is not None
     return await conversations.start(
         services,

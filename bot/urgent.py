@@ -17,7 +17,7 @@ from bot.delivery.splitting import split_html
 from bot.forms import FormDefinition
 from bot.forms.deadlines import format_deadline
 from bot.i18n import localized
-from bot.onboarding import units_in_scope
+from bot.onboarding import no_units_text, units_in_scope
 from bot.people import channels_line
 from bot.reporting import INCIDENT_FORM, topic_is_for
 from bot.tags import Tag, report_payload, tag_of
@@ -78,7 +78,7 @@ def urgent_form(services: Services, units: list[Unit]) -> FormDefinition:
 async def open_urgent_wizard(services: Services, conversations: Conversations, *, actor: Actor) -> Outcome:
     units = await units_in_scope(services.session, actor, Permission.PUBLISH_TOPIC)
     if not units:
-        return Outcome(alert=_("There is no unit in your scope yet. Import units with `dlxh units import`."))
+        return Outcome(alert=no_units_text())
     assert actor.person is not None and actor.person.id is not None
     return await conversations.start(
         services,

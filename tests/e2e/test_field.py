@@ -6,13 +6,13 @@ import json
 import re
 from pathlib import Path
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.app import Application
 from bot.onboarding import create_invite
 from bot.sandbox import SandboxClient, SandboxServer
 from storage import facts
-from storage.models import Report, Role
+from storage.models import Report, Role, Unit
 from tests.e2e.flows import fill_monthly, publish_topic, send_urgent, topic_post_id
 from tests.e2e.harness import Persona, World, drop_database, make_world
 
@@ -244,3 +244,26 @@ async def test_the_bot_keeps_its_username_for_invites_made_while_telegram_is_out
 ) -> None:
     async with world.sessions() as session:
         assert await facts.recall(session=session, key=facts.TELEGRAM_USERNAME) == world.bot_username
+
+
+async def test_before_units_are_imported_a_chat_user_is_not_shown_a_server_command(
+    sandbox: SandboxServer, sandbox_client: SandboxClient, tmp_path: Path
+) -> None:
+    user = await sandbox_client.create_user(first_name="Quản trị")
+    world = await make_world(sandbox_client, sandbox.base_url, tmp_path, admin_ids=[user.id])
+    try:
+        async with world.sessions() as session:
+            for unit in (await session.exec(select(Unit).order_by(col(Unit.id).desc()))).all():
+                await session.delete(unit)
+                await session.flush()
+            await session.commit()
+        admin = Persona(world=world, user_id=user.id, first_name="Quản trị")
+        for command in ("/topic", "/urgent", "/invite"):
+            reply = await admin.send(command)
+            assert reply.texts == [
+                "Chưa có đơn vị nào trong phạm vi phụ trách của đồng chí: quản trị viên cần nhập danh sách "
+                "đơn vị trước."
+            ], (command, reply.texts)
+    finally:
+        await world.app.stop()
+        await drop_database(world.app.settings.database_url)
