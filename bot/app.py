@@ -11,7 +11,6 @@ import gc
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -26,6 +25,7 @@ from aiogram.types import Update
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import handlers
@@ -52,8 +52,11 @@ from bot.intake.poller import Intake, Poller
 from bot.intake.processor import InboxProcessor, belongs_to_a_chat, chat_key
 from bot.intake.webhook import create_webhook_app
 from bot.middlewares import AccessMiddleware, SignedCallbackMiddleware, UpdateContextMiddleware
+from bot.scheduling import JobContext, JobRunner
 from bot.telegram import create_bot
 from bot.ui import escape
+from schedules.jobs import RUNS
+from schedules.scheduler import start_scheduler
 from storage import addresses, facts, inbox, outbox, people
 from storage.db import (
     SessionFactory,
@@ -192,6 +195,8 @@ class Application:
     zalo_intake: ZaloIntake | None = None
     zalo_poller: ZaloPoller | None = None
     media: MediaStore = field(init=False)
+    job_runner: JobRunner | None = None
+    scheduler: AsyncIOScheduler | None = None
     _poll_task: asyncio.Task[None] | None = None
     _zalo_poll_task: asyncio.Task[None] | None = None
     _delivery_tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -209,25 +214,7 @@ class Application:
         forms = FormCatalog()
         async with self.session_factory() as session:
             await forms.sync_builtin(session)
-            pruned = await inbox.prune_done(
-                session=session,
-                handled_before=self.clock.now() - timedelta(days=settings.inbox_retention_days),
-            )
-            expired = await people.expire_pending(
-                session=session,
-                created_before=self.clock.now() - timedelta(days=settings.pending_retention_days),
-            )
             await session.commit()
-        charts = await asyncio.to_thread(self.media.prune, older_than_days=settings.media_retention_days)
-        if pruned or expired or charts:
-            log.info(
-                "deleted %d handled update(s) older than %d days, %d unfinished registration(s) "
-                "and %d chart(s)",
-                pruned,
-                settings.inbox_retention_days,
-                expired,
-                charts,
-            )
         telegram_on = bool(settings.bot_token.get_secret_value())
         self.signer = CallbackSigner.from_secret(
             settings.callback_secret.get_secret_value()
@@ -365,6 +352,16 @@ class Application:
         if replayed:
             log.info("replaying %d unfinished update(s) from the inbox", replayed)
         self.processor.start_rescanning()
+        # Scheduled jobs (retention among them): what passed while the bot was down runs
+        # once now, then APScheduler ticks.
+        self.job_runner = JobRunner(
+            context=JobContext(settings=settings, clock=self.clock, media=self.media),
+            session_factory=self.session_factory,
+            runs=RUNS,
+        )
+        await self.job_runner.tick()
+        if settings.scheduler_interval_seconds > 0:
+            self.scheduler = start_scheduler(self.job_runner, settings.scheduler_interval_seconds)
         await self._start_webhooks(telegram=telegram_on)
         if poll and telegram_on and not settings.webhook_url:
             self.poller = Poller(
@@ -499,6 +496,9 @@ class Application:
             await self._poll_task
 
     async def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
+            self.scheduler = None
         if self.zalo_poller is not None:
             self.zalo_poller.stop()
         if self._zalo_poll_task is not None:

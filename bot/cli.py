@@ -10,7 +10,7 @@ import signal
 import socket
 import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -438,3 +438,95 @@ def sandbox(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8080
     from bot.sandbox.__main__ import main as sandbox_main
 
     sandbox_main(["--host", host, "--port", str(port)])
+
+
+schedule_app = typer.Typer(
+    help="Scheduled jobs: list them, change when they run, pause them.", no_args_is_help=True
+)
+app.add_typer(schedule_app, name="schedule")
+
+RULE_PROBLEMS = {
+    "empty": "write when it runs, e.g. '20,25 09:00', 'first monday 08:00', 'daily 03:00'",
+    "no_time": "a time of day is missing, e.g. '20 09:00' or '20 9h'",
+    "bad_time": "{value} is not a time of day (00:00 to 23:59)",
+    "bad_day": "there is no day {value} in a month (1 to 31; 31 means the last day of a shorter month)",
+    "no_day": "which days is missing: day numbers, 'last', 'first monday', or 'daily'",
+    "no_fifth": "a month has four of each weekday for sure: use first to fourth, or 'last'",
+    "unreadable": "'{value}' is not a rule: write e.g. '20,25 09:00', 'first monday 08:00', 'last 17:00' or 'daily 03:00'",
+    "unknown_job": "there is no job '{job}'; the jobs are: {jobs}",
+}
+
+
+def _runner(settings: Settings, engine: Any) -> Any:
+    from bot.clock import SystemClock
+    from bot.delivery.media import MediaStore
+    from bot.scheduling import JobContext, JobRunner
+
+    context = JobContext(settings=settings, clock=SystemClock(), media=MediaStore(settings.media_dir))
+    return JobRunner(context=context, session_factory=create_session_factory(engine))
+
+
+def _schedule_call(settings: Settings, job: str | None, change: Callable[[Any], Awaitable[Any]]) -> Any:
+    from bot.scheduling import CATALOG, ScheduleError
+
+    async def _run() -> Any:
+        engine = create_engine(settings.database_url)
+        try:
+            await upgrade_database(engine)
+            return await change(_runner(settings, engine))
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(_run())
+    except ScheduleError as error:
+        code = error.rule_error.code if error.rule_error else str(error)
+        params = dict(error.rule_error.params) if error.rule_error else {}
+        message = RULE_PROBLEMS.get(code, code).format(job=job, jobs=", ".join(CATALOG), **params)
+        typer.echo(f"error: {message}; nothing was changed", err=True)
+        raise typer.Exit(2) from None
+
+
+def _echo_state(state: Any, settings: Settings) -> None:
+    when = state.next_run.astimezone(settings.tz).strftime("%d/%m/%Y %H:%M")
+    status = "paused" if state.paused else f"next {when}"
+    typer.echo(f"{state.info.name:<14} {state.rule.text:<22} {status}")
+
+
+@schedule_app.command("list")
+@explained
+def schedule_list() -> None:
+    """Every job, its rule, and its next run in the organisation's time zone."""
+    settings = get_settings()
+    for state in _schedule_call(settings, None, lambda runner: runner.states()):
+        _echo_state(state, settings)
+        typer.echo(f"{'':<14} {state.info.description}")
+
+
+@schedule_app.command("set")
+@explained
+def schedule_set(
+    job: str = typer.Argument(..., help="The job, as `dlxh schedule list` names it."),
+    rule: str = typer.Argument(
+        ..., help="e.g. '20,25 09:00', 'first monday 08:00', 'last 17:00', 'daily 03:00'."
+    ),
+) -> None:
+    """Change when a job runs (from now on: times already past are not caught up)."""
+    settings = get_settings()
+    _echo_state(_schedule_call(settings, job, lambda runner: runner.set_rule(job, rule)), settings)
+
+
+@schedule_app.command("pause")
+@explained
+def schedule_pause(job: str = typer.Argument(...)) -> None:
+    """Stop a job until it is resumed."""
+    settings = get_settings()
+    _echo_state(_schedule_call(settings, job, lambda runner: runner.set_paused(job, True)), settings)
+
+
+@schedule_app.command("resume")
+@explained
+def schedule_resume(job: str = typer.Argument(...)) -> None:
+    """Run a paused job again (what it missed while paused is not caught up)."""
+    settings = get_settings()
+    _echo_state(_schedule_call(settings, job, lambda runner: runner.set_paused(job, False)), settings)

@@ -100,7 +100,7 @@ class Settings(BaseSettings):
     zalo_per_group_rate_per_minute: float = Field(default=20.0, gt=0)
 
     # Personal data: handled updates are deleted from the inbox after this many days (they
-    # keep no codes or phone numbers meanwhile); run at start until the scheduler runs it.
+    # keep no codes or phone numbers meanwhile); the housekeeping job deletes them.
     inbox_retention_days: int = Field(default=30, ge=1)
     # Someone who opened an invite and did not finish registering is forgotten after this
     # many days (their draft with name and phone too).
@@ -118,6 +118,12 @@ class Settings(BaseSettings):
     # `backup_keep` backups; copy them off the machine as well (README, "Backups").
     backup_dir: Path = Path("data/backups")
     backup_keep: int = Field(default=14, ge=1)
+    # The scheduler ticks this often, and once at start, running what is due
+    # (bot/scheduling.py); 0: only the tick at start (the tests drive the clock themselves).
+    scheduler_interval_seconds: float = Field(default=60.0, ge=0)
+    # Default rules of the scheduled jobs; admins change them with /schedule or
+    # `dlxh schedule set` (e.g. "20,25 09:00", "first monday 08:00", "last 17:00").
+    schedule_housekeeping: str = "daily 03:00"
     # Files the bot makes (the /summary chart) wait here until sent, and are removed after
     # `media_retention_days`.
     media_dir: Path = Path("data/media")
@@ -183,6 +189,26 @@ class Settings(BaseSettings):
                 f"{shown!r} is not a database URL the bot can use: write sqlite+aiosqlite:///data/dlxh.db, "
                 "or postgresql+asyncpg://user:password@host:5432/dlxh for PostgreSQL"
             )
+        return value
+
+    @field_validator("schedule_housekeeping")
+    @classmethod
+    def _readable_rule(cls, value: str) -> str:
+        from bot.schedule_rules import RuleError, parse
+
+        try:
+            return parse(value).text
+        except RuleError as error:
+            raise ValueError(
+                f"{value!r} is not a schedule: write e.g. '20,25 09:00', 'first monday 08:00', "
+                f"'last 17:00' or 'daily 03:00' ({error.code})"
+            ) from None
+
+    @field_validator("public_url")
+    @classmethod
+    def _web_address(cls, value: str) -> str:
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError(f"{value!r} is not a web address: write e.g. https://dlxh.example.gov.vn")
         return value
 
     @field_validator("default_locale")

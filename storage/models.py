@@ -463,3 +463,31 @@ class BotFact(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=64)
     value: str = Field(sa_type=Text)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class Schedule(SQLModel, table=True):
+    """A scheduled job's rule as admins set it (`dlxh schedule`, /schedule); a job without a
+    row runs on its default rule. `since`: occurrences before it are never caught up (a new
+    install, or a rule just changed, does not fire for times already past)."""
+
+    job: str = Field(primary_key=True, max_length=32)
+    rule: str = Field(max_length=64)
+    paused: bool = False
+    since: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    updated_by: int | None = Field(default=None, foreign_key="person.id")
+
+
+class JobRun(SQLModel, table=True):
+    """The claim of one run of a job for one subject (an occurrence, a topic, a period) and
+    one target (a person, a unit, a group, or ""): inserted before the work is done, in the
+    same transaction, so that a second run of the same key, after a restart or in another
+    process, does nothing."""
+
+    __tablename__ = "job_run"
+    __table_args__ = (UniqueConstraint("job", "subject", "target", name="uq_job_run_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    job: str = Field(max_length=32)
+    subject: str = Field(max_length=64)
+    target: str = Field(default="", max_length=64)
+    claimed_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime, index=True)

@@ -586,7 +586,8 @@ async def make_world(
         database_url=database_url or await fresh_database_url(tmp_path),
         admin_ids=admin_ids or [],
         polling_timeout=1,
-        **{**MACHINE_SPEED, "media_dir": tmp_path / "media", **overrides},
+        # the scheduler ticks at start only: tests move the clock and call the job runner
+        **{**MACHINE_SPEED, "media_dir": tmp_path / "media", "scheduler_interval_seconds": 0, **overrides},
     )
     app = Application(settings=settings, clock=clock)
     await app.start()

@@ -12,7 +12,7 @@ from bot.app import Application
 from bot.onboarding import create_invite
 from bot.sandbox import SandboxClient, SandboxServer
 from storage import facts
-from storage.models import Report, Role, Unit
+from storage.models import Draft, Report, Role, Unit
 from tests.e2e.flows import fill_monthly, publish_topic, send_urgent, topic_post_id
 from tests.e2e.harness import Persona, World, drop_database, make_world
 
@@ -264,6 +264,22 @@ async def test_before_units_are_imported_a_chat_user_is_not_shown_a_server_comma
                 "Chưa có đơn vị nào trong phạm vi phụ trách của đồng chí: quản trị viên cần nhập danh sách "
                 "đơn vị trước."
             ], (command, reply.texts)
+    finally:
+        await world.app.stop()
+        await drop_database(world.app.settings.database_url)
+
+
+async def test_an_administrator_without_a_unit_is_told_at_once_that_reports_are_for_members(
+    sandbox: SandboxServer, sandbox_client: SandboxClient, tmp_path: Path
+) -> None:
+    user = await sandbox_client.create_user(first_name="Quản trị")
+    world = await make_world(sandbox_client, sandbox.base_url, tmp_path, admin_ids=[user.id])
+    try:
+        admin = Persona(world=world, user_id=user.id, first_name="Quản trị")
+        reply = await admin.send("/report")
+        assert reply.texts == ["Xin lỗi, chỉ cộng tác viên đã đăng ký mới gửi được báo cáo."], reply.texts
+        async with world.sessions() as session:
+            assert (await session.exec(select(Draft))).all() == []
     finally:
         await world.app.stop()
         await drop_database(world.app.settings.database_url)

@@ -1,0 +1,195 @@
+"""Scheduled jobs, shared by the scheduler, `dlxh schedule` and /schedule: which jobs there
+are, their rules, and running what is due.
+
+`JobRunner.tick` looks, for each job, at the latest time its rule fell at or before now (the
+injected clock). If that time is after the rule was set (`schedule.since`), not older than
+the job's `stale_after`, and not yet claimed, the run is claimed in `job_run` and done in
+the same transaction. So a time that passed while the bot was down runs once at start,
+never twice, with no catch-up storm (only the latest time counts), and when several
+processes tick, the claim decides which one runs it. APScheduler calls `tick`
+(schedules/scheduler.py); tests move the clock and call it. The job functions live in
+schedules/jobs.py.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.delivery.media import MediaStore
+from bot.i18n import N_
+from bot.schedule_rules import Rule, RuleError, parse
+from storage import jobs as job_store
+from storage.db import SessionFactory
+from storage.models import Schedule
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JobContext:
+    settings: Settings
+    clock: Clock
+    media: MediaStore
+
+
+Run = Callable[[JobContext, AsyncSession, datetime], Awaitable[str]]
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    name: str
+    description: str  # a catalog text (N_)
+    default_rule: Callable[[Settings], str]
+    # After downtime the latest time that passed is run once at start, unless it passed
+    # longer ago than this.
+    stale_after: timedelta
+
+
+CATALOG: dict[str, JobInfo] = {
+    info.name: info
+    for info in (
+        JobInfo(
+            name="housekeeping",
+            description=N_("Remove handled updates, unfinished registrations and old charts"),
+            default_rule=lambda settings: settings.schedule_housekeeping,
+            stale_after=timedelta(days=7),
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class JobState:
+    info: JobInfo
+    rule: Rule
+    paused: bool
+    next_run: datetime
+
+
+class ScheduleError(ValueError):
+    """An unknown job, or a rule that cannot be read (`rule_error`)."""
+
+    def __init__(self, message: str, rule_error: RuleError | None = None) -> None:
+        super().__init__(message)
+        self.rule_error = rule_error
+
+
+class JobRunner:
+    def __init__(
+        self, *, context: JobContext, session_factory: SessionFactory, runs: Mapping[str, Run] | None = None
+    ) -> None:
+        self.context = context
+        self.session_factory = session_factory
+        self.runs = dict(runs or {})
+
+    async def states(self) -> list[JobState]:
+        rows = await self._rows()
+        now, tz = self.context.clock.now(), self.context.settings.tz
+        found = []
+        for info in CATALOG.values():
+            rule = self._rule(rows[info.name], info)
+            found.append(
+                JobState(
+                    info=info, rule=rule, paused=rows[info.name].paused, next_run=rule.next_after(now, tz)
+                )
+            )
+        return found
+
+    async def set_rule(self, job: str, text: str, *, by: int | None = None) -> JobState:
+        """A new rule for a job, from now on (times already past are not caught up)."""
+        info = _known(job)
+        try:
+            rule = parse(text)
+        except RuleError as error:
+            raise ScheduleError(error.code, error) from error
+        await self._change(info, rule=rule.text, by=by)
+        return next(state for state in await self.states() if state.info.name == info.name)
+
+    async def set_paused(self, job: str, paused: bool, *, by: int | None = None) -> JobState:
+        info = _known(job)
+        await self._change(info, paused=paused, by=by)
+        return next(state for state in await self.states() if state.info.name == info.name)
+
+    async def tick(self) -> list[str]:
+        """Run what is due; the names of the jobs run. A job that fails is logged, its run is
+        not claimed (the next tick tries again) and the others go on."""
+        rows = await self._rows()
+        done = []
+        for info in CATALOG.values():
+            row, run = rows[info.name], self.runs.get(info.name)
+            if row.paused or run is None:
+                continue
+            now = self.context.clock.now()
+            occurrence = self._rule(row, info).last_at_or_before(now, self.context.settings.tz)
+            if occurrence < row.since or now - occurrence > info.stale_after:
+                continue
+            try:
+                async with self.session_factory() as session:
+                    claimed = await job_store.claim(
+                        session=session, job=info.name, subject=occurrence.isoformat(), targets=[""], now=now
+                    )
+                    if not claimed:
+                        continue
+                    outcome = await run(self.context, session, occurrence)
+                    await session.commit()
+            except Exception:
+                log.exception("scheduled job %s failed; it will be tried again", info.name)
+                continue
+            log.info("scheduled job %s (%s): %s", info.name, occurrence.isoformat(), outcome)
+            done.append(info.name)
+        return done
+
+    async def _change(
+        self, info: JobInfo, *, rule: str | None = None, paused: bool | None = None, by: int | None
+    ) -> None:
+        await self._rows()
+        async with self.session_factory() as session:
+            row = (await job_store.schedules(session=session))[info.name]
+            if rule is not None:
+                row.rule, row.since = rule, self.context.clock.now()
+            if paused is not None:
+                if row.paused and not paused:
+                    row.since = self.context.clock.now()  # what passed while paused stays undone
+                row.paused = paused
+            row.updated_by = by
+            await job_store.save_schedule(session=session, schedule=row)
+            await session.commit()
+
+    async def _rows(self) -> dict[str, Schedule]:
+        """Each job's row; a job seen for the first time gets its default rule from now on
+        (nothing already past runs on a new install)."""
+        async with self.session_factory() as session:
+            rows = await job_store.schedules(session=session)
+            missing = [name for name in CATALOG if name not in rows]
+            for name in missing:
+                row = Schedule(
+                    job=name,
+                    rule=CATALOG[name].default_rule(self.context.settings),
+                    since=self.context.clock.now(),
+                )
+                await job_store.save_schedule(session=session, schedule=row)
+                rows[name] = row
+            if missing:
+                await session.commit()
+        return rows
+
+    def _rule(self, row: Schedule, info: JobInfo) -> Rule:
+        try:
+            return parse(row.rule)
+        except RuleError:  # stored by an older version: the default, rather than no job at all
+            log.error("job %s has an unreadable rule %r; using its default", info.name, row.rule)
+            return parse(info.default_rule(self.context.settings))
+
+
+def _known(job: str) -> JobInfo:
+    info = CATALOG.get(job.strip().lower())
+    if info is None:
+        raise ScheduleError("unknown_job")
+    return info
