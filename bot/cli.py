@@ -412,14 +412,19 @@ async def _bot_username(settings: Settings) -> tuple[str | None, bool]:
     saw it (bot_fact)."""
     if not settings.bot_token.get_secret_value():  # the sandbox, or Zalo alone
         return None, True
-    from aiogram.exceptions import TelegramNetworkError
+    from aiogram.exceptions import TelegramNetworkError, TelegramServerError
 
     from bot.telegram import create_bot
 
     bot = create_bot(settings)
     try:
         return (await asyncio.wait_for(bot.me(), timeout=10)).username, True
-    except (TelegramNetworkError, TimeoutError, OSError):  # not reached (a refused token is not this)
+    except (
+        TelegramNetworkError,
+        TelegramServerError,
+        TimeoutError,
+        OSError,
+    ):  # not reached (a refused token is not this)
         pass
     finally:
         await bot.session.close()

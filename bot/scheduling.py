@@ -88,6 +88,7 @@ class JobRunner:
         self.context = context
         self.session_factory = session_factory
         self.runs = dict(runs or {})
+        self._warned: set[str] = set()
 
     async def states(self) -> list[JobState]:
         rows = await self._rows()
@@ -120,7 +121,11 @@ class JobRunner:
     async def tick(self) -> list[str]:
         """Run what is due; the names of the jobs run. A job that fails is logged, its run is
         not claimed (the next tick tries again) and the others go on."""
-        rows = await self._rows()
+        try:
+            rows = await self._rows()
+        except Exception:  # the database is away: the next tick tries again
+            log.exception("the scheduled jobs could not be read; trying at the next tick")
+            return []
         done = []
         for info in CATALOG.values():
             row, run = rows[info.name], self.runs.get(info.name)
@@ -178,6 +183,18 @@ class JobRunner:
                 rows[name] = row
             if missing:
                 await session.commit()
+        for name, row in rows.items():
+            default = CATALOG[name].default_rule(self.context.settings) if name in CATALOG else row.rule
+            if row.rule != default and name not in self._warned:
+                self._warned.add(name)
+                log.warning(
+                    "job %s runs on %r (set with dlxh schedule or /schedule), not on the setting's %r; "
+                    "`dlxh schedule set %s ...` changes it",
+                    name,
+                    row.rule,
+                    default,
+                    name,
+                )
         return rows
 
     def _rule(self, row: Schedule, info: JobInfo) -> Rule:

@@ -261,6 +261,7 @@ def error_text(error: FormError, hint: str | None = None) -> str:
         "wrong_state": _("This button has expired."),
         "incomplete": _("Some required questions are not answered yet."),
         "no_match": _("No name contains “{text}”. Type another part of the name."),
+        "no_page": _("There is no page {page}: the pages are 1 to {pages}."),
     }
     messages["number_out_of_range"] = _(
         "There is no choice {number}: answer with a number from 1 to {count}."

@@ -123,8 +123,24 @@ async def upgrade_database(engine: AsyncEngine, revision: str = "head") -> None:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
-    async with engine.begin() as connection:
-        await connection.run_sync(_upgrade)
+    async with engine.connect() as connection:
+        driver = (await connection.get_raw_connection()).driver_connection
+        sqlite = engine.dialect.name == "sqlite"
+        if sqlite:
+            # A migration that rebuilds a table (SQLite's batch mode: copy, drop, rename) must
+            # run with foreign keys off, or dropping a table that rows point at fails; the
+            # pragma is a no-op inside a transaction, so it is set on the driver, before BEGIN.
+            await driver.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+        try:
+            async with connection.begin():
+                await connection.run_sync(_upgrade)
+                if sqlite:
+                    broken = (await connection.exec_driver_sql("PRAGMA foreign_key_check")).all()
+                    if broken:
+                        raise RuntimeError(f"the migration left rows pointing at nothing: {broken[:5]}")
+        finally:
+            if sqlite:
+                await driver.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
 
 
 async def create_database(admin_url: str, name: str, *, template: str | None = None) -> str:

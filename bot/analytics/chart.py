@@ -49,9 +49,10 @@ def render_chart(summary: Summary, texts: ChartTexts) -> bytes:
     axes = figure.subplots(len(ratios), 1, squeeze=False, gridspec_kw={"height_ratios": ratios})[:, 0]
 
     rate_axes = axes[0]
-    names = [unit.name for unit in shown]
     rates = [(unit.rate or 0.0) * 100 for unit in shown]
-    bars = rate_axes.barh(names, rates, color="#1e88e5")
+    # by position, labelled after: two communes of one name would otherwise share a bar
+    bars = rate_axes.barh(range(len(shown)), rates, color="#1e88e5")
+    rate_axes.set_yticks(range(len(shown)), [unit.name for unit in shown])
     rate_axes.invert_yaxis()
     rate_axes.set_xlim(0, 105)
     rate_axes.set_title(texts.lowest_title if len(units) > len(shown) else texts.rate_title, fontsize=11)

@@ -322,6 +322,13 @@ def _transition(
         return _advance(form, state, answers)
     if isinstance(event, Page | Search):
         return _browse(current, state, event)
+    if (
+        isinstance(event, Answer)
+        and current.type == "multi_choice"
+        and is_paged(current)
+        and not _numbers(event.value)
+    ):
+        return _typed_in_long_list(current, state, event.value)
     if isinstance(event, Answer):
         try:
             value = _parse(current, event.value, today, now)
@@ -370,9 +377,37 @@ def _browse(item: Question, state: FormState, event: Page | Search) -> FormState
         if text and not listed_options(item, text):
             raise _Refused("no_match", text=text)
         return replace(state, query=text, page=0)
-    if not 0 <= event.page < option_page(item, state).pages:
-        raise _Refused("wrong_state")
+    pages = option_page(item, state).pages
+    if not 0 <= event.page < pages:
+        raise _Refused("no_page", page=event.page + 1, pages=pages)
     return replace(state, page=event.page)
+
+
+def _numbers(raw: str | Attachment) -> bool:
+    return isinstance(raw, str) and bool(words.read(normalize_text(raw)).numbers)
+
+
+def _typed_in_long_list(item: Question, state: FormState, raw: str | Attachment) -> FormState:
+    """Typed at a long list of several choices, other than numbers (which are the whole
+    answer, as on Zalo): a name adds that option to what is chosen on every page, and part
+    of a name searches. A name never answers the question and drops what was ticked."""
+    if isinstance(raw, Attachment):
+        raise _Refused("expected_choice")
+    text = normalize_text(raw)
+    wanted = text.casefold()
+    for option in item.choices():
+        if any(
+            unicodedata.normalize("NFC", label).strip().casefold() == wanted
+            for label in option.label.values()
+        ):
+            values = [choice.value for choice in item.choices()]
+            selected = set(state.selection) | {option.value}
+            if item.max_selections is not None and len(selected) > item.max_selections:
+                raise _Refused("too_many", max=item.max_selections)
+            return replace(state, selection=tuple(value for value in values if value in selected))
+    if not text:
+        raise _Refused("expected_choice")
+    return _browse(item, state, Search(text))
 
 
 def _in_review(form: FormDefinition, state: FormState, event: Event) -> FormState:

@@ -18,16 +18,10 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("topic", schema=None) as batch_op:
         batch_op.add_column(sa.Column("number", sa.Integer(), nullable=False, server_default="0"))
-    # Topics stored before are numbered in the order they were made, each kind on its own.
-    topic = sa.table("topic", sa.column("id", sa.Integer()), sa.column("kind", sa.String()))
-    bind = op.get_bind()
-    counters: dict[str, int] = {}
-    for topic_id, kind in bind.execute(sa.select(topic.c.id, topic.c.kind).order_by(topic.c.id)).all():
-        counters[kind] = counters.get(kind, 0) + 1
-        bind.execute(
-            sa.text("UPDATE topic SET number = :number WHERE id = :id"),
-            {"number": counters[kind], "id": topic_id},
-        )
+    # Topics stored before keep the number people were shown, their id (posts already sent
+    # say "#12" and "báo cáo 12"): ids are unique across kinds, so each kind's numbers are
+    # too. New ones go on from the largest number of their kind.
+    op.execute("UPDATE topic SET number = id")
     with op.batch_alter_table("topic", schema=None) as batch_op:
         batch_op.alter_column(
             "number", existing_type=sa.Integer(), server_default=None, existing_nullable=False

@@ -60,7 +60,8 @@ def test_a_page_that_does_not_exist_is_refused_and_changes_nothing() -> None:
     state = start(form)
     for page in (-1, 12, 99):
         outcome = apply(form, state, Page(page), today=TODAY)
-        assert outcome.error is not None and outcome.error.code == "wrong_state"
+        assert outcome.error is not None and outcome.error.code == "no_page"
+        assert outcome.error.params == {"page": page + 1, "pages": 12}
         assert outcome.state == state
 
 
@@ -134,6 +135,17 @@ def test_browsing_never_changes_what_is_chosen_or_answered(events: list[Page | S
         state = outcome.state
     done = _apply(form, state, Done())
     assert done.answers["targets"] == ["u7"]
+
+
+def test_a_full_name_typed_adds_to_what_is_chosen_and_keeps_the_rest() -> None:
+    """A person ticks units on several pages, then types one's full name: it is added, and
+    nothing ticked is lost (typing the name used to answer with that unit alone)."""
+    form = _form()
+    state = _apply(form, _apply(form, start(form), Toggle("u3")), Page(5))
+    state = _apply(form, state, Toggle("u55"))
+    state = _apply(form, state, Answer("phường hòa 100"))
+    assert state.selection == ("u3", "u55", "u100") and state.current == "targets"
+    assert _apply(form, state, Done()).answers["targets"] == ["u3", "u55", "u100"]
 
 
 def test_choose_on_any_page() -> None:

@@ -128,8 +128,9 @@ async def test_reports_of_earlier_versions_keep_their_proposals(tmp_path: Path) 
         await engine.dispose()
 
 
-async def test_topics_of_earlier_versions_are_numbered_each_kind_on_its_own(tmp_path: Path) -> None:
-    """0007 numbers the topics and the urgent matters stored before, each kind in its order."""
+async def test_topics_of_earlier_versions_keep_the_numbers_people_were_shown(tmp_path: Path) -> None:
+    """0007 keeps the numbers people were shown (the ids) for topics stored before; new ones
+    go on from the largest number of their kind (storage/topics.py)."""
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
     try:
         await upgrade_database(engine, "0006")
@@ -152,10 +153,36 @@ async def test_topics_of_earlier_versions_are_numbered_each_kind_on_its_own(tmp_
             rows = (await connection.execute(text("SELECT id, kind, number FROM topic ORDER BY id"))).all()
         assert [tuple(row) for row in rows] == [
             (1, "monthly", 1),
-            (2, "urgent", 1),
-            (3, "monthly", 2),
-            (4, "urgent", 2),
-            (5, "urgent", 3),
+            (2, "urgent", 2),
+            (3, "monthly", 3),
+            (4, "urgent", 4),
+            (5, "urgent", 5),
         ]
+    finally:
+        await engine.dispose()
+
+
+async def test_a_table_rebuilt_by_a_migration_keeps_the_rows_that_point_at_it(tmp_path: Path) -> None:
+    """SQLite rebuilds `topic` (0005, 0007) by copy, drop and rename: with foreign keys on,
+    dropping it failed as soon as a report or a target pointed at a topic."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+    try:
+        await upgrade_database(engine, "0004")
+        async with engine.begin() as connection:
+            for statement in (
+                "INSERT INTO unit (id, code, name, path, created_at) VALUES (1, 'T', 'Tỉnh', '/1/', '2026-01-01')",
+                "INSERT INTO form (id, key, version, title, definition, created_at) "
+                "VALUES (1, 'f', 1, 'F', '{}', '2026-01-01')",
+                "INSERT INTO topic (id, kind, title, guidance, form_id, period, due_at, status, created_at) "
+                "VALUES (1, 'monthly', 'T', 'G', 1, '2026-11', '2026-11-30', 'published', '2026-11-01')",
+                "INSERT INTO topic_target (topic_id, unit_id) VALUES (1, 1)",
+            ):
+                await connection.execute(text(statement))
+        await upgrade_database(engine)
+        async with engine.connect() as connection:
+            assert (await connection.execute(text("SELECT number FROM topic"))).scalar_one() == 1
+            assert (await connection.execute(text("SELECT count(*) FROM topic_target"))).scalar_one() == 1
+            # and foreign keys are on again for the connections that follow
+            assert (await connection.execute(text("PRAGMA foreign_keys"))).scalar_one() == 1
     finally:
         await engine.dispose()
