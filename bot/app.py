@@ -355,7 +355,14 @@ class Application:
         # Scheduled jobs (retention among them): what passed while the bot was down runs
         # once now, then APScheduler ticks.
         self.job_runner = JobRunner(
-            context=JobContext(settings=settings, clock=self.clock, media=self.media),
+            context=JobContext(
+                settings=settings,
+                clock=self.clock,
+                media=self.media,
+                delivery=self.delivery,
+                forms=forms,
+                bot_username=self.bot_username,
+            ),
             session_factory=self.session_factory,
             runs=RUNS,
         )

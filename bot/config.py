@@ -124,6 +124,7 @@ class Settings(BaseSettings):
     # Default rules of the scheduled jobs; admins change them with /schedule or
     # `dlxh schedule set` (e.g. "20,25 09:00", "first monday 08:00", "last 17:00").
     schedule_housekeeping: str = "daily 03:00"
+    schedule_reminders: str = "20,25 09:00"
     # Files the bot makes (the /summary chart) wait here until sent, and are removed after
     # `media_retention_days`.
     media_dir: Path = Path("data/media")
@@ -191,7 +192,7 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("schedule_housekeeping")
+    @field_validator("schedule_housekeeping", "schedule_reminders")
     @classmethod
     def _readable_rule(cls, value: str) -> str:
         from bot.schedule_rules import RuleError, parse

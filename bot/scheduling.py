@@ -22,7 +22,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
 from bot.config import Settings
+from bot.conversation import FormCatalog
 from bot.delivery.media import MediaStore
+from bot.delivery.service import Delivery
 from bot.i18n import N_
 from bot.schedule_rules import Rule, RuleError, parse
 from storage import jobs as job_store
@@ -34,9 +36,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class JobContext:
+    """What jobs use besides their session; the CLI, which runs none, gives the first three."""
+
     settings: Settings
     clock: Clock
     media: MediaStore
+    delivery: Delivery | None = None
+    forms: FormCatalog | None = None
+    bot_username: str = ""
 
 
 Run = Callable[[JobContext, AsyncSession, datetime], Awaitable[str]]
@@ -60,6 +67,13 @@ CATALOG: dict[str, JobInfo] = {
             description=N_("Remove handled updates, unfinished registrations and old charts"),
             default_rule=lambda settings: settings.schedule_housekeeping,
             stale_after=timedelta(days=7),
+        ),
+        JobInfo(
+            name="reminders",
+            description=N_("Remind collaborators who have not reported on an open topic"),
+            default_rule=lambda settings: settings.schedule_reminders,
+            # the 20th's reminder still goes after the bot was down from the 19th to the 21st
+            stale_after=timedelta(days=3),
         ),
     )
 }

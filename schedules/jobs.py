@@ -9,8 +9,9 @@ from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.reminders import ReminderPlan, remind_silent
 from bot.scheduling import JobContext, Run
-from storage import inbox, people
+from storage import inbox, people, topics
 
 
 async def housekeeping(context: JobContext, session: AsyncSession, occurrence: datetime) -> str:
@@ -27,4 +28,23 @@ async def housekeeping(context: JobContext, session: AsyncSession, occurrence: d
     return f"{pruned} handled update(s), {expired} unfinished registration(s), {charts} chart(s) removed"
 
 
-RUNS: dict[str, Run] = {"housekeeping": housekeeping}
+async def reminders(context: JobContext, session: AsyncSession, occurrence: datetime) -> str:
+    """Each open topic published before this reminder's time: its silent collaborators."""
+    assert context.delivery is not None and context.forms is not None
+    plan = ReminderPlan(
+        delivery=context.delivery,
+        forms=context.forms,
+        default_locale=context.settings.default_locale,
+        bot_username=context.bot_username,
+        tz=context.settings.tz,
+    )
+    now = context.clock.now()
+    occasion = occurrence.astimezone(context.settings.tz).strftime("%Y%m%d%H%M")
+    queued = 0
+    for topic in await topics.open_topics(session=session, now=now):
+        if topic.published_at is not None and topic.published_at <= occurrence:
+            queued += await remind_silent(session, plan, topic, occasion=occasion, now=now)
+    return f"{queued} reminder(s) queued"
+
+
+RUNS: dict[str, Run] = {"housekeeping": housekeeping, "reminders": reminders}

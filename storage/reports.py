@@ -266,3 +266,15 @@ async def reports_of(*, session: AsyncSession, person_id: int) -> Sequence[Repor
 
 async def drafts_of(*, session: AsyncSession, person_id: int) -> Sequence[Draft]:
     return (await session.exec(select(Draft).where(Draft.person_id == person_id))).all()
+
+
+async def drafts_in_slot(*, session: AsyncSession, slot: str, person_ids: Sequence[int]) -> dict[int, Draft]:
+    """The drafts of these people in one slot (e.g. their unfinished reports on a topic)."""
+    found: dict[int, Draft] = {}
+    ids = list(person_ids)
+    for start in range(0, len(ids), 1000):
+        statement = select(Draft).where(
+            Draft.slot == slot, col(Draft.person_id).in_(ids[start : start + 1000])
+        )
+        found.update({draft.person_id: draft for draft in (await session.exec(statement)).all()})
+    return found

@@ -19,7 +19,9 @@ from storage.models import (
     Person,
     PersonRole,
     PersonStatus,
+    Reachability,
     Report,
+    ReportChannel,
     Role,
     Topic,
     TopicKind,
@@ -276,3 +278,38 @@ async def urgent_sent_to(*, session: AsyncSession, person_id: int, unacknowledge
         acknowledged = select(Acknowledgement.topic_id).where(Acknowledgement.person_id == person_id)
         statement = statement.where(col(Broadcast.topic_id).not_in(acknowledged))
     return (await session.exec(statement)).first()
+
+
+async def open_topics(
+    *, session: AsyncSession, now: datetime, kind: str = TopicKind.MONTHLY
+) -> Sequence[Topic]:
+    """Published topics of a kind whose due time is still ahead."""
+    statement = (
+        select(Topic)
+        .where(Topic.kind == kind, Topic.status == TopicStatus.PUBLISHED, col(Topic.due_at) > now)
+        .order_by(col(Topic.due_at), col(Topic.id))
+    )
+    return (await session.exec(statement)).all()
+
+
+async def unanswered(*, session: AsyncSession, topic_id: int, unit_paths: Sequence[str]) -> Sequence[Person]:
+    """Active collaborators of the topic's units who can be reached and have sent no report
+    on it (a quick opinion in a group does not count: the topic asks for the report)."""
+    if not unit_paths:
+        return []
+    reported = (
+        select(Report.id)
+        .where(
+            Report.topic_id == topic_id,
+            Report.person_id == Person.id,
+            Report.channel == ReportChannel.PRIVATE,
+        )
+        .exists()
+    )
+    statement = (
+        select(Person)
+        .join(Unit, col(Unit.id) == Person.unit_id)
+        .where(*_members_under(unit_paths), Person.reachability == Reachability.ACTIVE, ~reported)
+        .order_by(col(Person.id))
+    )
+    return (await session.exec(statement)).all()

@@ -90,17 +90,19 @@ class Delivery:
         render: Callable[[Recipient], Outgoing],
         broadcast: Broadcast | None = None,
         topic_id: int | None = None,
+        personal: bool = False,
     ) -> int:
         """Queue one message per recipient; returns how many recipients were new.
 
         `key` identifies the message (e.g. "topic:12"): queueing the same key for the same
         chat again is a no-op, so retried handlers and schedules never send twice. `render`
         runs in the recipient's language and channel (`bot.ui.use_channel`) and may
-        depend only on those and on whether the recipient is a group (its results are reused). Group posts carrying `topic_id` are
-        remembered as topic posts when sent, so replies to them are captured.
+        depend only on those and on whether the recipient is a group (its results are reused),
+        unless `personal` (a reminder naming where the person stopped). Group posts carrying
+        `topic_id` are remembered as topic posts when sent, so replies to them are captured.
         """
         now = self.clock.now()
-        rendered: dict[tuple[str, bool, Channel], list[dict[str, Any]]] = {}
+        rendered: dict[tuple[str, bool, Channel, int], list[dict[str, Any]]] = {}
         rows: list[Outbox] = []
         chats: set[int] = set()
         for recipient in recipients:
@@ -108,7 +110,7 @@ class Delivery:
                 continue
             chats.add(recipient.chat_id)
             channel = channel_of(recipient.chat_id)
-            cache_key = (recipient.locale, recipient.is_group, channel)
+            cache_key = (recipient.locale, recipient.is_group, channel, recipient.chat_id if personal else 0)
             if cache_key not in rendered:
                 with in_locale(self.i18n, recipient.locale), use_channel(channel):
                     rendered[cache_key] = [

@@ -12,7 +12,8 @@ from sqlmodel import select
 
 from bot.sandbox import SandboxClient, SandboxServer
 from storage.models import Inbox, InboxStatus, JobRun, Schedule
-from tests.e2e.harness import World, drop_database, make_world
+from tests.e2e.flows import fill_monthly, publish_topic
+from tests.e2e.harness import Persona, World, ZaloPersona, drop_database, make_world
 
 NOV_30_NIGHT = datetime(2026, 11, 30, 19, 0, tzinfo=UTC)  # 02:00 on 01/12 in Vietnam
 
@@ -100,5 +101,75 @@ async def test_admins_change_pause_and_resume_a_job(world: World) -> None:
     await runner.set_paused("housekeeping", False)
     assert await runner.tick() == []  # what passed while paused is not caught up
     async with world.sessions() as session:
-        row = (await session.exec(select(Schedule))).one()
+        row = (await session.exec(select(Schedule).where(Schedule.job == "housekeeping"))).one()
         assert (row.rule, row.paused) == ("1,15 04:00", False)
+
+
+def _vn(day: int, hour: int, month: int = 11) -> datetime:
+    """A local time in Vietnam (UTC+7), as UTC."""
+    return datetime(2026, month, day, hour, tzinfo=UTC) - timedelta(hours=7)
+
+
+async def _reminded(persona: Persona | ZaloPersona) -> list[str]:
+    if isinstance(persona, ZaloPersona):
+        messages = await persona.bot_messages()
+    else:
+        messages = await persona.world.client.chat_messages(persona.user_id)
+    return [str(m.get("text", "")) for m in messages if str(m.get("text", "")).startswith("⏰")]
+
+
+async def test_reminders_reach_exactly_the_silent_on_both_channels_once(
+    world: World, org: dict[str, Persona]
+) -> None:
+    runner = world.app.job_runner
+    assert runner is not None
+    zalo = await world.member("zalo", "Lan", unit="HUYEN_A", full_name="Zalo Lan")
+    await publish_topic(org["staff"], due="25/11/2026")
+    group = world.groups["CTV Huyện Bình Minh"]
+    await org["ctv1"].press("📝 Gửi báo cáo", chat_id=group)
+    await fill_monthly(org["ctv1"], content="Người dân đồng tình với chủ trương sáp nhập xã.")
+    await org["ctv1"].press("✅ Gửi báo cáo")
+    await org["ctv2"].press("📝 Gửi báo cáo", chat_id=group)  # starts, and stops at question 3
+    await org["ctv2"].press("Kinh tế – đời sống")
+    await org["ctv2"].press("✅ Xong")
+    await org["ctv2"].press("Có băn khoăn, lo lắng")
+    world.clock.current = _vn(20, 9) - timedelta(minutes=1)
+    assert await runner.tick() == ["housekeeping"]  # 03:00 that day; no reminder yet
+    world.clock.current = _vn(20, 9) + timedelta(minutes=1)
+    assert await runner.tick() == ["reminders"]
+    await world.delivered()
+    assert await _reminded(org["ctv1"]) == []  # reported
+    [first] = await _reminded(org["ctv3"])
+    assert first.startswith("⏰ Nhắc việc: chủ đề số 1 “Sáp nhập đơn vị hành chính cấp xã”")
+    assert "Hạn báo cáo: 23:59 25/11/2026 (còn 5 ngày)." in first
+    assert "Đồng chí chưa gửi báo cáo: bấm nút để gửi." in first
+    [stopped] = await _reminded(org["ctv2"])
+    assert "Đồng chí đang khai dở báo cáo này, dừng ở câu 3/10: bấm nút để làm tiếp." in stopped
+    assert len(await _reminded(org["ctv4"])) == 1  # Huyện Hòa Thuận is a target too
+    [on_zalo] = await _reminded(zalo)
+    assert "báo cáo 1" in on_zalo  # what to type, where there is no button
+    assert await runner.tick() == []  # the same time again: nobody twice
+    await world.delivered()
+    assert len(await _reminded(org["ctv3"])) == 1
+
+    world.clock.current = _vn(25, 9) + timedelta(minutes=1)
+    assert await runner.tick() == ["housekeeping", "reminders"]
+    await world.delivered()
+    assert "(còn 14 giờ)" in (await _reminded(org["ctv3"]))[-1]
+    assert await _reminded(org["ctv1"]) == []
+
+
+async def test_the_20th_reminder_is_sent_once_after_the_bot_was_down_from_the_19th_to_the_21st(
+    world: World, org: dict[str, Persona]
+) -> None:
+    await publish_topic(org["staff"], due="25/11/2026")
+    world.clock.current = _vn(19, 12)
+    await world.app.stop()
+    world.clock.current = _vn(21, 10)
+    await world.app.start()  # the tick at start catches up the 20th, 09:00
+    await world.delivered()
+    assert len(await _reminded(org["ctv3"])) == 1
+    await world.app.stop()
+    await world.app.start()  # a second restart changes nothing
+    await world.delivered()
+    assert len(await _reminded(org["ctv3"])) == 1

@@ -1,0 +1,108 @@
+"""Reminders to collaborators who have not answered an open topic (issue 20): personal, since
+they say how long is left and where an unfinished report stopped. The scheduler calls them
+(schedules/jobs.py); they only queue outbox rows, in the caller's transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.clock import format_datetime
+from bot.conversation import FormCatalog
+from bot.delivery.service import Delivery, Outgoing, Recipient
+from bot.forms import FormState, progress
+from bot.i18n import normalize_locale
+from bot.reporting import topic_slot
+from bot.tags import report_payload, tag_of
+from bot.topics import report_button_text
+from bot.ui import deep_link, escape, link_choices
+from storage import reports, topics
+from storage.models import Topic
+
+
+@dataclass(frozen=True)
+class ReminderPlan:
+    """What a reminder run needs besides the session (the job's context supplies it)."""
+
+    delivery: Delivery
+    forms: FormCatalog
+    default_locale: str
+    bot_username: str
+    tz: ZoneInfo
+
+
+async def remind_silent(
+    session: AsyncSession, plan: ReminderPlan, topic: Topic, *, occasion: str, now: datetime
+) -> int:
+    """Queue a reminder to each collaborator of the topic's units who has not reported on it;
+    `occasion` names the reminder ("20261220", "due"): the same occasion is never queued
+    twice for one person. Returns how many were queued."""
+    assert topic.id is not None
+    paths = await topics.target_paths(session=session, topic_id=topic.id)
+    silent = await topics.unanswered(session=session, topic_id=topic.id, unit_paths=paths)
+    if not silent:
+        return 0
+    drafts = await reports.drafts_in_slot(
+        session=session, slot=topic_slot(topic.id), person_ids=[person.id for person in silent if person.id]
+    )
+    stopped_at: dict[int, tuple[int, int]] = {}
+    for person_id, draft in drafts.items():
+        if draft.form_id is None:
+            continue
+        form = await plan.forms.get(session, draft.form_id)
+        state = FormState.from_json(draft.state)
+        position, total = progress(form, state)
+        stopped_at[person_id] = (position if state.status == "asking" else total, total)
+    link = deep_link(plan.bot_username, report_payload(topic))
+
+    def render(recipient: Recipient) -> Outgoing:
+        text = reminder_text(
+            topic, left=topic.due_at - now, stopped_at=stopped_at.get(recipient.person_id or 0), tz=plan.tz
+        )
+        return Outgoing(text=text, choices=link_choices(report_button_text(), link))
+
+    recipients = [
+        Recipient(
+            chat_id=person.chat_id,
+            locale=normalize_locale(person.locale, plan.default_locale),
+            person_id=person.id,
+        )
+        for person in silent
+    ]
+    return await plan.delivery.deliver(
+        session, key=f"remind:{topic.id}:{occasion}", recipients=recipients, render=render, personal=True
+    )
+
+
+def reminder_text(topic: Topic, *, left: timedelta, stopped_at: tuple[int, int] | None, tz: ZoneInfo) -> str:
+    lines = [
+        _("⏰ <b>Reminder</b>: topic No. {number} “{title}”").format(
+            number=tag_of(topic), title=escape(topic.title)
+        ),
+        _("Report by {due} ({left} left).").format(
+            due=format_datetime(topic.due_at, tz), left=time_left(left)
+        ),  # type: ignore[arg-type]
+    ]
+    if stopped_at is not None:
+        position, total = stopped_at
+        lines.append(
+            _(
+                "You have an unfinished report on it, stopped at question {position} of {total}: press the button to go on."
+            ).format(position=position, total=total)
+        )
+    else:
+        lines.append(_("You have not sent your report yet: press the button to send it."))
+    return "\n".join(lines)
+
+
+def time_left(left: timedelta) -> str:
+    days = left.days
+    if days >= 1:
+        return ngettext("{count} day", "{count} days", days).format(count=days)
+    hours = max(1, int(left.total_seconds() // 3600))
+    return ngettext("{count} hour", "{count} hours", hours).format(count=hours)
