@@ -459,6 +459,7 @@ RULE_PROBLEMS = {
     "no_fifth": "a month has four of each weekday for sure: use first to fourth, or 'last'",
     "unreadable": "'{value}' is not a rule: write e.g. '20,25 09:00', 'first monday 08:00', 'last 17:00' or 'daily 03:00'",
     "unknown_job": "there is no job '{job}'; the jobs are: {jobs}",
+    "no_rule": "'{job}' has no rule of its own: it runs at each topic's own time (pause or resume it)",
 }
 
 
@@ -493,9 +494,14 @@ def _schedule_call(settings: Settings, job: str | None, change: Callable[[Any], 
 
 
 def _echo_state(state: Any, settings: Settings) -> None:
-    when = state.next_run.astimezone(settings.tz).strftime("%d/%m/%Y %H:%M")
-    status = "paused" if state.paused else f"next {when}"
-    typer.echo(f"{state.info.name:<14} {state.rule.text:<22} {status}")
+    if state.rule is None:
+        rule, when = "(each topic's time)", "at each topic's time"
+    else:
+        rule, when = (
+            state.rule.text,
+            "next " + state.next_run.astimezone(settings.tz).strftime("%d/%m/%Y %H:%M"),
+        )
+    typer.echo(f"{state.info.name:<14} {rule:<22} {'paused' if state.paused else when}")
 
 
 @schedule_app.command("list")

@@ -125,6 +125,8 @@ class Settings(BaseSettings):
     # `dlxh schedule set` (e.g. "20,25 09:00", "first monday 08:00", "last 17:00").
     schedule_housekeeping: str = "daily 03:00"
     schedule_reminders: str = "20,25 09:00"
+    # and once more this many hours before each topic's due time (the due_reminders job)
+    reminder_hours_before_due: int = Field(default=24, ge=1, le=24 * 14)
     # Files the bot makes (the /summary chart) wait here until sent, and are removed after
     # `media_retention_days`.
     media_dir: Path = Path("data/media")

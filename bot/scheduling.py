@@ -53,7 +53,8 @@ Run = Callable[[JobContext, AsyncSession, datetime], Awaitable[str]]
 class JobInfo:
     name: str
     description: str  # a catalog text (N_)
-    default_rule: Callable[[Settings], str]
+    # None: no rule of its own; it runs at each tick and acts at each topic's own time
+    default_rule: Callable[[Settings], str] | None
     # After downtime the latest time that passed is run once at start, unless it passed
     # longer ago than this.
     stale_after: timedelta
@@ -69,6 +70,12 @@ CATALOG: dict[str, JobInfo] = {
             stale_after=timedelta(days=7),
         ),
         JobInfo(
+            name="due_reminders",
+            description=N_("Remind the silent collaborators of each topic the day before its due time"),
+            default_rule=None,
+            stale_after=timedelta(0),
+        ),
+        JobInfo(
             name="reminders",
             description=N_("Remind collaborators who have not reported on an open topic"),
             default_rule=lambda settings: settings.schedule_reminders,
@@ -82,9 +89,9 @@ CATALOG: dict[str, JobInfo] = {
 @dataclass(frozen=True)
 class JobState:
     info: JobInfo
-    rule: Rule
+    rule: Rule | None  # None: at each topic's own time
     paused: bool
-    next_run: datetime
+    next_run: datetime | None
 
 
 class ScheduleError(ValueError):
@@ -109,10 +116,13 @@ class JobRunner:
         now, tz = self.context.clock.now(), self.context.settings.tz
         found = []
         for info in CATALOG.values():
-            rule = self._rule(rows[info.name], info)
+            rule = self._rule(rows[info.name], info) if info.default_rule is not None else None
             found.append(
                 JobState(
-                    info=info, rule=rule, paused=rows[info.name].paused, next_run=rule.next_after(now, tz)
+                    info=info,
+                    rule=rule,
+                    paused=rows[info.name].paused,
+                    next_run=rule.next_after(now, tz) if rule is not None else None,
                 )
             )
         return found
@@ -120,6 +130,8 @@ class JobRunner:
     async def set_rule(self, job: str, text: str, *, by: int | None = None) -> JobState:
         """A new rule for a job, from now on (times already past are not caught up)."""
         info = _known(job)
+        if info.default_rule is None:
+            raise ScheduleError("no_rule")
         try:
             rule = parse(text)
         except RuleError as error:
@@ -146,6 +158,10 @@ class JobRunner:
             if row.paused or run is None:
                 continue
             now = self.context.clock.now()
+            if info.default_rule is None:  # at each topic's own time: the job claims per topic
+                if await self._run_each_tick(info, run, now):
+                    done.append(info.name)
+                continue
             occurrence = self._rule(row, info).last_at_or_before(now, self.context.settings.tz)
             if occurrence < row.since or now - occurrence > info.stale_after:
                 continue
@@ -164,6 +180,18 @@ class JobRunner:
             log.info("scheduled job %s (%s): %s", info.name, occurrence.isoformat(), outcome)
             done.append(info.name)
         return done
+
+    async def _run_each_tick(self, info: JobInfo, run: Run, now: datetime) -> bool:
+        try:
+            async with self.session_factory() as session:
+                outcome = await run(self.context, session, now)
+                await session.commit()
+        except Exception:
+            log.exception("scheduled job %s failed; it will be tried again", info.name)
+            return False
+        if outcome:
+            log.info("scheduled job %s: %s", info.name, outcome)
+        return bool(outcome)
 
     async def _change(
         self, info: JobInfo, *, rule: str | None = None, paused: bool | None = None, by: int | None
@@ -188,17 +216,13 @@ class JobRunner:
             rows = await job_store.schedules(session=session)
             missing = [name for name in CATALOG if name not in rows]
             for name in missing:
-                row = Schedule(
-                    job=name,
-                    rule=CATALOG[name].default_rule(self.context.settings),
-                    since=self.context.clock.now(),
-                )
+                row = Schedule(job=name, rule=self._default(CATALOG[name]), since=self.context.clock.now())
                 await job_store.save_schedule(session=session, schedule=row)
                 rows[name] = row
             if missing:
                 await session.commit()
         for name, row in rows.items():
-            default = CATALOG[name].default_rule(self.context.settings) if name in CATALOG else row.rule
+            default = self._default(CATALOG[name]) if name in CATALOG else row.rule
             if row.rule != default and name not in self._warned:
                 self._warned.add(name)
                 log.warning(
@@ -211,12 +235,15 @@ class JobRunner:
                 )
         return rows
 
+    def _default(self, info: JobInfo) -> str:
+        return info.default_rule(self.context.settings) if info.default_rule is not None else ""
+
     def _rule(self, row: Schedule, info: JobInfo) -> Rule:
         try:
             return parse(row.rule)
         except RuleError:  # stored by an older version: the default, rather than no job at all
             log.error("job %s has an unreadable rule %r; using its default", info.name, row.rule)
-            return parse(info.default_rule(self.context.settings))
+            return parse(self._default(info))
 
 
 def _known(job: str) -> JobInfo:

@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.reminders import ReminderPlan, remind_silent
 from bot.scheduling import JobContext, Run
 from storage import inbox, people, topics
+from storage import jobs as job_store
 
 
 async def housekeeping(context: JobContext, session: AsyncSession, occurrence: datetime) -> str:
@@ -29,22 +30,47 @@ async def housekeeping(context: JobContext, session: AsyncSession, occurrence: d
 
 
 async def reminders(context: JobContext, session: AsyncSession, occurrence: datetime) -> str:
-    """Each open topic published before this reminder's time: its silent collaborators."""
+    """Each open topic published before this reminder's time: its silent collaborators (a
+    topic already in the day before its due time is left to due_reminders: one, not two)."""
+    plan = _plan(context)
+    now = context.clock.now()
+    occasion = occurrence.astimezone(context.settings.tz).strftime("%Y%m%d%H%M")
+    queued = 0
+    due_window = timedelta(hours=context.settings.reminder_hours_before_due)
+    for topic in await topics.open_topics(session=session, now=now):
+        if topic.due_at - now <= due_window:
+            continue  # the day before its due time has its own reminder (due_reminders)
+        if topic.published_at is not None and topic.published_at <= occurrence:
+            queued += await remind_silent(session, plan, topic, occasion=occasion, now=now)
+    return f"{queued} reminder(s) queued"
+
+
+async def due_reminders(context: JobContext, session: AsyncSession, now: datetime) -> str:
+    """Each tick: a topic whose due time is REMINDER_HOURS_BEFORE_DUE away or less, and was
+    published before that, reminds its silent collaborators once (claimed per topic)."""
+    before = timedelta(hours=context.settings.reminder_hours_before_due)
+    queued = 0
+    for topic in await topics.open_topics(session=session, now=now):
+        start = topic.due_at - before
+        if now < start or (topic.published_at is not None and topic.published_at >= start):
+            continue
+        claimed = await job_store.claim(
+            session=session, job="due_reminders", subject=str(topic.id), targets=[""], now=now
+        )
+        if claimed:
+            queued += await remind_silent(session, _plan(context), topic, occasion="due", now=now)
+    return f"{queued} reminder(s) queued" if queued else ""
+
+
+def _plan(context: JobContext) -> ReminderPlan:
     assert context.delivery is not None and context.forms is not None
-    plan = ReminderPlan(
+    return ReminderPlan(
         delivery=context.delivery,
         forms=context.forms,
         default_locale=context.settings.default_locale,
         bot_username=context.bot_username,
         tz=context.settings.tz,
     )
-    now = context.clock.now()
-    occasion = occurrence.astimezone(context.settings.tz).strftime("%Y%m%d%H%M")
-    queued = 0
-    for topic in await topics.open_topics(session=session, now=now):
-        if topic.published_at is not None and topic.published_at <= occurrence:
-            queued += await remind_silent(session, plan, topic, occasion=occasion, now=now)
-    return f"{queued} reminder(s) queued"
 
 
-RUNS: dict[str, Run] = {"housekeeping": housekeeping, "reminders": reminders}
+RUNS: dict[str, Run] = {"housekeeping": housekeeping, "reminders": reminders, "due_reminders": due_reminders}

@@ -153,8 +153,10 @@ async def test_reminders_reach_exactly_the_silent_on_both_channels_once(
     assert len(await _reminded(org["ctv3"])) == 1
 
     world.clock.current = _vn(25, 9) + timedelta(minutes=1)
-    assert await runner.tick() == ["housekeeping", "reminders"]
+    # within a day of the due time: the due reminder, and not a second one from the 25th's
+    assert await runner.tick() == ["housekeeping", "due_reminders", "reminders"]
     await world.delivered()
+    assert len(await _reminded(org["ctv3"])) == 2  # the 20th's and this one
     assert "(còn 14 giờ)" in (await _reminded(org["ctv3"]))[-1]
     assert await _reminded(org["ctv1"]) == []
 
@@ -171,5 +173,29 @@ async def test_the_20th_reminder_is_sent_once_after_the_bot_was_down_from_the_19
     assert len(await _reminded(org["ctv3"])) == 1
     await world.app.stop()
     await world.app.start()  # a second restart changes nothing
+    await world.delivered()
+    assert len(await _reminded(org["ctv3"])) == 1
+
+
+async def test_the_day_before_the_due_time_the_silent_are_reminded_once(
+    world: World, org: dict[str, Persona]
+) -> None:
+    runner = world.app.job_runner
+    assert runner is not None
+    await publish_topic(org["staff"], due="25/11/2026")  # due 23:59 on 25/11
+    group = world.groups["CTV Huyện Bình Minh"]
+    await org["ctv1"].press("📝 Gửi báo cáo", chat_id=group)
+    await fill_monthly(org["ctv1"], content="Người dân đồng tình với chủ trương sáp nhập xã.")
+    await org["ctv1"].press("✅ Gửi báo cáo")
+    world.clock.current = _vn(24, 23)  # 25 hours before: not yet
+    assert "due_reminders" not in await runner.tick()
+    world.clock.current = _vn(25, 0)
+    assert "due_reminders" in await runner.tick()
+    await world.delivered()
+    [reminder] = await _reminded(org["ctv3"])
+    assert "(còn 23 giờ)" in reminder
+    assert await _reminded(org["ctv1"]) == []
+    world.clock.current = _vn(25, 12)
+    assert "due_reminders" not in await runner.tick()  # once per topic
     await world.delivered()
     assert len(await _reminded(org["ctv3"])) == 1

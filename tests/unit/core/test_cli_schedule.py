@@ -23,6 +23,8 @@ def test_list_set_pause_and_resume(env: Path) -> None:
     assert result.exit_code == 0, result.output
     assert result.output.startswith("housekeeping   daily 03:00            next ")
     assert "Remove handled updates" in result.output
+    assert "due_reminders  (each topic's time)    at each topic's time" in result.output
+    assert "reminders      20,25 09:00            next " in result.output
     result = runner.invoke(app, ["schedule", "set", "housekeeping", "ngày 1, 15 lúc 4h"])
     assert result.exit_code == 0 and "1,15 04:00" in result.output and "next " in result.output
     assert " 04:00" in result.output.split("next ")[1]  # in the organisation's time zone
@@ -40,6 +42,7 @@ def test_list_set_pause_and_resume(env: Path) -> None:
         (["set", "housekeeping", "fifth monday 08:00"], "use first to fourth, or 'last'"),
         (["set", "nhac_viec", "20 09:00"], "there is no job 'nhac_viec'; the jobs are: housekeeping"),
         (["pause", "nhac_viec"], "there is no job 'nhac_viec'"),
+        (["set", "due_reminders", "20 09:00"], "'due_reminders' has no rule of its own"),
     ],
 )
 def test_bad_input_is_refused_with_a_reason_and_changes_nothing(
