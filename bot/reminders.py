@@ -36,15 +36,33 @@ class ReminderPlan:
     tz: ZoneInfo
 
 
+# Someone filling in a form is not interrupted: their reminder waits until the form ends
+# (the next tick after) or this long after the reminder's time.
+HOLD_WHILE_FILLING = timedelta(minutes=30)
+
+
 async def remind_silent(
-    session: AsyncSession, plan: ReminderPlan, topic: Topic, *, occasion: str, now: datetime
+    session: AsyncSession,
+    plan: ReminderPlan,
+    topic: Topic,
+    *,
+    occasion: str,
+    now: datetime,
+    due_at: datetime | None = None,
 ) -> int:
     """Queue a reminder to each collaborator of the topic's units who has not reported on it;
-    `occasion` names the reminder ("20261220", "due"): the same occasion is never queued
-    twice for one person. Returns how many were queued."""
+    `occasion` names the reminder ("202612200900", "due"): the same occasion is never queued
+    twice for one person (the outbox's key), so running it again sends only to whom it held
+    back. Until `due_at` + HOLD_WHILE_FILLING, a person who touched a form in the last
+    HOLD_WHILE_FILLING is held back. Returns how many were queued."""
     assert topic.id is not None
     paths = await topics.target_paths(session=session, topic_id=topic.id)
-    silent = await topics.unanswered(session=session, topic_id=topic.id, unit_paths=paths)
+    silent = list(await topics.unanswered(session=session, topic_id=topic.id, unit_paths=paths))
+    if due_at is not None and now < due_at + HOLD_WHILE_FILLING:
+        busy = await reports.filling_in(
+            session=session, person_ids=[p.id for p in silent if p.id], since=now - HOLD_WHILE_FILLING
+        )
+        silent = [person for person in silent if person.id not in busy]
     if not silent:
         return 0
     drafts = await reports.drafts_in_slot(

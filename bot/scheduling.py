@@ -76,6 +76,12 @@ CATALOG: dict[str, JobInfo] = {
             stale_after=timedelta(0),
         ),
         JobInfo(
+            name="held_reminders",
+            description=N_("Send the reminders held back while a person was filling in a form"),
+            default_rule=None,
+            stale_after=timedelta(0),
+        ),
+        JobInfo(
             name="reminders",
             description=N_("Remind collaborators who have not reported on an open topic"),
             default_rule=lambda settings: settings.schedule_reminders,

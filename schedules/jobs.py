@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.reminders import ReminderPlan, remind_silent
+from bot.reminders import HOLD_WHILE_FILLING, ReminderPlan, remind_silent
 from bot.scheduling import JobContext, Run
 from storage import inbox, people, topics
 from storage import jobs as job_store
@@ -34,14 +34,14 @@ async def reminders(context: JobContext, session: AsyncSession, occurrence: date
     topic already in the day before its due time is left to due_reminders: one, not two)."""
     plan = _plan(context)
     now = context.clock.now()
-    occasion = occurrence.astimezone(context.settings.tz).strftime("%Y%m%d%H%M")
+    occasion = _occasion(context, occurrence)
     queued = 0
     due_window = timedelta(hours=context.settings.reminder_hours_before_due)
     for topic in await topics.open_topics(session=session, now=now):
         if topic.due_at - now <= due_window:
             continue  # the day before its due time has its own reminder (due_reminders)
         if topic.published_at is not None and topic.published_at <= occurrence:
-            queued += await remind_silent(session, plan, topic, occasion=occasion, now=now)
+            queued += await remind_silent(session, plan, topic, occasion=occasion, now=now, due_at=occurrence)
     return f"{queued} reminder(s) queued"
 
 
@@ -58,8 +58,45 @@ async def due_reminders(context: JobContext, session: AsyncSession, now: datetim
             session=session, job="due_reminders", subject=str(topic.id), targets=[""], now=now
         )
         if claimed:
-            queued += await remind_silent(session, _plan(context), topic, occasion="due", now=now)
+            queued += await remind_silent(
+                session, _plan(context), topic, occasion="due", now=now, due_at=start
+            )
     return f"{queued} reminder(s) queued" if queued else ""
+
+
+async def held_reminders(context: JobContext, session: AsyncSession, now: datetime) -> str:
+    """Each tick: the reminders held back from people filling in a form go once the form has
+    ended, or HOLD_WHILE_FILLING after their time (the outbox's key keeps the others from
+    getting theirs twice)."""
+    since = now - HOLD_WHILE_FILLING - timedelta(minutes=5)
+    dated = [
+        datetime.fromisoformat(subject)
+        for subject in await job_store.recent_subjects(session=session, job="reminders", since=since)
+    ]
+    due = set(await job_store.recent_subjects(session=session, job="due_reminders", since=since))
+    if not dated and not due:
+        return ""
+    plan, before = _plan(context), timedelta(hours=context.settings.reminder_hours_before_due)
+    queued = 0
+    for topic in await topics.open_topics(session=session, now=now):
+        for occurrence in dated:
+            if (
+                topic.due_at - occurrence > before
+                and topic.published_at is not None
+                and topic.published_at <= occurrence
+            ):
+                queued += await remind_silent(
+                    session, plan, topic, occasion=_occasion(context, occurrence), now=now, due_at=occurrence
+                )
+        if str(topic.id) in due:
+            queued += await remind_silent(
+                session, plan, topic, occasion="due", now=now, due_at=topic.due_at - before
+            )
+    return f"{queued} held reminder(s) queued" if queued else ""
+
+
+def _occasion(context: JobContext, occurrence: datetime) -> str:
+    return occurrence.astimezone(context.settings.tz).strftime("%Y%m%d%H%M")
 
 
 def _plan(context: JobContext) -> ReminderPlan:
@@ -73,4 +110,9 @@ def _plan(context: JobContext) -> ReminderPlan:
     )
 
 
-RUNS: dict[str, Run] = {"housekeeping": housekeeping, "reminders": reminders, "due_reminders": due_reminders}
+RUNS: dict[str, Run] = {
+    "housekeeping": housekeeping,
+    "reminders": reminders,
+    "due_reminders": due_reminders,
+    "held_reminders": held_reminders,
+}

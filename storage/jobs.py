@@ -50,3 +50,9 @@ async def schedules(*, session: AsyncSession) -> dict[str, Schedule]:
 async def save_schedule(*, session: AsyncSession, schedule: Schedule) -> None:
     session.add(schedule)
     await session.flush()
+
+
+async def recent_subjects(*, session: AsyncSession, job: str, since: datetime) -> list[str]:
+    """The subjects of a job's runs claimed since then (e.g. the reminders just sent)."""
+    statement = select(JobRun.subject).where(JobRun.job == job, col(JobRun.claimed_at) > since).distinct()
+    return list((await session.exec(statement)).all())

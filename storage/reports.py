@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import case, delete, func, insert
 from sqlmodel import col, select
@@ -277,4 +278,16 @@ async def drafts_in_slot(*, session: AsyncSession, slot: str, person_ids: Sequen
             Draft.slot == slot, col(Draft.person_id).in_(ids[start : start + 1000])
         )
         found.update({draft.person_id: draft for draft in (await session.exec(statement)).all()})
+    return found
+
+
+async def filling_in(*, session: AsyncSession, person_ids: Sequence[int], since: datetime) -> set[int]:
+    """Which of these people touched a form (any draft) since then: they are filling it in."""
+    found: set[int] = set()
+    ids = list(person_ids)
+    for start in range(0, len(ids), 1000):
+        statement = select(Draft.person_id).where(
+            col(Draft.person_id).in_(ids[start : start + 1000]), col(Draft.updated_at) > since
+        )
+        found.update(int(person_id) for person_id in (await session.exec(statement)).all())
     return found

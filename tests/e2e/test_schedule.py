@@ -105,9 +105,9 @@ async def test_admins_change_pause_and_resume_a_job(world: World) -> None:
         assert (row.rule, row.paused) == ("1,15 04:00", False)
 
 
-def _vn(day: int, hour: int, month: int = 11) -> datetime:
+def _vn(day: int, hour: int, minute: int = 0, month: int = 11) -> datetime:
     """A local time in Vietnam (UTC+7), as UTC."""
-    return datetime(2026, month, day, hour, tzinfo=UTC) - timedelta(hours=7)
+    return datetime(2026, month, day, hour, minute, tzinfo=UTC) - timedelta(hours=7)
 
 
 async def _reminded(persona: Persona | ZaloPersona) -> list[str]:
@@ -199,3 +199,34 @@ async def test_the_day_before_the_due_time_the_silent_are_reminded_once(
     assert "due_reminders" not in await runner.tick()  # once per topic
     await world.delivered()
     assert len(await _reminded(org["ctv3"])) == 1
+
+
+async def test_a_person_filling_in_a_form_gets_the_reminder_after_it_ends_or_half_an_hour_later(
+    world: World, org: dict[str, Persona]
+) -> None:
+    runner = world.app.job_runner
+    assert runner is not None
+    await publish_topic(org["staff"], due="30/11/2026")
+    world.clock.current = _vn(20, 8, 58)
+    await org["ctv3"].send("/report")  # in the middle of an incident report
+    await org["ctv3"].send("Tranh chấp đất đai kéo dài tại thôn 3, nhiều hộ kiến nghị")
+    await org["ctv4"].send("/report")  # and this one never finishes it
+    world.clock.current = _vn(20, 9) + timedelta(minutes=1)
+    assert "reminders" in await runner.tick()
+    await world.delivered()
+    assert len(await _reminded(org["ctv2"])) == 1
+    assert await _reminded(org["ctv3"]) == [] and await _reminded(org["ctv4"]) == []
+    world.clock.current = _vn(20, 9) + timedelta(minutes=5)
+    await org["ctv3"].send("/cancel")  # the form ends
+    await runner.tick()
+    await world.delivered()
+    assert len(await _reminded(org["ctv3"])) == 1 and await _reminded(org["ctv4"]) == []
+    world.clock.current = _vn(20, 9) + timedelta(minutes=31)  # half an hour on: no longer held
+    await runner.tick()
+    await world.delivered()
+    assert len(await _reminded(org["ctv4"])) == 1
+    for later in (32, 40, 60):
+        world.clock.current = _vn(20, 9) + timedelta(minutes=later)
+        await runner.tick()
+    await world.delivered()
+    assert [len(await _reminded(org[name])) for name in ("ctv2", "ctv3", "ctv4")] == [1, 1, 1]
