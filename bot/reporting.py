@@ -35,6 +35,7 @@ INCIDENT_FORM = "incident"
 ADHOC_SLOT = "report:adhoc"
 URGENCY_QUESTION = "muc_do"
 URGENT = reports.URGENT
+LATE = "late"  # Report.status of a report sent after its topic's due time
 OVERVIEW_LIMIT = 10  # open topics and matters listed by /start; the rest are counted
 ALERT_EXCERPT = 600  # characters of the report's text in the alert; 📄 shows the rest
 MAIN_TEXT_QUESTIONS = ("noi_dung", "su_viec")
@@ -214,6 +215,8 @@ class ReportPurpose:
                 period=topic.period if topic else period_of(now, services.tz),
                 source_update_id=services.update_id,
                 submitted_at=now,
+                # after the due time (the topic closed or not): taken, and marked late
+                status=LATE if topic is not None and now > topic.due_at else "new",
             )
         else:
             report.revision += 1
@@ -405,6 +408,7 @@ async def store_group_reply(
         source_message_id=message.message_id,
         submitted_at=now,
         updated_at=now,
+        status=LATE if now > topic.due_at else "new",
     )
     return await reports.save_report(session=services.session, report=report, choice_values=[])
 

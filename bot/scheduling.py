@@ -76,6 +76,12 @@ CATALOG: dict[str, JobInfo] = {
             stale_after=timedelta(0),
         ),
         JobInfo(
+            name="close_topics",
+            description=N_("Close topics at their due time and send their summary to leaders and staff"),
+            default_rule=None,
+            stale_after=timedelta(0),
+        ),
+        JobInfo(
             name="held_reminders",
             description=N_("Send the reminders held back while a person was filling in a form"),
             default_rule=None,

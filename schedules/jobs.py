@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.closing import close_topic
 from bot.reminders import HOLD_WHILE_FILLING, ReminderPlan, remind_silent
 from bot.scheduling import JobContext, Run
 from storage import inbox, people, topics
@@ -95,6 +96,19 @@ async def held_reminders(context: JobContext, session: AsyncSession, now: dateti
     return f"{queued} held reminder(s) queued" if queued else ""
 
 
+async def close_topics(context: JobContext, session: AsyncSession, now: datetime) -> str:
+    """Each tick: topics whose due time has passed are closed (once, claimed per topic) and
+    their readers get the summary."""
+    closed = queued = 0
+    for topic in await topics.past_due(session=session, now=now):
+        if await job_store.claim(
+            session=session, job="close_topics", subject=str(topic.id), targets=[""], now=now
+        ):
+            queued += await close_topic(session, _plan(context), topic, now=now)
+            closed += 1
+    return f"{closed} topic(s) closed, {queued} summary message(s) queued" if closed else ""
+
+
 def _occasion(context: JobContext, occurrence: datetime) -> str:
     return occurrence.astimezone(context.settings.tz).strftime("%Y%m%d%H%M")
 
@@ -115,4 +129,5 @@ RUNS: dict[str, Run] = {
     "reminders": reminders,
     "due_reminders": due_reminders,
     "held_reminders": held_reminders,
+    "close_topics": close_topics,
 }

@@ -233,6 +233,34 @@ async def staff_of_units(
     return await _members(session, statement)
 
 
+async def readers_of_units(*, session: AsyncSession, unit_ids: Sequence[int]) -> list[tuple[Member, int]]:
+    """Active staff and leaders whose role is held at one of these units, each with that unit
+    (whose figures they read): who gets a topic's summary when it closes."""
+    if not unit_ids:
+        return []
+    statement = (
+        select(  # type: ignore[call-overload]
+            Person.id, Person.chat_id, Person.full_name, Person.locale, Person.unit_id, PersonRole.unit_id
+        )
+        .join(PersonRole, col(PersonRole.person_id) == Person.id)
+        .where(
+            Person.status == PersonStatus.ACTIVE,
+            Person.reachability == Reachability.ACTIVE,
+            col(PersonRole.role).in_([Role.STAFF, Role.LEADER]),
+            col(PersonRole.unit_id).in_(unit_ids),
+        )
+        .distinct()
+        .order_by(Person.full_name)
+    )
+    return [
+        (
+            Member(person_id=pid, chat_id=chat_id, full_name=name, locale=locale, unit_id=unit_id or 0),
+            int(grant),
+        )
+        for pid, chat_id, name, locale, unit_id, grant in (await session.exec(statement)).all()
+    ]
+
+
 async def move_group(*, session: AsyncSession, old_chat_id: int, new_chat_id: int) -> bool:
     """Follow a group to its new chat id (supergroup migration); False if nothing to move."""
     group = await get_group(session=session, chat_id=old_chat_id)

@@ -313,3 +313,13 @@ async def unanswered(*, session: AsyncSession, topic_id: int, unit_paths: Sequen
         .order_by(col(Person.id))
     )
     return (await session.exec(statement)).all()
+
+
+async def past_due(*, session: AsyncSession, now: datetime, kind: str = TopicKind.MONTHLY) -> Sequence[Topic]:
+    """Published topics whose due time has passed: to be closed."""
+    statement = (
+        select(Topic)
+        .where(Topic.kind == kind, Topic.status == TopicStatus.PUBLISHED, col(Topic.due_at) <= now)
+        .order_by(col(Topic.due_at), col(Topic.id))
+    )
+    return (await session.exec(statement)).all()

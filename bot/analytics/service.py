@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 
 from aiogram.utils.i18n import gettext as _
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.access import Actor, Permission
 from bot.analytics.chart import CHART_UNITS, ChartTexts, has_chart, render_chart
 from bot.analytics.render import render_summary
 from bot.analytics.summary import PeriodError, Summary, build_summary, parse_period
 from bot.clock import period_of
-from bot.conversation import Outcome, Services
+from bot.conversation import FormCatalog, Outcome, Services
 from bot.delivery.splitting import split_html
 from bot.forms import FormDefinition
 from bot.people import channels_line
@@ -48,13 +49,7 @@ async def summary_for(
     else:
         scope = await _scope_unit(services, actor)
     path = scope.path if scope else "/"
-    forms: list[FormDefinition] = [
-        services.forms.builtin[key] for key in FORM_ORDER if key in services.forms.builtin
-    ]
-    for form_id in await reports.forms_used(session=session, period=period, under_path=path):
-        definition = await services.forms.get(session, form_id)
-        if all(definition.key != known.key for known in forms):
-            forms.append(definition)
+    forms = await summary_forms(services.forms, session, period=period, path=path)
     summary = await build_summary(
         session=session, period=period, scope=scope, forms=forms, locale=current_locale()
     )
@@ -97,6 +92,18 @@ async def _chart(services: Services, summary: Summary) -> Screen | None:
     photo = await asyncio.to_thread(media.save, png)
     caption = _("📈 Chart of the summary {month} · {scope}").format(month=month, scope=escape(scope))
     return Screen(text=caption, photo=photo)
+
+
+async def summary_forms(
+    catalog: FormCatalog, session: AsyncSession, *, period: str, path: str
+) -> list[FormDefinition]:
+    """The forms whose questions the summary counts: the builtin ones, then any other used."""
+    forms: list[FormDefinition] = [catalog.builtin[key] for key in FORM_ORDER if key in catalog.builtin]
+    for form_id in await reports.forms_used(session=session, period=period, under_path=path):
+        definition = await catalog.get(session, form_id)
+        if all(definition.key != known.key for known in forms):
+            forms.append(definition)
+    return forms
 
 
 async def _scope_unit(services: Services, actor: Actor) -> Unit | None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlmodel import select
 
 from bot.sandbox import SandboxClient, SandboxServer
-from storage.models import Inbox, InboxStatus, JobRun, Schedule
+from storage.models import Inbox, InboxStatus, JobRun, Schedule, Topic, TopicStatus
 from tests.e2e.flows import fill_monthly, publish_topic
 from tests.e2e.harness import Persona, World, ZaloPersona, drop_database, make_world
 
@@ -230,3 +230,41 @@ async def test_a_person_filling_in_a_form_gets_the_reminder_after_it_ends_or_hal
         await runner.tick()
     await world.delivered()
     assert [len(await _reminded(org[name])) for name in ("ctv2", "ctv3", "ctv4")] == [1, 1, 1]
+
+
+async def test_a_topic_closes_at_its_due_time_its_readers_get_the_summary_and_late_reports_are_marked(
+    world: World, org: dict[str, Persona]
+) -> None:
+    runner = world.app.job_runner
+    assert runner is not None
+    await org["leader"].send("/help")  # the leader has opened the bot, as leaders have
+    await publish_topic(org["staff"], due="25/11/2026")
+    group = world.groups["CTV Huyện Bình Minh"]
+    await org["ctv1"].press("📝 Gửi báo cáo", chat_id=group)
+    await fill_monthly(org["ctv1"], content="Người dân đồng tình với chủ trương sáp nhập xã.")
+    await org["ctv1"].press("✅ Gửi báo cáo")
+    world.clock.current = _vn(25, 23, 58)
+    assert "close_topics" not in await runner.tick()
+    world.clock.current = _vn(26, 0, 1)
+    assert "close_topics" in await runner.tick()
+    await world.delivered()
+    async with world.sessions() as session:
+        topic = (await session.exec(select(Topic))).one()
+        assert topic.status == TopicStatus.CLOSED
+    for reader in ("staff", "leader"):  # both hold their role at the province, a target
+        closed = await org[reader].wait_for_text("📕")
+        assert closed["text"].startswith("📕 Chủ đề số 1 “Sáp nhập đơn vị hành chính cấp xã” đã đóng")
+        assert "Số báo cáo đầy đủ nhận được: 1" in closed["text"]
+    assert not any(
+        "📕" in str(m.get("text", "")) for m in await world.client.chat_messages(org["ctv2"].user_id)
+    )
+    assert "close_topics" not in await runner.tick()  # once
+    # a report sent after the due time is still taken, and marked late
+    await org["ctv2"].press("📝 Gửi báo cáo", chat_id=group)
+    await fill_monthly(org["ctv2"], content="Bà con mong sớm ổn định bộ máy sau sáp nhập.")
+    reply = await org["ctv2"].press("✅ Gửi báo cáo")
+    assert "sau hạn" in reply.text, reply.text
+    late = [
+        report for report in await world.reports() if report.person_id != (await world.person(org["ctv1"])).id
+    ]  # type: ignore[union-attr]
+    assert [report.status for report in late] == ["late"]
