@@ -22,11 +22,16 @@ from storage import people, topics
 from storage.models import Topic, TopicStatus
 
 
-async def close_topic(session: AsyncSession, plan: ReminderPlan, topic: Topic, *, now: datetime) -> int:
-    """Close the topic and queue each reader's summary; how many were queued."""
+async def close_topic(
+    session: AsyncSession, plan: ReminderPlan, topic: Topic, *, now: datetime, summary: bool = True
+) -> int:
+    """Close the topic and (unless `summary` is False) queue each reader's summary; how many
+    were queued."""
     assert topic.id is not None
     topic.status = TopicStatus.CLOSED
     session.add(topic)
+    if not summary:
+        return 0
     readers = await people.readers_of_units(
         session=session, unit_ids=await topics.target_unit_ids(session=session, topic_id=topic.id)
     )

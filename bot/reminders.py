@@ -21,7 +21,7 @@ from bot.reporting import topic_slot
 from bot.tags import report_payload, tag_of
 from bot.topics import report_button_text
 from bot.ui import deep_link, escape, link_choices
-from storage import reports, topics
+from storage import outbox, reports, topics
 from storage.models import Topic
 
 
@@ -58,6 +58,11 @@ async def remind_silent(
     assert topic.id is not None
     paths = await topics.target_paths(session=session, topic_id=topic.id)
     silent = list(await topics.unanswered(session=session, topic_id=topic.id, unit_paths=paths))
+    key = f"remind:{topic.id}:{occasion}"
+    done = await outbox.known_keys(session=session, keys=[f"{key}:{person.chat_id}:0" for person in silent])
+    silent = [person for person in silent if f"{key}:{person.chat_id}:0" not in done]
+    if not silent:
+        return 0
     if due_at is not None and now < due_at + HOLD_WHILE_FILLING:
         busy = await reports.filling_in(
             session=session, person_ids=[p.id for p in silent if p.id], since=now - HOLD_WHILE_FILLING
@@ -92,9 +97,7 @@ async def remind_silent(
         )
         for person in silent
     ]
-    return await plan.delivery.deliver(
-        session, key=f"remind:{topic.id}:{occasion}", recipients=recipients, render=render, personal=True
-    )
+    return await plan.delivery.deliver(session, key=key, recipients=recipients, render=render, personal=True)
 
 
 def reminder_text(topic: Topic, *, left: timedelta, stopped_at: tuple[int, int] | None, tz: ZoneInfo) -> str:

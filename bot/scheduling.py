@@ -238,8 +238,8 @@ class JobRunner:
             if row.rule != default and name not in self._warned:
                 self._warned.add(name)
                 log.warning(
-                    "job %s runs on %r (set with dlxh schedule or /schedule), not on the setting's %r; "
-                    "`dlxh schedule set %s ...` changes it",
+                    "job %s runs on %r, kept in the database (set with dlxh schedule, or the default "
+                    "when the job was first seen), not on the setting's %r; `dlxh schedule set %s ...` changes it",
                     name,
                     row.rule,
                     default,

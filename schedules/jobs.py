@@ -58,7 +58,7 @@ async def due_reminders(context: JobContext, session: AsyncSession, now: datetim
         claimed = await job_store.claim(
             session=session, job="due_reminders", subject=str(topic.id), targets=[""], now=now
         )
-        if claimed:
+        if claimed and topic.due_at - now > before / 4:  # not a "1 hour left" after downtime
             queued += await remind_silent(
                 session, _plan(context), topic, occasion="due", now=now, due_at=start
             )
@@ -69,7 +69,7 @@ async def held_reminders(context: JobContext, session: AsyncSession, now: dateti
     """Each tick: the reminders held back from people filling in a form go once the form has
     ended, or HOLD_WHILE_FILLING after their time (the outbox's key keeps the others from
     getting theirs twice)."""
-    since = now - HOLD_WHILE_FILLING - timedelta(minutes=5)
+    since = now - HOLD_WHILE_FILLING - timedelta(hours=1)  # a held one has an hour to go
     dated = [
         datetime.fromisoformat(subject)
         for subject in await job_store.recent_subjects(session=session, job="reminders", since=since)
@@ -80,12 +80,9 @@ async def held_reminders(context: JobContext, session: AsyncSession, now: dateti
     plan, before = _plan(context), timedelta(hours=context.settings.reminder_hours_before_due)
     queued = 0
     for topic in await topics.open_topics(session=session, now=now):
+        in_last_day = topic.due_at - now <= before  # the due reminder's, not a second one
         for occurrence in dated:
-            if (
-                topic.due_at - occurrence > before
-                and topic.published_at is not None
-                and topic.published_at <= occurrence
-            ):
+            if not in_last_day and topic.published_at is not None and topic.published_at <= occurrence:
                 queued += await remind_silent(
                     session, plan, topic, occasion=_occasion(context, occurrence), now=now, due_at=occurrence
                 )
@@ -104,9 +101,13 @@ async def close_topics(context: JobContext, session: AsyncSession, now: datetime
         if await job_store.claim(
             session=session, job="close_topics", subject=str(topic.id), targets=[""], now=now
         ):
-            queued += await close_topic(session, _plan(context), topic, now=now)
+            stale = now - topic.due_at > CLOSE_STALE  # a first deploy, long downtime: no summary storm
+            queued += await close_topic(session, _plan(context), topic, now=now, summary=not stale)
             closed += 1
     return f"{closed} topic(s) closed, {queued} summary message(s) queued" if closed else ""
+
+
+CLOSE_STALE = timedelta(days=1)
 
 
 def _occasion(context: JobContext, occurrence: datetime) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -11,8 +11,8 @@ from bot.scheduling import JobRunner
 
 
 def start_scheduler(runner: JobRunner, interval_seconds: float) -> AsyncIOScheduler:
-    """A tick at once (catching up what passed while the bot was down), then every interval.
-    One tick at a time; ticks missed while one ran are merged."""
+    """A tick every interval (the application ran one at start, catching up what passed
+    while the bot was down). One tick at a time; ticks missed while one ran are merged."""
     scheduler = AsyncIOScheduler()
     scheduler.add_job(
         runner.tick,
@@ -20,7 +20,7 @@ def start_scheduler(runner: JobRunner, interval_seconds: float) -> AsyncIOSchedu
         id="tick",
         coalesce=True,
         max_instances=1,
-        next_run_time=datetime.now().astimezone(),
+        next_run_time=datetime.now().astimezone() + timedelta(seconds=interval_seconds),
         misfire_grace_time=None,
     )
     scheduler.start()

@@ -37,6 +37,16 @@ async def get_broadcast(*, session: AsyncSession, broadcast_id: int) -> Broadcas
     return await session.get(Broadcast, broadcast_id)
 
 
+async def known_keys(*, session: AsyncSession, keys: Sequence[str]) -> set[str]:
+    """Which of these dedupe keys are queued already (sent or not)."""
+    known: set[str] = set()
+    for start in range(0, len(keys), 500):
+        chunk = list(keys[start : start + 500])
+        rows = await session.exec(select(col(Outbox.dedupe_key)).where(col(Outbox.dedupe_key).in_(chunk)))
+        known |= {key for key in rows.all() if key is not None}
+    return known
+
+
 async def add_rows(*, session: AsyncSession, rows: Sequence[Outbox]) -> int:
     """Queue rows whose dedupe key is new; returns how many were queued."""
     keys = [row.dedupe_key for row in rows if row.dedupe_key is not None]

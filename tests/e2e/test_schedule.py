@@ -268,3 +268,21 @@ async def test_a_topic_closes_at_its_due_time_its_readers_get_the_summary_and_la
         report for report in await world.reports() if report.person_id != (await world.person(org["ctv1"])).id
     ]  # type: ignore[union-attr]
     assert [report.status for report in late] == ["late"]
+
+
+async def test_a_topic_long_past_due_closes_without_a_summary_storm(
+    world: World, org: dict[str, Persona]
+) -> None:
+    """After long downtime (or on the first start of this version), old topics close quietly."""
+    runner = world.app.job_runner
+    assert runner is not None
+    await org["leader"].send("/help")
+    await publish_topic(org["staff"], due="25/11/2026")
+    world.clock.current = _vn(28, 10)  # three days after the due time
+    assert "close_topics" in await runner.tick()
+    await world.delivered()
+    async with world.sessions() as session:
+        assert (await session.exec(select(Topic))).one().status == TopicStatus.CLOSED
+    for reader in ("staff", "leader"):
+        texts = [str(m.get("text", "")) for m in await world.client.chat_messages(org[reader].user_id)]
+        assert not any(text.startswith("📕") for text in texts)
