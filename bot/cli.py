@@ -137,8 +137,11 @@ def _logging(settings: Settings) -> None:
         stream=sys.stderr,
     )
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)
+    # APScheduler says "Running job … executed successfully" at every tick; the jobs log what
+    # they did themselves (bot.scheduling)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     if settings.sandbox_mode:  # the demo's transcript is the output; libraries speak up only to warn
-        for name in ("aiogram", "aiohttp", "alembic", "bot"):
+        for name in ("aiogram", "aiohttp", "alembic", "bot", "schedules"):
             logging.getLogger(name).setLevel(logging.WARNING)
 
 
