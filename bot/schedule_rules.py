@@ -156,13 +156,3 @@ def _weekday(which: str) -> tuple[int, int] | None:
             if rest in ORDINALS:
                 return number, ORDINALS[rest]
     return None
-
-
-def between(rule: Rule, start: datetime, end: datetime, tz: ZoneInfo) -> list[datetime]:
-    """The times the rule falls in (start, end]."""
-    found = []
-    moment = rule.next_after(start, tz)
-    while moment <= end:
-        found.append(moment)
-        moment = rule.next_after(moment, tz)
-    return found

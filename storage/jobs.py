@@ -38,11 +38,6 @@ async def claim(
     return claimed
 
 
-async def was_claimed(*, session: AsyncSession, job: str, subject: str, target: str = "") -> bool:
-    statement = select(JobRun.id).where(JobRun.job == job, JobRun.subject == subject, JobRun.target == target)
-    return (await session.exec(statement)).first() is not None
-
-
 async def schedules(*, session: AsyncSession) -> dict[str, Schedule]:
     return {row.job: row for row in (await session.exec(select(Schedule))).all()}
 

@@ -11,14 +11,24 @@ GUIDANCE = (
 
 
 async def publish_topic(
-    staff: Persona, *, title: str = "Sáp nhập đơn vị hành chính cấp xã", due: str = "25/11/2026"
+    staff: Persona,
+    *,
+    title: str = "Sáp nhập đơn vị hành chính cấp xã",
+    due: str = "25/11/2026",
+    choose: str | None = None,
 ) -> Reply:
+    """Staff walk through /topic to every unit in scope, or to the one unit `choose` names."""
     await staff.send("/topic")
     await staff.send(title)
     await staff.send(GUIDANCE)
     await staff.press("Báo cáo tình hình dư luận xã hội định kỳ")
     await staff.press(this_month(staff.world))
-    await staff.press("Tất cả đơn vị trong phạm vi phụ trách")
+    if choose is None:
+        await staff.press("Tất cả đơn vị trong phạm vi phụ trách")
+    else:
+        await staff.press("Tôi tự chọn")
+        await staff.press(choose)
+        await staff.press("✅ Xong")
     preview = await staff.send(due)
     assert "Xem trước khi đăng" in preview.text, preview.text
     published = await staff.press("📢 Đăng")

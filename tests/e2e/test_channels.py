@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import select
 
 from storage.models import Draft, Report, ReportChannel, Role, Topic
-from tests.e2e.flows import fill_monthly, publish_topic, this_month, topic_post_id
+from tests.e2e.flows import fill_monthly, publish_topic, send_urgent, topic_post_id
 from tests.e2e.harness import Persona, World, ZaloPersona
 
 CONTENT = "Người dân đồng tình với chủ trương sáp nhập xã, mong sớm ổn định bộ máy."
@@ -229,13 +229,7 @@ async def test_staff_of_one_district_see_only_their_units(
 ) -> None:
     """Scope holds on both channels: another district's urgent matter and figures are refused."""
     other = await world.member(channel, "Cán bộ huyện B", unit="HUYEN_B", role=Role.STAFF)
-    await org["staff"].send("/urgent")
-    await org["staff"].send("Thông tin về việc thu hồi đất ở Huyện Bình Minh, đề nghị nắm tình hình.")
-    await org["staff"].press("⏭ Bỏ qua")
-    await org["staff"].press("Tôi tự chọn")
-    await org["staff"].press("Huyện Bình Minh")
-    await org["staff"].press("✅ Xong")
-    await org["staff"].send("18h")
+    await send_urgent(org["staff"], deadline="18h", choose="Huyện Bình Minh")
     await org["staff"].press("🚨 Gửi")
     await world.delivered()
     reply = await other.send("/urgent_status K1")
@@ -247,27 +241,16 @@ async def test_staff_of_one_district_see_only_their_units(
 async def test_a_group_message_from_outside_the_topics_units_is_not_stored(
     world: World, org: dict[str, Persona], channel: str
 ) -> None:
-    staff = org["staff"]
-    await staff.send("/topic")
-    await staff.send("Chủ đề riêng cho Huyện Bình Minh")
-    await staff.send("Nắm bắt dư luận về việc sáp nhập đơn vị hành chính cấp xã trên địa bàn.")
-    await staff.press("Báo cáo tình hình dư luận xã hội định kỳ")
-    await staff.press(this_month(world))
-    await staff.press("Tôi tự chọn")
-    await staff.press("Huyện Bình Minh")
-    await staff.press("✅ Xong")
-    await staff.send("25/11/2026")
     outsider = await world.member(channel, "CTV huyện B", unit="HUYEN_B")
     if isinstance(outsider, ZaloPersona):
         group = await world.zalo_group("Nhóm Zalo Bình Minh", [outsider], unit="HUYEN_A")
-        await staff.press("📢 Đăng")
-        await world.delivered()
-        reply = await outsider.send("#1 Ý kiến của người ở huyện khác", group=group)
     else:
         group_id = world.groups["CTV Huyện Bình Minh"]
         await world.client.add_member(group_id, outsider.user_id)
-        await staff.press("📢 Đăng")
-        await world.delivered()
+    await publish_topic(org["staff"], title="Chủ đề riêng cho Huyện Bình Minh", choose="Huyện Bình Minh")
+    if isinstance(outsider, ZaloPersona):
+        reply = await outsider.send("#1 Ý kiến của người ở huyện khác", group=group)
+    else:
         post_id = await topic_post_id(world, group_id)
         reply = await outsider.send("Ý kiến của người ở huyện khác", chat_id=group_id, reply_to=post_id)
     assert "không gửi tới đơn vị của đồng chí" in reply.text

@@ -261,18 +261,7 @@ async def test_a_group_reply_from_outside_the_topics_units_is_not_stored(
     world: World, org: dict[str, Persona]
 ) -> None:
     """Issue 18: a reply to a topic that does not target the replier's unit was stored."""
-    staff = org["staff"]
-    await staff.send("/topic")
-    await staff.send("Chủ đề riêng cho Huyện Bình Minh")
-    await staff.send(GUIDANCE)
-    await staff.press("Báo cáo tình hình dư luận xã hội định kỳ")
-    await staff.press(this_month(world))
-    await staff.press("Tôi tự chọn")
-    await staff.press("Huyện Bình Minh")
-    await staff.press("✅ Xong")
-    await staff.send("25/11/2026")
-    await staff.press("📢 Đăng")
-    await world.delivered()
+    await publish_topic(org["staff"], title="Chủ đề riêng cho Huyện Bình Minh", choose="Huyện Bình Minh")
     group_id = world.groups[GROUP]
     await world.client.add_member(group_id, org["ctv4"].user_id)  # a collaborator of Huyện Hòa Thuận
     post_id = await topic_post_id(world, group_id)

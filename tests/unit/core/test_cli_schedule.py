@@ -10,14 +10,6 @@ from bot.cli import app
 runner = CliRunner()
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
-    monkeypatch.setenv("BOT_TOKEN", "")
-    return tmp_path
-
-
 def test_list_set_pause_and_resume(env: Path) -> None:
     result = runner.invoke(app, ["schedule", "list"])
     assert result.exit_code == 0, result.output
