@@ -127,6 +127,30 @@ class Settings(BaseSettings):
     schedule_reminders: str = "20,25 09:00"
     # and once more this many hours before each topic's due time (the due_reminders job)
     reminder_hours_before_due: int = Field(default=24, ge=1, le=24 * 14)
+    # When "Schedule" in /topic publishes by default: the next time this rule falls (the 1st
+    # of the month at 08:00).
+    topic_publish_default: str = "1 08:00"
+    # Staff of a unit with no topic for the coming month are told this many days before it
+    # starts, at the time of SCHEDULE_TOPIC_WARNING's rule (the topic_warning job).
+    topic_warning_days_before_month: int = Field(default=3, ge=1, le=27)
+    schedule_topic_warning: str = "daily 08:00"
+    # Staff get each target unit's roll-call (answered / not yet) this many days before a
+    # topic's due time.
+    roll_call_days_before_due: int = Field(default=2, ge=1, le=14)
+    # A unit whose response rate is below this at a due time or deadline is "behind": its
+    # leader is told at a topic's due time, the staff of the unit above at an urgent deadline.
+    response_threshold_percent: int = Field(default=60, ge=1, le=100)
+    # Silent collaborators get an urgent matter once more when this share of the time
+    # between sending and the deadline has passed.
+    urgent_repush_fraction: float = Field(default=0.5, gt=0, lt=1)
+    # The monthly briefing (giao ban) falls here unless staff set it with /briefing; each
+    # bound group gets a reminder this many hours before it.
+    schedule_briefing: str = "5 08:00"
+    briefing_reminder_hours_before: int = Field(default=24, ge=1, le=24 * 7)
+    # An unfinished form untouched this many days gets one reminder; after
+    # `draft_discard_days` it is discarded (by the housekeeping job).
+    draft_reminder_days: int = Field(default=7, ge=1)
+    draft_discard_days: int = Field(default=30, ge=2)
     # Files the bot makes (the /summary chart) wait here until sent, and are removed after
     # `media_retention_days`.
     media_dir: Path = Path("data/media")
@@ -194,7 +218,13 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("schedule_housekeeping", "schedule_reminders")
+    @field_validator(
+        "schedule_housekeeping",
+        "schedule_reminders",
+        "schedule_topic_warning",
+        "schedule_briefing",
+        "topic_publish_default",
+    )
     @classmethod
     def _readable_rule(cls, value: str) -> str:
         from bot.schedule_rules import RuleError, parse

@@ -261,6 +261,8 @@ class Topic(SQLModel, table=True):
     created_by: int | None = Field(default=None, foreign_key="person.id")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     published_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    # A SCHEDULED topic is published at this time (the publish_scheduled job).
+    scheduled_for: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
 class TopicTarget(SQLModel, table=True):
@@ -491,3 +493,16 @@ class JobRun(SQLModel, table=True):
     subject: str = Field(max_length=64)
     target: str = Field(default="", max_length=64)
     claimed_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime, index=True)
+
+
+class Briefing(SQLModel, table=True):
+    """A monthly briefing (giao ban) of a unit, as its staff set it with /briefing; the bound
+    groups of the unit's subtree are reminded the day before (the briefing_reminders job).
+    A month without a row has its briefing at SCHEDULE_BRIEFING's time."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    unit_id: int = Field(foreign_key="unit.id", index=True)
+    held_at: datetime = Field(sa_type=UtcDateTime, index=True)
+    place: str = Field(max_length=255)
+    created_by: int | None = Field(default=None, foreign_key="person.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
