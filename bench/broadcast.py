@@ -105,6 +105,7 @@ async def _publish(client: SandboxClient, token: str, staff_id: int) -> None:
         ("press", "Báo cáo tình hình dư luận xã hội định kỳ"),
         ("press", f"{datetime.now(ZoneInfo('Asia/Ho_Chi_Minh')):%m/%Y} (tháng này)"),  # the month it is for
         ("text", due),
+        ("press", "📢 Ngay bây giờ"),
         ("press", "📢 Đăng"),
     ]:
         if kind == "text":

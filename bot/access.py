@@ -27,6 +27,7 @@ class Permission(StrEnum):
     SETUP_GROUP = "setup_group"
     PUBLISH_TOPIC = "publish_topic"
     VIEW_SUMMARY = "view_summary"
+    MANAGE_SCHEDULE = "manage_schedule"  # admins only (Role.ADMIN holds every permission)
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -124,6 +125,12 @@ POLICY: dict[str, Rule] = {
         Rule("/forget", None, PRIVATE, "the person's own personal details, after confirming"),
         Rule("/report", Permission.REPORT, PRIVATE, "a report for the collaborator's own unit"),
         Rule("/topic", Permission.PUBLISH_TOPIC, PRIVATE, "target units within the staff member's scope"),
+        Rule(
+            "/topics",
+            Permission.PUBLISH_TOPIC,
+            PRIVATE,
+            "monthly topics with a target unit within scope (an admin: all)",
+        ),
         Rule("/invite", Permission.INVITE, PRIVATE, "an invite to a unit within scope"),
         Rule("/urgent", Permission.PUBLISH_TOPIC, PRIVATE, "target units within scope"),
         Rule(
@@ -133,6 +140,12 @@ POLICY: dict[str, Rule] = {
             "urgent matters sent to units within scope, counted within scope",
         ),
         Rule("/broadcasts", Permission.PUBLISH_TOPIC, PRIVATE, "the staff member's own deliveries"),
+        Rule(
+            "/briefing",
+            Permission.PUBLISH_TOPIC,
+            PRIVATE,
+            "the monthly briefing of a unit within scope (its bound groups are reminded)",
+        ),
         Rule(
             "/setup",
             Permission.SETUP_GROUP,
@@ -146,6 +159,9 @@ POLICY: dict[str, Rule] = {
             frozenset({ChatKind.PRIVATE, ChatKind.GROUP}),
             "private: the leader's scope; a group: that group's unit, within scope",
             group_scope=True,
+        ),
+        Rule(
+            "/schedule", Permission.MANAGE_SCHEDULE, PRIVATE, "the scheduled jobs of the whole organisation"
         ),
         Rule(button("f"), None, PRIVATE, "the presser's own draft, at its current step, on its own prompt"),
         Rule(button("lg"), None, PRIVATE, "the presser's own language", known_only=True),
@@ -169,6 +185,13 @@ POLICY: dict[str, Rule] = {
             Permission.PUBLISH_TOPIC,
             PRIVATE,
             "a delivery the staff member started (or within an admin's scope)",
+        ),
+        Rule(
+            button("tp"),
+            Permission.PUBLISH_TOPIC,
+            PRIVATE,
+            "a monthly topic the staff member created or whose units are all within scope (an admin: any);"
+            " reminding reaches the silent collaborators within scope",
         ),
         Rule(
             button("su"),
@@ -298,6 +321,8 @@ def refusal_text(permission: Permission, actor: Actor | None) -> str:
         ).format(board=board())
     if permission is Permission.VIEW_SUMMARY:
         return _("Sorry, the summary is only for leaders and staff.")
+    if permission is Permission.MANAGE_SCHEDULE:
+        return _("Sorry, this command is only for administrators.")
     if permission is Permission.REPORT:
         return _("Sorry, only registered collaborators can send reports.")
     return _("Sorry, this command is only for the staff of {board}.").format(board=board())

@@ -29,7 +29,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import handlers
-from bot import menus, onboarding, reporting, topics, urgent
+from bot import briefings, menus, onboarding, reporting, topic_admin, topics, urgent
 from bot.channels.callback_signing import CallbackSigner
 from bot.channels.telegram_gateway import TelegramGateway
 from bot.channels.zalo import ZaloIntake, ZaloPoller, add_webhook_route
@@ -126,7 +126,10 @@ def create_conversations() -> Conversations:
             onboarding.REGISTRATION_SLOT: onboarding.RegistrationPurpose(),
             onboarding.INVITE_SLOT: onboarding.InvitePurpose(),
             topics.TOPIC_SLOT: topics.TopicPurpose(),
+            topic_admin.RESCHEDULE_SLOT: topic_admin.ReschedulePurpose(),
+            topic_admin.REOPEN_SLOT: topic_admin.ReopenPurpose(),
             urgent.URGENT_SLOT: urgent.UrgentPurpose(),
+            briefings.BRIEFING_SLOT: briefings.BriefingPurpose(),
             reporting.ReportPurpose.name: reporting.ReportPurpose(),
         }
     )
@@ -144,6 +147,7 @@ def create_dispatcher(
     delivery: Delivery,
     signer: CallbackSigner | None = None,
     media: MediaStore | None = None,
+    job_runner: JobRunner,
 ) -> Dispatcher:
     # Conversation state lives in the `draft` table (it must survive restarts), so aiogram's
     # in-memory FSM is switched off rather than run for nothing on every update.
@@ -157,6 +161,7 @@ def create_dispatcher(
         bot_username=bot_username,
         delivery=delivery,
         media=media,
+        job_runner=job_runner,  # /schedule
     )
     # For every update: who is acting, in which language, with which services.
     admins = admin_addresses if admin_addresses is not None else frozenset(settings.admin_ids)
@@ -298,6 +303,19 @@ class Application:
         )
         self.delivery = Delivery(i18n=self.i18n, clock=self.clock, sender=self.sender)
         self.admin_addresses = await self._admin_addresses()
+        # Built before the dispatcher, whose handlers (/schedule) use it; it ticks further down.
+        self.job_runner = JobRunner(
+            context=JobContext(
+                settings=settings,
+                clock=self.clock,
+                media=self.media,
+                delivery=self.delivery,
+                forms=forms,
+                bot_username=self.bot_username,
+            ),
+            session_factory=self.session_factory,
+            runs=RUNS,
+        )
         self.dispatcher = create_dispatcher(
             settings,
             admin_addresses=self.admin_addresses,
@@ -309,6 +327,7 @@ class Application:
             bot_username=self.bot_username,
             delivery=self.delivery,
             media=self.media,
+            job_runner=self.job_runner,
         )
         self.processor = InboxProcessor(
             dispatcher=self.dispatcher,
@@ -354,18 +373,6 @@ class Application:
         self.processor.start_rescanning()
         # Scheduled jobs (retention among them): what passed while the bot was down runs
         # once now, then APScheduler ticks.
-        self.job_runner = JobRunner(
-            context=JobContext(
-                settings=settings,
-                clock=self.clock,
-                media=self.media,
-                delivery=self.delivery,
-                forms=forms,
-                bot_username=self.bot_username,
-            ),
-            session_factory=self.session_factory,
-            runs=RUNS,
-        )
         await self.job_runner.tick()
         if settings.scheduler_interval_seconds > 0:
             self.scheduler = start_scheduler(self.job_runner, settings.scheduler_interval_seconds)

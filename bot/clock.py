@@ -52,3 +52,17 @@ def format_date(moment: datetime | date, tz: ZoneInfo) -> str:
 
 def format_datetime(moment: datetime, tz: ZoneInfo) -> str:
     return moment.astimezone(tz).strftime("%H:%M %d/%m/%Y")
+
+
+# Pushes counted back from a due time (23:59 of a day) would fall at night: they go at the
+# end of the working day before instead.
+NIGHT_STARTS, NIGHT_ENDS, EVENING = time(21, 0), time(7, 0), time(17, 0)
+
+
+def awake(moment: datetime, tz: ZoneInfo) -> datetime:
+    """`moment`, or 17:00 before it when it falls between 21:00 and 07:00 local time."""
+    local = moment.astimezone(tz)
+    if NIGHT_ENDS <= local.time() < NIGHT_STARTS:
+        return moment
+    day = local.date() if local.time() >= NIGHT_STARTS else local.date() - timedelta(days=1)
+    return datetime.combine(day, EVENING, tzinfo=tz).astimezone(UTC)

@@ -151,6 +151,8 @@ class Settings(BaseSettings):
     # `draft_discard_days` it is discarded (by the housekeeping job).
     draft_reminder_days: int = Field(default=7, ge=1)
     draft_discard_days: int = Field(default=30, ge=2)
+    # When the draft reminders go (the draft_reminders job): in the daytime, never at night.
+    schedule_draft_reminders: str = "daily 09:00"
     # Files the bot makes (the /summary chart) wait here until sent, and are removed after
     # `media_retention_days`.
     media_dir: Path = Path("data/media")
@@ -223,6 +225,7 @@ class Settings(BaseSettings):
         "schedule_reminders",
         "schedule_topic_warning",
         "schedule_briefing",
+        "schedule_draft_reminders",
         "topic_publish_default",
     )
     @classmethod
@@ -271,6 +274,15 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "ZALO_WEBHOOK_SECRET must be 8 to 256 letters, digits, '-' or '_' in Zalo webhook mode"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _reminder_before_discard(self) -> Settings:
+        if self.draft_reminder_days >= self.draft_discard_days:
+            raise ValueError(
+                "DRAFT_REMINDER_DAYS must be fewer than DRAFT_DISCARD_DAYS: a draft is reminded of "
+                "before it is discarded"
+            )
         return self
 
     @property

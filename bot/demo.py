@@ -335,6 +335,7 @@ async def play_demo_month(
     await staff.presses(f"{today:%m/%Y} (tháng này)")
     await staff.presses("Tất cả đơn vị trong phạm vi phụ trách")
     await staff.says(due.strftime("%d/%m/%Y"))
+    await staff.presses("📢 Ngay bây giờ")
     await staff.presses("📢 Đăng")
     await staff.waits_for_delivery()
     post = next(

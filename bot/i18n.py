@@ -91,6 +91,18 @@ def N_(message: str) -> str:
     return message
 
 
+# Monday first, as `date.weekday()` counts (translated where shown).
+WEEKDAY_NAMES = (
+    N_("Monday"),
+    N_("Tuesday"),
+    N_("Wednesday"),
+    N_("Thursday"),
+    N_("Friday"),
+    N_("Saturday"),
+    N_("Sunday"),
+)
+
+
 @contextmanager
 def in_locale(i18n: I18n, locale: str) -> Iterator[None]:
     """Render in another person's language, also outside an update (schedules, start-up)."""

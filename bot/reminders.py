@@ -4,6 +4,7 @@ they say how long is left and where an unfinished report stopped. The scheduler 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -12,10 +13,10 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.clock import format_datetime
+from bot.clock import awake, format_datetime
 from bot.conversation import FormCatalog
 from bot.delivery.service import Delivery, Outgoing, Recipient
-from bot.forms import FormState, progress
+from bot.forms import FormDefinition, FormState, progress
 from bot.i18n import normalize_locale
 from bot.reporting import topic_slot
 from bot.tags import report_payload, tag_of
@@ -39,6 +40,9 @@ class ReminderPlan:
 # Someone filling in a form is not interrupted: their reminder waits until the form ends
 # (the next tick after) or this long after the reminder's time.
 HOLD_WHILE_FILLING = timedelta(minutes=30)
+# The job_run claims of reminders staff send by hand ("remind now", reopening): subject
+# "<topic id>|<occasion>", target the comma-joined subtrees it reached ("" for all).
+MANUAL_REMINDERS = "manual_reminders"
 
 
 async def remind_silent(
@@ -49,14 +53,18 @@ async def remind_silent(
     occasion: str,
     now: datetime,
     due_at: datetime | None = None,
+    within: Sequence[str] | None = None,
 ) -> int:
     """Queue a reminder to each collaborator of the topic's units who has not reported on it;
     `occasion` names the reminder ("202612200900", "due"): the same occasion is never queued
     twice for one person (the outbox's key), so running it again sends only to whom it held
     back. Until `due_at` + HOLD_WHILE_FILLING, a person who touched a form in the last
-    HOLD_WHILE_FILLING is held back. Returns how many were queued."""
+    HOLD_WHILE_FILLING is held back. `within`: only these subtrees of the topic's units (a
+    staff member's "remind now"). Returns how many were queued."""
     assert topic.id is not None
     paths = await topics.target_paths(session=session, topic_id=topic.id)
+    if within is not None:
+        paths = common_subtrees(paths, within)
     silent = list(await topics.unanswered(session=session, topic_id=topic.id, unit_paths=paths))
     key = f"remind:{topic.id}:{occasion}"
     done = await outbox.known_keys(session=session, keys=[f"{key}:{person.chat_id}:0" for person in silent])
@@ -78,9 +86,7 @@ async def remind_silent(
         if draft.form_id is None:
             continue
         form = await plan.forms.get(session, draft.form_id)
-        state = FormState.from_json(draft.state)
-        position, total = progress(form, state)
-        stopped_at[person_id] = (position if state.status == "asking" else total, total)
+        stopped_at[person_id] = where_stopped(form, FormState.from_json(draft.state))
     link = deep_link(plan.bot_username, report_payload(topic))
 
     def render(recipient: Recipient) -> Outgoing:
@@ -97,7 +103,21 @@ async def remind_silent(
         )
         for person in silent
     ]
-    return await plan.delivery.deliver(session, key=key, recipients=recipients, render=render, personal=True)
+    # Thousands of rows at 09:00: sent as a broadcast, so that they go at the bulk rate and
+    # behind the answers to people using the bot then (bench/reminders.py); an admin sees it
+    # in /broadcasts and can stop it.
+    broadcast = await plan.delivery.start_broadcast(
+        session, kind="reminder", title=f"⏰ {topic.title}", created_by=None, progress=None, topic_id=topic.id
+    )
+    return await plan.delivery.deliver(
+        session, key=key, recipients=recipients, render=render, personal=True, broadcast=broadcast
+    )
+
+
+def where_stopped(form: FormDefinition, state: FormState) -> tuple[int, int]:
+    """(question N, of M) where an unfinished form stopped; on its review screen, the last."""
+    position, total = progress(form, state)
+    return (position if state.status == "asking" else total, total)
 
 
 def reminder_text(topic: Topic, *, left: timedelta, stopped_at: tuple[int, int] | None, tz: ZoneInfo) -> str:
@@ -127,3 +147,20 @@ def time_left(left: timedelta) -> str:
         return ngettext("{count} day", "{count} days", days).format(count=days)
     hours = max(1, int(left.total_seconds() // 3600))
     return ngettext("{count} hour", "{count} hours", hours).format(count=hours)
+
+
+def common_subtrees(paths: Sequence[str], others: Sequence[str]) -> list[str]:
+    """The subtrees in both sets (of materialised paths): of two nested ones, the lower."""
+    found = {a if a.startswith(b) else b for a in paths for b in others if a.startswith(b) or b.startswith(a)}
+    return sorted(found)
+
+
+def reminder_before_due(topic: Topic, *, hours: int, tz: ZoneInfo) -> datetime:
+    """When the reminder before a topic's due time goes: REMINDER_HOURS_BEFORE_DUE before it,
+    or the evening before if that falls at night."""
+    return awake(topic.due_at - timedelta(hours=hours), tz)
+
+
+def due_occasion(topic: Topic) -> str:
+    """The due reminder's occasion: of this due time (a reopened topic has its own)."""
+    return f"due{topic.due_at:%Y%m%d%H%M}"

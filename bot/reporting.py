@@ -29,13 +29,12 @@ from bot.ui import (
     truncate,
 )
 from storage import people, reports, topics
-from storage.models import Draft, Report, ReportChannel, Topic, TopicKind, TopicStatus
+from storage.models import Draft, Report, ReportChannel, ReportStatus, Topic, TopicKind, TopicStatus
 
 INCIDENT_FORM = "incident"
 ADHOC_SLOT = "report:adhoc"
 URGENCY_QUESTION = "muc_do"
 URGENT = reports.URGENT
-LATE = "late"  # Report.status of a report sent after its topic's due time
 OVERVIEW_LIMIT = 10  # open topics and matters listed by /start; the rest are counted
 ALERT_EXCERPT = 600  # characters of the report's text in the alert; 📄 shows the rest
 MAIN_TEXT_QUESTIONS = ("noi_dung", "su_viec")
@@ -216,7 +215,7 @@ class ReportPurpose:
                 source_update_id=services.update_id,
                 submitted_at=now,
                 # after the due time (the topic closed or not): taken, and marked late
-                status=LATE if topic is not None and now > topic.due_at else "new",
+                status=ReportStatus.LATE if topic is not None and now > topic.due_at else ReportStatus.NEW,
             )
         else:
             report.revision += 1
@@ -408,7 +407,7 @@ async def store_group_reply(
         source_message_id=message.message_id,
         submitted_at=now,
         updated_at=now,
-        status=LATE if now > topic.due_at else "new",
+        status=ReportStatus.LATE if now > topic.due_at else ReportStatus.NEW,
     )
     return await reports.save_report(session=services.session, report=report, choice_values=[])
 

@@ -13,8 +13,9 @@ schedules/jobs.py.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -64,8 +65,33 @@ CATALOG: dict[str, JobInfo] = {
     info.name: info
     for info in (
         JobInfo(
+            name="publish_scheduled",
+            description=N_("Publish scheduled topics at their time"),
+            default_rule=None,
+            stale_after=timedelta(0),
+        ),
+        JobInfo(
+            name="topic_warning",
+            description=N_(
+                "Tell staff, a few days before a month starts, that their unit has no topic for it"
+            ),
+            default_rule=lambda settings: settings.schedule_topic_warning,
+            # after downtime, still that day (the next day's run warns as well: claimed per month)
+            stale_after=timedelta(hours=12),
+        ),
+        JobInfo(
+            name="roll_calls",
+            description=N_(
+                "Send staff each unit's roll-call (sent / not yet) a few days before a topic's due time"
+            ),
+            default_rule=None,
+            stale_after=timedelta(0),
+        ),
+        JobInfo(
             name="housekeeping",
-            description=N_("Remove handled updates, unfinished registrations and old charts"),
+            description=N_(
+                "Remove handled updates, unfinished registrations, abandoned forms and old charts"
+            ),
             default_rule=lambda settings: settings.schedule_housekeeping,
             stale_after=timedelta(days=7),
         ),
@@ -82,6 +108,34 @@ CATALOG: dict[str, JobInfo] = {
             stale_after=timedelta(0),
         ),
         JobInfo(
+            name="urgent_repush",
+            description=N_(
+                "Send an urgent matter once more to the silent collaborators, part of the way to its deadline"
+            ),
+            default_rule=None,
+            stale_after=timedelta(0),
+        ),
+        JobInfo(
+            name="urgent_deadline",
+            description=N_("Send the staff the status of an urgent matter at its deadline"),
+            default_rule=None,
+            stale_after=timedelta(0),
+        ),
+        JobInfo(
+            name="urgent_escalation",
+            description=N_(
+                "At an urgent matter's deadline, tell the staff of the unit above which units are below the response threshold"
+            ),
+            default_rule=None,
+            stale_after=timedelta(0),
+        ),
+        JobInfo(
+            name="briefing_reminders",
+            description=N_("Remind the bound groups of each unit of its monthly briefing the day before"),
+            default_rule=None,  # at each briefing's own time, claimed per briefing
+            stale_after=timedelta(0),
+        ),
+        JobInfo(
             name="held_reminders",
             description=N_("Send the reminders held back while a person was filling in a form"),
             default_rule=None,
@@ -93,6 +147,13 @@ CATALOG: dict[str, JobInfo] = {
             default_rule=lambda settings: settings.schedule_reminders,
             # the 20th's reminder still goes after the bot was down from the 19th to the 21st
             stale_after=timedelta(days=3),
+        ),
+        JobInfo(
+            name="draft_reminders",
+            description=N_("Remind people of forms they left unfinished, before they are discarded"),
+            default_rule=lambda settings: settings.schedule_draft_reminders,
+            # after downtime, only while it is still daytime; otherwise the next day's run
+            stale_after=timedelta(hours=3),
         ),
     )
 }
@@ -123,8 +184,9 @@ class JobRunner:
         self.runs = dict(runs or {})
         self._warned: set[str] = set()
 
-    async def states(self) -> list[JobState]:
-        rows = await self._rows()
+    async def states(self, *, session: AsyncSession | None = None) -> list[JobState]:
+        """`session`: the caller's transaction (/schedule runs inside its update's), else one of its own."""
+        rows = await self._rows(session)
         now, tz = self.context.clock.now(), self.context.settings.tz
         found = []
         for info in CATALOG.values():
@@ -139,7 +201,9 @@ class JobRunner:
             )
         return found
 
-    async def set_rule(self, job: str, text: str, *, by: int | None = None) -> JobState:
+    async def set_rule(
+        self, job: str, text: str, *, by: int | None = None, session: AsyncSession | None = None
+    ) -> JobState:
         """A new rule for a job, from now on (times already past are not caught up)."""
         info = _known(job)
         if info.default_rule is None:
@@ -148,16 +212,18 @@ class JobRunner:
             rule = parse(text)
         except RuleError as error:
             raise ScheduleError(error.code, error) from error
-        await self._change(info, rule=rule.text, by=by)
-        return next(state for state in await self.states() if state.info.name == info.name)
+        await self._change(info, rule=rule.text, by=by, session=session)
+        return next(state for state in await self.states(session=session) if state.info.name == info.name)
 
-    async def set_paused(self, job: str, paused: bool, *, by: int | None = None) -> JobState:
+    async def set_paused(
+        self, job: str, paused: bool, *, by: int | None = None, session: AsyncSession | None = None
+    ) -> JobState:
         info = _known(job)
-        await self._change(info, paused=paused, by=by)
-        return next(state for state in await self.states() if state.info.name == info.name)
+        await self._change(info, paused=paused, by=by, session=session)
+        return next(state for state in await self.states(session=session) if state.info.name == info.name)
 
     async def tick(self) -> list[str]:
-        """Run what is due; the names of the jobs run. A job that fails is logged, its run is
+        """Run what is due; the names of the jobs that did something. A job that fails is logged, its run is
         not claimed (the next tick tries again) and the others go on."""
         try:
             rows = await self._rows()
@@ -189,8 +255,9 @@ class JobRunner:
             except Exception:
                 log.exception("scheduled job %s failed; it will be tried again", info.name)
                 continue
-            log.info("scheduled job %s (%s): %s", info.name, occurrence.isoformat(), outcome)
-            done.append(info.name)
+            if outcome:  # a run with nothing to do (no month starting soon, say) is not news
+                log.info("scheduled job %s (%s): %s", info.name, occurrence.isoformat(), outcome)
+                done.append(info.name)
         return done
 
     async def _run_each_tick(self, info: JobInfo, run: Run, now: datetime) -> bool:
@@ -206,11 +273,16 @@ class JobRunner:
         return bool(outcome)
 
     async def _change(
-        self, info: JobInfo, *, rule: str | None = None, paused: bool | None = None, by: int | None
+        self,
+        info: JobInfo,
+        *,
+        rule: str | None = None,
+        paused: bool | None = None,
+        by: int | None,
+        session: AsyncSession | None = None,
     ) -> None:
-        await self._rows()
-        async with self.session_factory() as session:
-            row = (await job_store.schedules(session=session))[info.name]
+        async with self._session(session) as active:
+            row = (await self._rows(active))[info.name]
             if rule is not None:
                 row.rule, row.since = rule, self.context.clock.now()
             if paused is not None:
@@ -218,21 +290,29 @@ class JobRunner:
                     row.since = self.context.clock.now()  # what passed while paused stays undone
                 row.paused = paused
             row.updated_by = by
-            await job_store.save_schedule(session=session, schedule=row)
-            await session.commit()
+            await job_store.save_schedule(session=active, schedule=row)
 
-    async def _rows(self) -> dict[str, Schedule]:
+    @contextlib.asynccontextmanager
+    async def _session(self, session: AsyncSession | None) -> AsyncIterator[AsyncSession]:
+        """The caller's session, left for the caller to commit (on SQLite a second one would
+        wait for the update's own write lock), or one of our own, committed here."""
+        if session is not None:
+            yield session
+            return
+        async with self.session_factory() as own:
+            yield own
+            await own.commit()
+
+    async def _rows(self, session: AsyncSession | None = None) -> dict[str, Schedule]:
         """Each job's row; a job seen for the first time gets its default rule from now on
         (nothing already past runs on a new install)."""
-        async with self.session_factory() as session:
-            rows = await job_store.schedules(session=session)
+        async with self._session(session) as active:
+            rows = await job_store.schedules(session=active)
             missing = [name for name in CATALOG if name not in rows]
             for name in missing:
                 row = Schedule(job=name, rule=self._default(CATALOG[name]), since=self.context.clock.now())
-                await job_store.save_schedule(session=session, schedule=row)
+                await job_store.save_schedule(session=active, schedule=row)
                 rows[name] = row
-            if missing:
-                await session.commit()
         for name, row in rows.items():
             default = self._default(CATALOG[name]) if name in CATALOG else row.rule
             if row.rule != default and name not in self._warned:

@@ -5,19 +5,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.access import Actor, Permission
-from bot.clock import end_of_day, format_date
+from bot.clock import end_of_day, format_date, format_datetime
 from bot.conversation import Conversations, Outcome, Services, WizardPurpose
-from bot.delivery.service import Outgoing, ProgressTarget, Recipient
+from bot.delivery.service import Delivery, Outgoing, ProgressTarget, Recipient
 from bot.forms import FormDefinition, FormState, text_for
 from bot.i18n import N_, localized, normalize_locale
 from bot.onboarding import no_units_text, units_in_scope
+from bot.schedule_rules import parse as parse_rule
 from bot.tags import report_payload, tag_of
 from bot.ui import Screen, current_locale, deep_link, escape, link_choices, text_only, truncate
 from storage import audit, people, topics
@@ -69,9 +72,47 @@ def topic_form(services: Services, units: list[Unit]) -> FormDefinition:
                     "allow_past": False,
                     "label": localized(i18n, "Due date for reports"),
                 },
+                *when_questions(services),
             ],
         }
     )
+
+
+def default_publish_time(services: Services) -> datetime:
+    """When "Schedule" publishes unless told otherwise: the next TOPIC_PUBLISH_DEFAULT (the
+    1st of next month at 08:00)."""
+    rule = parse_rule(services.settings.topic_publish_default)
+    return rule.next_after(services.clock.now(), services.tz)
+
+
+def when_questions(services: Services) -> list[dict[str, Any]]:
+    """Publish now, at the default time (one tap), or at a time typed as for a deadline."""
+    i18n = services.i18n
+    default = format_datetime(default_publish_time(services), services.tz)
+    scheduled = localized(i18n, "🗓 Schedule for {when}")
+    return [
+        {
+            "key": "when",
+            "type": "choice",
+            "label": localized(i18n, "When should it be published?"),
+            "short_label": localized(i18n, "Publication"),
+            "options": [
+                {"value": "now", "label": localized(i18n, "📢 Now")},
+                {
+                    "value": "default",
+                    "label": {locale: text.format(when=default) for locale, text in scheduled.items()},
+                },
+                {"value": "at", "label": localized(i18n, "🗓 Schedule for another time")},
+            ],
+        },
+        {
+            "key": "publish_at",
+            "type": "deadline",
+            "label": localized(i18n, "Publication time (e.g. 08:00 01/01)"),
+            "short_label": localized(i18n, "Published at"),
+            "show_if": {"question": "when", "equals": "at"},
+        },
+    ]
 
 
 def month_question(services: Services) -> dict[str, Any]:
@@ -141,7 +182,7 @@ async def open_topic_wizard(services: Services, conversations: Conversations, *,
         person_id=actor.person.id,
         slot=TOPIC_SLOT,
         definition=topic_form(services, units),
-        context=target_context(units),
+        context={**target_context(units), "default_publish": default_publish_time(services).isoformat()},
     )
 
 
@@ -179,6 +220,7 @@ class TopicPlan:
     unit_ids: list[int]
     due: date
     period: str  # YYYY-MM: the month the topic is for
+    publish_at: datetime | None = None  # None: now
 
 
 def plan_targets(answers: dict[str, Any], scope_units: list[Unit]) -> list[int]:
@@ -188,9 +230,20 @@ def plan_targets(answers: dict[str, Any], scope_units: list[Unit]) -> list[int]:
     return [unit.id for unit in _top_units(scope_units) if unit.id is not None]
 
 
-def plan_from_answers(answers: dict[str, Any], scope_units: list[Unit]) -> TopicPlan:
+def plan_from_answers(
+    answers: dict[str, Any], scope_units: list[Unit], *, default_publish: datetime | None = None
+) -> TopicPlan:
     unit_ids = plan_targets(answers, scope_units)
+    when = answers.get("when", "now")
+    publish_at = (
+        datetime.fromisoformat(str(answers["publish_at"]))
+        if when == "at"
+        else default_publish
+        if when == "default"
+        else None
+    )
     return TopicPlan(
+        publish_at=publish_at,
         title=str(answers["title"]),
         guidance=str(answers["guidance"]),
         form_key=str(answers["form"]),
@@ -211,7 +264,7 @@ def _top_units(units: list[Unit]) -> list[Unit]:
     return tops
 
 
-def post_text(services: Services, topic: Topic) -> str:
+def post_text(tz: ZoneInfo, topic: Topic) -> str:
     """The topic as posted into groups (in the locale of the current context)."""
     period = f"{topic.period[5:7]}/{topic.period[:4]}"
     if text_only():  # Zalo: no replies to a message, so a tag names the topic
@@ -227,7 +280,7 @@ def post_text(services: Services, topic: Topic) -> str:
         period=period,
         title=escape(topic.title),
         guidance=escape(topic.guidance),
-        due=format_date(topic.due_at, services.tz),
+        due=format_date(topic.due_at, tz),
         how=how,
     )
 
@@ -243,9 +296,10 @@ class TopicPurpose(WizardPurpose):
         return _("Let's prepare this month's topic. You will see a preview before anything is published.")
 
     def review(self, services: Services, draft: Draft, form: FormDefinition) -> tuple[str, str, str | None]:
+        scheduled = FormState.from_json(draft.state).answers.get("when", "now") != "now"
         return (
             _("Preview before publishing"),
-            _("📢 Publish"),
+            _("🗓 Schedule") if scheduled else _("📢 Publish"),
             receiving_units_line(draft, form)
             + "\n"
             + _("Collaborators will see the topic in their groups with a button to report."),
@@ -256,13 +310,22 @@ class TopicPurpose(WizardPurpose):
     ) -> Outcome:
         session, now = services.session, services.clock.now()
         scope = await units_in_scope(session, actor, Permission.PUBLISH_TOPIC)
-        plan = plan_from_answers(answers, scope)
+        default_publish = draft.context.get("default_publish")
+        plan = plan_from_answers(
+            answers,
+            scope,
+            default_publish=datetime.fromisoformat(default_publish) if default_publish else None,
+        )
         allowed = {unit.id for unit in scope}
         if not plan.unit_ids or not set(plan.unit_ids) <= allowed:
             return Outcome(alert=_("That unit is outside your scope."))
         due_at = end_of_day(plan.due, services.tz)
         if due_at <= now:
             return Outcome(alert=_("The date cannot be in the past."))
+        if plan.publish_at is not None and plan.publish_at <= now:
+            return Outcome(alert=_("That publication time has passed: choose “Now” or a later time."))
+        if plan.publish_at is not None and plan.publish_at >= due_at:
+            return Outcome(alert=_("The topic would be published after its due date: change one of them."))
         assert actor.person is not None
         topic = Topic(
             kind=TopicKind.MONTHLY,
@@ -271,18 +334,31 @@ class TopicPurpose(WizardPurpose):
             form_id=services.forms.form_id(plan.form_key),
             period=plan.period,
             due_at=due_at,
-            status=TopicStatus.PUBLISHED,
+            status=TopicStatus.PUBLISHED if plan.publish_at is None else TopicStatus.SCHEDULED,
             created_by=actor.person.id,
-            published_at=now,
+            published_at=now if plan.publish_at is None else None,
+            scheduled_for=plan.publish_at,
         )
         await topics.add_topic(session=session, topic=topic, target_unit_ids=plan.unit_ids)
-        button_url = deep_link(services.bot_username, report_payload(topic))
-
-        def render(recipient: Recipient) -> Outgoing:
-            text = post_text(services, topic) if recipient.is_group else direct_text(services, topic)
-            return Outgoing(text=text, choices=link_choices(report_button_text(), button_url))
-
-        delivery = await deliver_topic(services, actor, topic, plan.unit_ids, kind="topic", render=render)
+        if plan.publish_at is not None:
+            await audit.record(
+                session=session,
+                action="topic.schedule",
+                actor_id=actor.person.id,
+                details={"topic_id": topic.id, "units": plan.unit_ids, "at": plan.publish_at.isoformat()},
+            )
+            return Outcome(screen=Screen(text=scheduled_text(topic, services.tz)), finished=True)
+        progress = ProgressTarget(chat_id=actor.address, locale=current_locale())
+        delivery = await publish_topic(
+            services.session,
+            services.delivery,
+            topic,
+            plan.unit_ids,
+            bot_username=services.bot_username,
+            default_locale=services.settings.default_locale,
+            tz=services.tz,
+            progress=progress,
+        )
         await audit.record(
             session=session,
             action="topic.publish",
@@ -295,19 +371,62 @@ class TopicPurpose(WizardPurpose):
                 "broadcast_id": delivery.broadcast_id,
             },
         )
-        lines = [
-            _("📢 Topic No. {number} “{title}” is published.").format(
-                number=tag_of(topic), title=escape(topic.title)
-            ),
-            delivery_summary(delivery),
-        ]
-        if not delivery.groups:
-            lines.append(
-                _(
-                    "No registered group in the target units yet: add the bot to a group and send /setup there."
-                )
-            )
-        return Outcome(screen=Screen(text="\n".join(lines)), finished=True)
+        return Outcome(screen=Screen(text=published_text(topic, delivery)), finished=True)
+
+
+def scheduled_text(topic: Topic, tz: ZoneInfo) -> str:
+    assert topic.scheduled_for is not None
+    return _(
+        "🗓 Topic No. {number} “{title}” will be published at {when}. "
+        "/topics lists scheduled topics, to change the time or cancel."
+    ).format(number=tag_of(topic), title=escape(topic.title), when=format_datetime(topic.scheduled_for, tz))
+
+
+def published_text(topic: Topic, delivery: TopicDelivery) -> str:
+    lines = [
+        _("📢 Topic No. {number} “{title}” is published.").format(
+            number=tag_of(topic), title=escape(topic.title)
+        ),
+        delivery_summary(delivery),
+    ]
+    if not delivery.groups:
+        lines.append(
+            _("No registered group in the target units yet: add the bot to a group and send /setup there.")
+        )
+    return "\n".join(lines)
+
+
+async def publish_topic(
+    session: AsyncSession,
+    delivery: Delivery,
+    topic: Topic,
+    unit_ids: list[int],
+    *,
+    bot_username: str,
+    default_locale: str,
+    tz: ZoneInfo,
+    progress: ProgressTarget,
+) -> TopicDelivery:
+    """Queue a monthly topic for its groups (the post) and collaborators (in private), with a
+    button to report: the wizard's "Now", and a scheduled topic at its time."""
+    button_url = deep_link(bot_username, report_payload(topic))
+
+    def render(recipient: Recipient) -> Outgoing:
+        text = post_text(tz, topic) if recipient.is_group else direct_text(tz, topic)
+        return Outgoing(text=text, choices=link_choices(report_button_text(), button_url))
+
+    assert topic.created_by is not None
+    return await queue_topic(
+        session,
+        delivery,
+        topic,
+        unit_ids,
+        kind="topic",
+        render=render,
+        default_locale=default_locale,
+        created_by=topic.created_by,
+        progress=progress,
+    )
 
 
 @dataclass(frozen=True)
@@ -337,16 +456,41 @@ async def deliver_topic(
     kind: str,
     render: Callable[[Recipient], Outgoing],
 ) -> TopicDelivery:
+    """`queue_topic` for the staff member at hand, who sees the progress."""
+    assert actor.person is not None and actor.person.id is not None
+    return await queue_topic(
+        services.session,
+        services.delivery,
+        topic,
+        unit_ids,
+        kind=kind,
+        render=render,
+        default_locale=services.settings.default_locale,
+        created_by=actor.person.id,
+        progress=ProgressTarget(chat_id=actor.address, locale=current_locale()),
+    )
+
+
+async def queue_topic(
+    session: AsyncSession,
+    delivery: Delivery,
+    topic: Topic,
+    unit_ids: list[int],
+    *,
+    kind: str,
+    render: Callable[[Recipient], Outgoing],
+    default_locale: str,
+    created_by: int,
+    progress: ProgressTarget,
+) -> TopicDelivery:
     """Queue the topic for every active group and collaborator of the target subtrees, as
-    one broadcast whose progress the publisher sees."""
-    session = services.session
+    one broadcast whose progress `progress` sees."""
     # Scans and inserts that grow with the number of recipients (thousands of rows).
     paths = []
     for unit_id in unit_ids:
         unit = await people.get_unit(session=session, unit_id=unit_id)
         if unit is not None:
             paths.append(unit.path)
-    default_locale = services.settings.default_locale
     groups = await people.groups_for_units(session=session, unit_paths=paths)
     members = await people.active_collaborators(session=session, unit_paths=paths)
     recipients = [
@@ -359,16 +503,11 @@ async def deliver_topic(
         )
         for member in members
     ]
-    assert actor.person is not None and topic.id is not None
-    broadcast = await services.delivery.start_broadcast(
-        session,
-        kind=kind,
-        title=topic.title,
-        created_by=actor.person.id,
-        progress=ProgressTarget(chat_id=actor.address, locale=current_locale()),
-        topic_id=topic.id,
+    assert topic.id is not None
+    broadcast = await delivery.start_broadcast(
+        session, kind=kind, title=topic.title, created_by=created_by, progress=progress, topic_id=topic.id
     )
-    await services.delivery.deliver(
+    await delivery.deliver(
         session,
         key=f"topic:{topic.id}",
         recipients=recipients,
@@ -380,7 +519,7 @@ async def deliver_topic(
     return TopicDelivery(broadcast_id=broadcast.id, groups=len(groups), people=len(members))
 
 
-def direct_text(services: Services, topic: Topic) -> str:
+def direct_text(tz: ZoneInfo, topic: Topic) -> str:
     """The topic as sent to each collaborator in private."""
     period = f"{topic.period[5:7]}/{topic.period[:4]}"
     if text_only():  # Zalo: what to type comes with the choices
@@ -392,7 +531,7 @@ def direct_text(services: Services, topic: Topic) -> str:
                 period=period,
                 title=escape(topic.title),
                 guidance=escape(topic.guidance),
-                due=format_date(topic.due_at, services.tz),
+                due=format_date(topic.due_at, tz),
                 how="",
             )
             .rstrip()
@@ -404,7 +543,7 @@ def direct_text(services: Services, topic: Topic) -> str:
         period=period,
         title=escape(topic.title),
         guidance=escape(topic.guidance),
-        due=format_date(topic.due_at, services.tz),
+        due=format_date(topic.due_at, tz),
     )
 
 

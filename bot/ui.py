@@ -71,6 +71,14 @@ class BroadcastButton(CallbackData, prefix="bc"):
     action: str  # x cancel · u who was not reached · s urgent matter status
 
 
+class TopicButton(CallbackData, prefix="tp"):
+    """Staff acting on a monthly topic: `action` new (the wizard; topic 0), time, cancel
+    (a scheduled topic), reopen (a closed one), remind (the silent ones, from a roll-call)."""
+
+    topic: int
+    action: str
+
+
 class ForgetButton(CallbackData, prefix="fg"):
     """/forget's confirmation: remove my personal details (or keep them)."""
 

@@ -3,11 +3,13 @@ acknowledgements, and who in the staff member's scope has answered."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiogram.utils.i18n import gettext as _
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.access import Actor, Permission
 from bot.clock import period_of
@@ -33,6 +35,7 @@ from bot.topics import (
 from bot.ui import AckButton, Choice, Screen, deep_link, escape, text_only
 from storage import outbox, people, topics
 from storage.models import Draft, Topic, TopicKind, TopicStatus, Unit
+from storage.topics import UnitResponse
 
 URGENT_SLOT = "urgent"
 MATTER_MAX = 3000
@@ -113,13 +116,13 @@ def urgent_text(topic: Topic, tz: ZoneInfo, *, in_group: bool) -> str:
     )
 
 
-def urgent_choices(services: Services, topic: Topic) -> list[list[Choice]]:
-    """Under the post: ✅ Received and 📝 Report (in the reader's language)."""
+def urgent_choices(bot_username: str, topic: Topic) -> list[list[Choice]]:
+    """Under the post (and its re-push): ✅ Received and 📝 Report (in the reader's language)."""
     assert topic.id is not None
     return [
         [
             Choice(label=_("✅ Received"), data=AckButton(topic=topic.id).pack()),
-            Choice(label=_("📝 Report"), url=deep_link(services.bot_username, report_payload(topic))),
+            Choice(label=_("📝 Report"), url=deep_link(bot_username, report_payload(topic))),
         ]
     ]
 
@@ -171,7 +174,7 @@ class UrgentPurpose(WizardPurpose):
             return Outgoing(
                 text=urgent_text(topic, services.tz, in_group=recipient.is_group),
                 photo=topic.photo_file_id,
-                choices=urgent_choices(services, topic),
+                choices=urgent_choices(services.bot_username, topic),
                 pin=recipient.is_group,
             )
 
@@ -247,13 +250,37 @@ async def status(services: Services, actor: Actor, topic: Topic) -> Outcome:
         return Outcome(
             alert=_("Urgent matter No. {number} is not addressed to your units.").format(number=tag_of(topic))
         )
-    rows = await topics.urgent_responses(session=session, topic_id=topic.id, unit_paths=paths)
-    silent = await topics.silent_members(session=session, topic_id=topic.id, unit_paths=paths)
+    text = status_text(topic, await load_status(session, topic, paths), services.tz)
+    return Outcome(messages=[Screen(text=part) for part in split_html(text)])
+
+
+@dataclass(frozen=True)
+class UrgentStatus:
+    """Who in some target subtrees has answered an urgent matter: read once, then written in
+    each reader's language (/urgent_status, and the status at the deadline)."""
+
+    rows: list[UnitResponse]
+    silent: list[tuple[str, str]]
+    channels: dict[str, int]
+
+
+async def load_status(session: AsyncSession, topic: Topic, paths: list[str]) -> UrgentStatus:
+    assert topic.id is not None
+    return UrgentStatus(
+        rows=await topics.urgent_responses(session=session, topic_id=topic.id, unit_paths=paths),
+        silent=await topics.silent_members(session=session, topic_id=topic.id, unit_paths=paths),
+        channels=await people.collaborators_by_channel(session=session, unit_paths=paths),
+    )
+
+
+def status_text(topic: Topic, status: UrgentStatus, tz: ZoneInfo) -> str:
+    """Acknowledged / reported / silent per unit, then the silent by name (in the current language)."""
+    rows, silent, channels = status.rows, status.silent, status.channels
     lines = [
         _("📊 <b>Urgent matter No. {number}</b>: {title}").format(
             number=tag_of(topic), title=escape(topic.title)
         ),
-        _("⏰ Deadline: {deadline}").format(deadline=format_deadline(topic.due_at.astimezone(services.tz))),
+        _("⏰ Deadline: {deadline}").format(deadline=format_deadline(topic.due_at.astimezone(tz))),
         "",
     ]
     totals = [0, 0, 0, 0]
@@ -271,7 +298,6 @@ async def status(services: Services, actor: Actor, topic: Topic) -> Outcome:
         )
         for index, value in enumerate((row.members, row.acknowledged, row.reported, row.silent)):
             totals[index] += value
-    channels = await people.collaborators_by_channel(session=session, unit_paths=paths)
     if channels:
         lines.append(channels_line(channels))
     if not rows:
@@ -286,7 +312,7 @@ async def status(services: Services, actor: Actor, topic: Topic) -> Outcome:
         lines.append("")
         lines.append(_("<b>Not answered yet:</b>"))
         lines.extend(f"• {escape(name)} — {escape(unit)}" for unit, name in silent)
-    return Outcome(messages=[Screen(text=part) for part in split_html("\n".join(lines))])
+    return "\n".join(lines)
 
 
 async def status_for_broadcast(services: Services, actor: Actor, broadcast_id: int) -> Outcome:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import delivery, group, reporting, start, summary, topics, urgent
+from handlers import briefings, delivery, group, reporting, schedule, start, summary, topics, urgent
 
 
 def routers() -> list[Router]:
@@ -22,6 +22,8 @@ def routers() -> list[Router]:
         topics.create_router(),
         urgent.create_router(),
         delivery.create_router(),
+        briefings.create_router(),
+        schedule.create_router(),
         group.create_router(),
         summary.create_router(),
         reporting.create_router(),

@@ -8,7 +8,7 @@ from aiogram.filters import CommandObject
 from aiogram.types import CallbackQuery, ChatMemberUpdated, Message
 from aiogram.utils.i18n import gettext as _
 
-from bot import onboarding, reporting
+from bot import drafts, onboarding, reporting
 from bot.access import Actor, Permission
 from bot.channels.telegram import answer_callback, answer_message, answer_text
 from bot.commands import command, start_command
@@ -35,6 +35,16 @@ async def start_topic_report(
     link = read_report_payload(command.args or "")
     assert link is not None
     outcome = await reporting.open_report_link(services, conversations, actor=actor, link=link)
+    await answer_message(services, message, outcome)
+
+
+async def start_draft(
+    message: Message, command: CommandObject, services: Services, actor: Actor, conversations: Conversations
+) -> None:
+    """A draft reminder's link (`/start d-12`): that draft, where it stopped."""
+    match = drafts.DRAFT_PAYLOAD.match(command.args or "")
+    assert match is not None
+    outcome = await drafts.resume_draft(services, conversations, actor=actor, draft_id=int(match.group(1)))
     await answer_message(services, message, outcome)
 
 
@@ -137,6 +147,9 @@ def create_router() -> Router:
         start_topic_report,
         start_command(deep_link=True, magic=F.args.regexp(REPORT_PAYLOAD)),
         flags={"permission": Permission.REPORT},
+    )
+    router.message.register(
+        start_draft, start_command(deep_link=True, magic=F.args.regexp(drafts.DRAFT_PAYLOAD))
     )
     router.message.register(start_invite, start_command(deep_link=True))
     router.message.register(start_plain, start_command())

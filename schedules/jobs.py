@@ -5,20 +5,37 @@ delivery engine sends after the commit). Which jobs there are, and when: bot/sch
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.briefings import remind_briefings
+from bot.clock import awake
 from bot.closing import close_topic
-from bot.reminders import HOLD_WHILE_FILLING, ReminderPlan, remind_silent
+from bot.drafts import NOT_HANDLED_HERE, remind_untouched
+from bot.reminders import (
+    HOLD_WHILE_FILLING,
+    MANUAL_REMINDERS,
+    ReminderPlan,
+    due_occasion,
+    remind_silent,
+    reminder_before_due,
+)
 from bot.scheduling import JobContext, Run
-from storage import inbox, people, topics
+from bot.topic_cycle import behind_alerts, publish_due, send_roll_calls, warn_missing_topics
+from bot.urgent_followup import deadline_status, escalate, repush, repush_at
+from storage import inbox, people, reports, topics
 from storage import jobs as job_store
+from storage.models import Topic, TopicKind, TopicStatus
+
+log = logging.getLogger(__name__)
 
 
 async def housekeeping(context: JobContext, session: AsyncSession, occurrence: datetime) -> str:
     """Personal data is kept no longer than said: handled updates, unfinished registrations,
-    charts already sent."""
+    drafts untouched for DRAFT_DISCARD_DAYS, charts already sent."""
     settings, now = context.settings, context.clock.now()
     pruned = await inbox.prune_done(
         session=session, handled_before=now - timedelta(days=settings.inbox_retention_days)
@@ -26,8 +43,31 @@ async def housekeeping(context: JobContext, session: AsyncSession, occurrence: d
     expired = await people.expire_pending(
         session=session, created_before=now - timedelta(days=settings.pending_retention_days)
     )
+    drafts = await reports.discard_untouched(
+        session=session,
+        touched_before=now - timedelta(days=settings.draft_discard_days),
+        except_slots=NOT_HANDLED_HERE,
+    )
     charts = await asyncio.to_thread(context.media.prune, older_than_days=settings.media_retention_days)
-    return f"{pruned} handled update(s), {expired} unfinished registration(s), {charts} chart(s) removed"
+    return (
+        f"{pruned} handled update(s), {expired} unfinished registration(s), {drafts} abandoned draft(s), "
+        f"{charts} chart(s) removed"
+    )
+
+
+async def draft_reminders(context: JobContext, session: AsyncSession, occurrence: datetime) -> str:
+    """Drafts untouched for DRAFT_REMINDER_DAYS: one reminder each, in the daytime
+    (bot/drafts.py says which, and how to go on)."""
+    settings = context.settings
+    queued = await remind_untouched(
+        session,
+        _plan(context),
+        now=context.clock.now(),
+        reminder_days=settings.draft_reminder_days,
+        discard_days=settings.draft_discard_days,
+        key=f"draft-reminder:{_occasion(context, occurrence)}",
+    )
+    return f"{queued} draft reminder(s) queued" if queued else ""
 
 
 async def reminders(context: JobContext, session: AsyncSession, occurrence: datetime) -> str:
@@ -37,13 +77,12 @@ async def reminders(context: JobContext, session: AsyncSession, occurrence: date
     now = context.clock.now()
     occasion = _occasion(context, occurrence)
     queued = 0
-    due_window = timedelta(hours=context.settings.reminder_hours_before_due)
     for topic in await topics.open_topics(session=session, now=now):
-        if topic.due_at - now <= due_window:
+        if now >= due_reminder_at(context, topic):
             continue  # the day before its due time has its own reminder (due_reminders)
         if topic.published_at is not None and topic.published_at <= occurrence:
             queued += await remind_silent(session, plan, topic, occasion=occasion, now=now, due_at=occurrence)
-    return f"{queued} reminder(s) queued"
+    return f"{queued} reminder(s) queued" if queued else ""
 
 
 async def due_reminders(context: JobContext, session: AsyncSession, now: datetime) -> str:
@@ -52,16 +91,18 @@ async def due_reminders(context: JobContext, session: AsyncSession, now: datetim
     before = timedelta(hours=context.settings.reminder_hours_before_due)
     queued = 0
     for topic in await topics.open_topics(session=session, now=now):
-        start = topic.due_at - before
+        start = due_reminder_at(context, topic)
         if now < start or (topic.published_at is not None and topic.published_at >= start):
             continue
-        claimed = await job_store.claim(
-            session=session, job="due_reminders", subject=str(topic.id), targets=[""], now=now
-        )
-        if claimed and topic.due_at - now > before / 4:  # not a "1 hour left" after downtime
-            queued += await remind_silent(
-                session, _plan(context), topic, occasion="due", now=now, due_at=start
+
+        async def remind(topic: Topic = topic, start: datetime = start) -> int:
+            if topic.due_at - now <= before / 4:  # not a "1 hour left" after downtime
+                return 0
+            return await remind_silent(
+                session, _plan(context), topic, occasion=due_occasion(topic), now=now, due_at=start
             )
+
+        queued += await _once_per_topic(session, "due_reminders", topic, now, remind) or 0
     return f"{queued} reminder(s) queued" if queued else ""
 
 
@@ -75,12 +116,21 @@ async def held_reminders(context: JobContext, session: AsyncSession, now: dateti
         for subject in await job_store.recent_subjects(session=session, job="reminders", since=since)
     ]
     due = set(await job_store.recent_subjects(session=session, job="due_reminders", since=since))
-    if not dated and not due:
+    by_hand = await job_store.recent_claims(session=session, job=MANUAL_REMINDERS, since=since)
+    if not dated and not due and not by_hand:
         return ""
-    plan, before = _plan(context), timedelta(hours=context.settings.reminder_hours_before_due)
+    plan = _plan(context)
     queued = 0
+    for claim in by_hand:  # "remind now", reopening: the part held back
+        topic_id, occasion = claim.subject.split("|", 1)
+        topic = await topics.get_topic(session=session, topic_id=int(topic_id))
+        if topic is not None and topic.status == TopicStatus.PUBLISHED and topic.due_at > now:
+            within = claim.target.split(",") if claim.target else None
+            queued += await remind_silent(
+                session, plan, topic, occasion=occasion, now=now, due_at=claim.claimed_at, within=within
+            )
     for topic in await topics.open_topics(session=session, now=now):
-        in_last_day = topic.due_at - now <= before  # the due reminder's, not a second one
+        in_last_day = now >= due_reminder_at(context, topic)  # the due reminder's, not a second one
         for occurrence in dated:
             if not in_last_day and topic.published_at is not None and topic.published_at <= occurrence:
                 queued += await remind_silent(
@@ -88,7 +138,12 @@ async def held_reminders(context: JobContext, session: AsyncSession, now: dateti
                 )
         if str(topic.id) in due:
             queued += await remind_silent(
-                session, plan, topic, occasion="due", now=now, due_at=topic.due_at - before
+                session,
+                plan,
+                topic,
+                occasion=due_occasion(topic),
+                now=now,
+                due_at=due_reminder_at(context, topic),
             )
     return f"{queued} held reminder(s) queued" if queued else ""
 
@@ -98,16 +153,143 @@ async def close_topics(context: JobContext, session: AsyncSession, now: datetime
     their readers get the summary."""
     closed = queued = 0
     for topic in await topics.past_due(session=session, now=now):
-        if await job_store.claim(
-            session=session, job="close_topics", subject=str(topic.id), targets=[""], now=now
-        ):
+
+        async def close(topic: Topic = topic) -> int:
             stale = now - topic.due_at > CLOSE_STALE  # a first deploy, long downtime: no summary storm
-            queued += await close_topic(session, _plan(context), topic, now=now, summary=not stale)
+            sent = await close_topic(session, _plan(context), topic, now=now, summary=not stale)
+            if not stale:
+                sent += await behind_alerts(
+                    session, _plan(context), topic, threshold=context.settings.response_threshold_percent
+                )
+            return sent
+
+        sent = await _once_per_topic(session, "close_topics", topic, now, close)
+        if sent is not None:
+            queued += sent
             closed += 1
     return f"{closed} topic(s) closed, {queued} summary message(s) queued" if closed else ""
 
 
 CLOSE_STALE = timedelta(days=1)
+
+
+async def urgent_repush(context: JobContext, session: AsyncSession, now: datetime) -> str:
+    """Each tick: an urgent matter URGENT_REPUSH_FRACTION of the way from sending to its
+    deadline goes once more to its silent collaborators (claimed per matter). One whose
+    deadline passed while the bot was down is not re-pushed: it is no longer open."""
+    matters = queued = 0
+    for topic in await topics.open_topics(session=session, now=now, kind=TopicKind.URGENT):
+        at = repush_at(topic, context.settings.urgent_repush_fraction)
+        if at is None or now < at:
+            continue
+        if await job_store.claim(
+            session=session, job="urgent_repush", subject=str(topic.id), targets=[""], now=now
+        ):
+            queued += await repush(session, _plan(context), topic, now=now)
+            matters += 1
+    return f"{matters} urgent matter(s) re-pushed, {queued} message(s) queued" if matters else ""
+
+
+async def urgent_deadline(context: JobContext, session: AsyncSession, now: datetime) -> str:
+    """Each tick: at an urgent matter's deadline its staff and sender get its status (claimed
+    per matter); one whose deadline is more than CLOSE_STALE past (long downtime, the first
+    start of this version) is claimed quietly."""
+    done = queued = 0
+    for topic in await topics.urgent_past_deadline(session=session, now=now, unclaimed_by="urgent_deadline"):
+        if await job_store.claim(
+            session=session, job="urgent_deadline", subject=str(topic.id), targets=[""], now=now
+        ):
+            if now - topic.due_at <= CLOSE_STALE:
+                queued += await deadline_status(session, _plan(context), topic)
+            done += 1
+    return f"{done} urgent deadline(s), {queued} status message(s) queued" if done else ""
+
+
+async def urgent_escalation(context: JobContext, session: AsyncSession, now: datetime) -> str:
+    """Each tick: at an urgent matter's deadline, its target units below
+    RESPONSE_THRESHOLD_PERCENT are named to the staff of the unit above (claimed per matter;
+    quietly after CLOSE_STALE, as urgent_deadline)."""
+    done = queued = 0
+    threshold = context.settings.response_threshold_percent
+    for topic in await topics.urgent_past_deadline(
+        session=session, now=now, unclaimed_by="urgent_escalation"
+    ):
+        if await job_store.claim(
+            session=session, job="urgent_escalation", subject=str(topic.id), targets=[""], now=now
+        ):
+            if now - topic.due_at <= CLOSE_STALE:
+                queued += await escalate(session, _plan(context), topic, threshold=threshold)
+            done += 1
+    return f"{done} urgent deadline(s), {queued} escalation(s) queued" if done else ""
+
+
+async def publish_scheduled(context: JobContext, session: AsyncSession, now: datetime) -> str:
+    """Each tick: scheduled topics whose time has come are published (claimed per topic)."""
+    published = 0
+    for topic in await topics.scheduled_due(session=session, now=now):
+
+        async def publish(topic: Topic = topic) -> int:
+            return int(await publish_due(session, _plan(context), topic, now=now))
+
+        published += await _once_per_topic(session, "publish_scheduled", topic, now, publish) or 0
+    return f"{published} scheduled topic(s) published" if published else ""
+
+
+async def topic_warning(context: JobContext, session: AsyncSession, occurrence: datetime) -> str:
+    """Staff of units with no topic for the coming month, TOPIC_WARNING_DAYS_BEFORE_MONTH
+    before it starts (claimed per month and unit: one warning, even if the rule runs daily)."""
+    today = occurrence.astimezone(context.settings.tz).date()
+    told = await warn_missing_topics(
+        session,
+        _plan(context),
+        today=today,
+        days_before=context.settings.topic_warning_days_before_month,
+        now=context.clock.now(),
+    )
+    return f"{told} staff member(s) told of a month without a topic" if told else ""
+
+
+async def roll_calls(context: JobContext, session: AsyncSession, now: datetime) -> str:
+    """Each tick: ROLL_CALL_DAYS_BEFORE_DUE before a topic's due time, its roll-call to the
+    staff of each unit (claimed per topic; a topic published inside that window has none)."""
+    before = timedelta(days=context.settings.roll_call_days_before_due)
+    queued = 0
+    for topic in await topics.open_topics(session=session, now=now):
+        start = awake(topic.due_at - before, context.settings.tz)
+        if now < start or (topic.published_at is not None and topic.published_at >= start):
+            continue
+
+        async def call(topic: Topic = topic) -> int:
+            return await send_roll_calls(session, _plan(context), topic, now=now)
+
+        queued += await _once_per_topic(session, "roll_calls", topic, now, call) or 0
+    return f"{queued} roll-call message(s) queued" if queued else ""
+
+
+async def _once_per_topic(
+    session: AsyncSession, job: str, topic: Topic, now: datetime, work: Callable[[], Awaitable[int]]
+) -> int | None:
+    """Claim (job, topic) and do the work in a savepoint: a topic that fails is logged and
+    tried again at the next tick (its claim undone) while the others go on. None: done
+    before, or failed."""
+    try:
+        async with session.begin_nested():
+            if not await job_store.claim(
+                session=session, job=job, subject=str(topic.id), targets=[""], now=now
+            ):
+                return None
+            return await work()
+    except Exception:
+        log.exception(
+            "scheduled job %s failed for topic %s; it is tried again at the next tick", job, topic.id
+        )
+        return None
+
+
+def due_reminder_at(context: JobContext, topic: Topic) -> datetime:
+    return reminder_before_due(
+        topic, hours=context.settings.reminder_hours_before_due, tz=context.settings.tz
+    )
 
 
 def _occasion(context: JobContext, occurrence: datetime) -> str:
@@ -125,10 +307,26 @@ def _plan(context: JobContext) -> ReminderPlan:
     )
 
 
+async def briefing_reminders(context: JobContext, session: AsyncSession, now: datetime) -> str:
+    """Each tick: BRIEFING_REMINDER_HOURS_BEFORE before each briefing (set with /briefing, or
+    a unit's usual one), its unit's bound groups get one reminder (claimed per briefing)."""
+    assert context.delivery is not None
+    reminded = await remind_briefings(session, context.delivery, context.settings, now=now)
+    return f"{reminded} briefing(s) reminded" if reminded else ""
+
+
 RUNS: dict[str, Run] = {
+    "publish_scheduled": publish_scheduled,
+    "topic_warning": topic_warning,
+    "roll_calls": roll_calls,
     "housekeeping": housekeeping,
+    "draft_reminders": draft_reminders,
     "reminders": reminders,
     "due_reminders": due_reminders,
     "held_reminders": held_reminders,
+    "briefing_reminders": briefing_reminders,
     "close_topics": close_topics,
+    "urgent_repush": urgent_repush,
+    "urgent_deadline": urgent_deadline,
+    "urgent_escalation": urgent_escalation,
 }

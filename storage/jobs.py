@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from sqlalchemy import delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -50,4 +51,18 @@ async def save_schedule(*, session: AsyncSession, schedule: Schedule) -> None:
 async def recent_subjects(*, session: AsyncSession, job: str, since: datetime) -> list[str]:
     """The subjects of a job's runs claimed since then (e.g. the reminders just sent)."""
     statement = select(JobRun.subject).where(JobRun.job == job, col(JobRun.claimed_at) > since).distinct()
+    return list((await session.exec(statement)).all())
+
+
+async def release(*, session: AsyncSession, jobs: Sequence[str], subject: str) -> None:
+    """Forget the claims of these jobs for a subject, so they run for it again (a topic
+    reopened with a new due time is reminded, called and closed anew)."""
+    await session.exec(  # type: ignore[call-overload]
+        delete(JobRun).where(col(JobRun.job).in_(list(jobs)), col(JobRun.subject) == subject)
+    )
+
+
+async def recent_claims(*, session: AsyncSession, job: str, since: datetime) -> list[JobRun]:
+    """A job's claims since then (a staff member's "remind now", whose held-back part goes later)."""
+    statement = select(JobRun).where(JobRun.job == job, col(JobRun.claimed_at) > since)
     return list((await session.exec(statement)).all())

@@ -79,6 +79,12 @@ class TopicStatus(StrEnum):
     SCHEDULED = "scheduled"
     PUBLISHED = "published"
     CLOSED = "closed"
+    CANCELLED = "cancelled"  # a scheduled topic called off before its time
+
+
+class ReportStatus(StrEnum):
+    NEW = "new"
+    LATE = "late"  # sent after its topic's due time (taken, and marked)
 
 
 class ReportChannel(StrEnum):
@@ -343,7 +349,7 @@ class Report(SQLModel, table=True):
     proposal: str | None = Field(default=None, sa_type=Text)  # "Đề xuất, kiến nghị", for /summary
     urgency: str | None = Field(default=None, max_length=32, index=True)
     period: str = Field(max_length=7)
-    status: str = Field(default="new", max_length=16)
+    status: str = Field(default=ReportStatus.NEW, max_length=16)
     revision: int = 1
     source_update_id: int = Field(sa_type=BigInteger, unique=True)
     source_chat_id: int | None = Field(default=None, sa_type=BigInteger)

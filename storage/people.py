@@ -233,9 +233,11 @@ async def staff_of_units(
     return await _members(session, statement)
 
 
-async def readers_of_units(*, session: AsyncSession, unit_ids: Sequence[int]) -> list[tuple[Member, int]]:
-    """Active staff and leaders whose role is held at one of these units, each with that unit
-    (whose figures they read): who gets a topic's summary when it closes."""
+async def readers_of_units(
+    *, session: AsyncSession, unit_ids: Sequence[int], roles: Sequence[Role] = (Role.STAFF, Role.LEADER)
+) -> list[tuple[Member, int]]:
+    """Active staff and leaders (or `roles`) whose role is held at one of these units, each
+    with that unit (whose figures they read): who gets a topic's summary when it closes."""
     if not unit_ids:
         return []
     statement = (
@@ -246,7 +248,7 @@ async def readers_of_units(*, session: AsyncSession, unit_ids: Sequence[int]) ->
         .where(
             Person.status == PersonStatus.ACTIVE,
             Person.reachability == Reachability.ACTIVE,
-            col(PersonRole.role).in_([Role.STAFF, Role.LEADER]),
+            col(PersonRole.role).in_(list(roles)),
             col(PersonRole.unit_id).in_(unit_ids),
         )
         .distinct()

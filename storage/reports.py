@@ -15,6 +15,7 @@ from storage.models import (
     Person,
     PersonRole,
     PersonStatus,
+    Reachability,
     Report,
     ReportAnswer,
     ReportChannel,
@@ -291,3 +292,36 @@ async def filling_in(*, session: AsyncSession, person_ids: Sequence[int], since:
         )
         found.update(int(person_id) for person_id in (await session.exec(statement)).all())
     return found
+
+
+async def untouched_drafts(
+    *, session: AsyncSession, touched_before: datetime, touched_after: datetime, except_slots: Sequence[str]
+) -> list[tuple[Draft, Person]]:
+    """Drafts last touched between the two times, with their owner, if the owner is an active
+    member the bot can still write to (nobody else is reminded of a draft)."""
+    statement = (
+        select(Draft, Person)
+        .join(Person, col(Person.id) == Draft.person_id)
+        .where(
+            col(Draft.updated_at) < touched_before,
+            col(Draft.updated_at) >= touched_after,
+            col(Draft.slot).not_in(list(except_slots)),
+            Person.status == PersonStatus.ACTIVE,
+            Person.reachability == Reachability.ACTIVE,
+        )
+        .order_by(col(Draft.person_id), col(Draft.updated_at), col(Draft.id))
+    )
+    return [(draft, person) for draft, person in (await session.exec(statement)).all()]
+
+
+async def discard_untouched(
+    *, session: AsyncSession, touched_before: datetime, except_slots: Sequence[str]
+) -> int:
+    """Delete the drafts nobody touched since then (one statement); how many went. Nothing
+    points at a draft: a button of its old question only finds it gone."""
+    result = await session.exec(  # type: ignore[call-overload]
+        delete(Draft).where(
+            col(Draft.updated_at) < touched_before, col(Draft.slot).not_in(list(except_slots))
+        )
+    )
+    return int(result.rowcount or 0)

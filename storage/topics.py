@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, literal, or_
+from sqlalchemy import String, case, cast, func, literal, or_, update
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -15,6 +16,7 @@ from storage.models import (
     Acknowledgement,
     Broadcast,
     Form,
+    JobRun,
     Outbox,
     Person,
     PersonRole,
@@ -323,3 +325,162 @@ async def past_due(*, session: AsyncSession, now: datetime, kind: str = TopicKin
         .order_by(col(Topic.due_at), col(Topic.id))
     )
     return (await session.exec(statement)).all()
+
+
+async def scheduled_due(*, session: AsyncSession, now: datetime) -> Sequence[Topic]:
+    """Scheduled topics whose publication time has come."""
+    statement = (
+        select(Topic)
+        .where(Topic.status == TopicStatus.SCHEDULED, col(Topic.scheduled_for) <= now)
+        .order_by(col(Topic.scheduled_for), col(Topic.id))
+    )
+    return (await session.exec(statement)).all()
+
+
+async def topics_in_scope(
+    *,
+    session: AsyncSession,
+    unit_paths: Sequence[str] | None,
+    statuses: Sequence[str],
+    due_after: datetime,
+    limit: int = 20,
+) -> Sequence[Topic]:
+    """Monthly topics with a target unit in these subtrees (None: everywhere), due after
+    `due_after`: what /topics lists to staff (scheduled and open ones soonest first, closed
+    ones latest first)."""
+    statement = select(Topic).where(
+        Topic.kind == TopicKind.MONTHLY, col(Topic.status).in_(list(statuses)), col(Topic.due_at) > due_after
+    )
+    if unit_paths is not None:
+        targeted = (
+            select(TopicTarget.topic_id)
+            .join(Unit, col(Unit.id) == TopicTarget.unit_id)
+            .where(or_(*[col(Unit.path).startswith(path) for path in unit_paths]))
+        )
+        statement = statement.where(col(Topic.id).in_(targeted))
+    order: list[Any]
+    if TopicStatus.SCHEDULED in statuses:
+        order = [col(Topic.scheduled_for), col(Topic.id)]
+    elif TopicStatus.CLOSED in statuses:  # the latest closed first
+        order = [col(Topic.due_at).desc(), col(Topic.id).desc()]
+    else:
+        order = [col(Topic.due_at), col(Topic.id)]
+    return (await session.exec(statement.order_by(*order).limit(limit))).all()
+
+
+async def covered_paths(*, session: AsyncSession, period: str) -> list[str]:
+    """The paths of the target units of the month's topics (scheduled, open or closed): a
+    unit at or below one of them has its topic for that month."""
+    statement = (
+        select(Unit.path)
+        .join(TopicTarget, col(TopicTarget.unit_id) == Unit.id)
+        .join(Topic, col(Topic.id) == TopicTarget.topic_id)
+        .where(
+            Topic.kind == TopicKind.MONTHLY,
+            Topic.period == period,
+            col(Topic.status).in_([TopicStatus.SCHEDULED, TopicStatus.PUBLISHED, TopicStatus.CLOSED]),
+        )
+        .distinct()
+    )
+    return list((await session.exec(statement)).all())
+
+
+async def reported_people(*, session: AsyncSession, topic_id: int) -> set[int]:
+    """Who has sent the report on a topic (in private; a quick opinion in a group does not count)."""
+    statement = (
+        select(Report.person_id)
+        .where(Report.topic_id == topic_id, Report.channel == ReportChannel.PRIVATE)
+        .distinct()
+    )
+    return {int(person_id) for person_id in (await session.exec(statement)).all() if person_id is not None}
+
+
+async def unconfirmed(*, session: AsyncSession, topic_id: int, unit_paths: Sequence[str]) -> Sequence[Person]:
+    """Active, reachable collaborators of the given subtrees who have neither confirmed an
+    urgent matter nor reported on it (the silent of its status): whom it is pushed to again."""
+    if not unit_paths:
+        return []
+    acked, reported = _response_columns(topic_id)
+    statement = (
+        select(Person)
+        .join(Unit, col(Unit.id) == Person.unit_id)
+        .where(*_members_under(unit_paths), Person.reachability == Reachability.ACTIVE, ~acked, ~reported)
+        .order_by(col(Person.id))
+    )
+    return (await session.exec(statement)).all()
+
+
+@dataclass(frozen=True)
+class TargetRate:
+    unit_id: int
+    members: int  # active collaborators in the target's subtree
+    responded: int  # of them, those who confirmed or reported
+
+
+async def target_rates(*, session: AsyncSession, topic_id: int) -> list[TargetRate]:
+    """Per target unit of an urgent matter (its whole subtree), how many answered it, in one
+    query; a target with no active collaborator is not listed."""
+    target = aliased(Unit)
+    acked, reported = _response_columns(topic_id)
+    statement = (
+        select(  # type: ignore[call-overload]
+            TopicTarget.unit_id,
+            func.count(col(Person.id)),
+            func.sum(case((or_(acked, reported), 1), else_=0)),
+        )
+        .select_from(TopicTarget)
+        .join(target, col(target.id) == TopicTarget.unit_id)
+        .join(Unit, col(Unit.path).startswith(col(target.path)))
+        .join(Person, col(Person.unit_id) == Unit.id)
+        .where(
+            TopicTarget.topic_id == topic_id,
+            Person.status == PersonStatus.ACTIVE,
+            col(Person.id).in_(select(PersonRole.person_id).where(PersonRole.role == Role.COLLABORATOR)),
+        )
+        .group_by(col(TopicTarget.unit_id))
+        .order_by(col(TopicTarget.unit_id))
+    )
+    return [
+        TargetRate(unit_id=int(unit_id), members=int(members), responded=int(responded or 0))
+        for unit_id, members, responded in (await session.exec(statement)).all()
+    ]
+
+
+async def urgent_past_deadline(*, session: AsyncSession, now: datetime, unclaimed_by: str) -> Sequence[Topic]:
+    """Urgent matters whose deadline has passed and that a job has not claimed yet: they stay
+    published after it (reports are still taken), so the job's claim is what marks them done."""
+    claimed = (
+        select(JobRun.id).where(JobRun.job == unclaimed_by, JobRun.subject == cast(Topic.id, String)).exists()
+    )
+    statement = (
+        select(Topic)
+        .where(
+            Topic.kind == TopicKind.URGENT,
+            Topic.status == TopicStatus.PUBLISHED,
+            col(Topic.due_at) <= now,
+            ~claimed,
+        )
+        .order_by(col(Topic.due_at), col(Topic.id))
+    )
+    return (await session.exec(statement)).all()
+
+
+async def change_status(
+    *, session: AsyncSession, topic: Topic, was: str, becomes: str, **values: Any
+) -> bool:
+    """Move a topic from one status to another only if it still has the first: of a staff
+    member cancelling a scheduled topic and the job publishing it, one wins, never both.
+    Sets `values` too; False if the topic had moved on."""
+    statement = (
+        update(Topic)
+        .where(col(Topic.id) == topic.id, col(Topic.status) == was)
+        .values(status=becomes, **values)
+        .execution_options(synchronize_session=False)
+    )
+    result = await session.exec(statement)  # type: ignore[call-overload]
+    if result.rowcount != 1:
+        return False
+    topic.status = becomes
+    for name, value in values.items():
+        setattr(topic, name, value)
+    return True

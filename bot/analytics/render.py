@@ -118,6 +118,8 @@ def _excerpt_line(excerpt: Excerpt, tz: ZoneInfo, *, numbered: bool = False) -> 
     source = f"{escape(excerpt.unit_name)}, {when}"
     if numbered:
         source += ", " + _("report No. {number}").format(number=excerpt.report_id)
+    if excerpt.late:
+        source += ", " + _("sent late")
     return f"— <i>{escape(truncate(excerpt.text, EXCERPT_LENGTH))}</i> ({source})"
 
 

@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.forms import FormDefinition, text_for
 from bot.units import tree_order
 from storage import people, reports
-from storage.models import Report, Unit
+from storage.models import Report, ReportStatus, Unit
 
 URGENCY_QUESTION = "muc_do"
 PERIOD_PATTERN = re.compile(r"^\s*(\d{1,2})\s*[/\-.]\s*(\d{4})\s*$")
@@ -69,6 +69,7 @@ class Excerpt:
     text: str
     submitted_at: datetime
     report_id: int = 0
+    late: bool = False  # sent after its topic's due time
 
 
 @dataclass(frozen=True)
@@ -187,6 +188,7 @@ async def build_summary(
             text=text or "",
             submitted_at=report.submitted_at,
             report_id=report.id or 0,
+            late=report.status == ReportStatus.LATE,
         )
 
     async def picked(kind: str) -> Picked:

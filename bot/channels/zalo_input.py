@@ -8,6 +8,7 @@ then do the same thing on both channels:
   next message only; a number out of range gets one line and the choices again);
 - "đã nhận" (or "1" outside a conversation): ✅ Received on the latest urgent matter;
 - "báo cáo 12" ("báo cáo K2" for an urgent matter): the 📝 report button of topic 12;
+- "nhắc 12" (staff): the roll-call's 🔔 button of topic 12, reminding the silent now;
 - an invite code typed alone (outside a conversation): `/start CODE`;
 - in a bound group, "#12 …": a reply to topic 12's post there ("#K2 đã nhận" confirms urgent
   matter K2; numbers and tags: bot/tags.py), and "/2" a number of the bot's last numbered message there (only
@@ -33,10 +34,10 @@ from bot.delivery import payloads
 from bot.forms import words
 from bot.onboarding import looks_like_invite_code
 from bot.tags import parse_tag
-from bot.ui import AckButton
+from bot.ui import AckButton, TopicButton
 from storage import menus, reports, topics
 from storage.addresses import channel_of
-from storage.models import Channel
+from storage.models import Channel, TopicKind
 
 GROUP_NUMBER = re.compile(r"^/(\d{1,3})$")
 TAG = re.compile(r"^#\s*(k?\s*[0-9]{1,9})\b[\s:,.-]*(.*)$", re.DOTALL | re.IGNORECASE)
@@ -103,6 +104,11 @@ async def _private_message(services: Services, actor: Actor | None, message: Mes
             topic_id = await topics.urgent_sent_to(session=session, person_id=person_id, unacknowledged=False)
         if topic_id is not None:
             return _acting(services, message, AckButton(topic=topic_id).pack())
+    remind = words.remind_request(text)  # as "báo cáo 3", whatever form is open
+    if person_id is not None and remind is not None:
+        topic = await topics.get_by_number(session=services.session, kind=TopicKind.MONTHLY, number=remind)
+        if topic is not None and topic.id is not None:
+            return _acting(services, message, TopicButton(topic=topic.id, action="remind").pack())
     report = words.report_request(text)
     tag = parse_tag(report) if report is not None else None
     if tag is not None:

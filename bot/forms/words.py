@@ -51,6 +51,7 @@ ACKNOWLEDGE_WORDS = frozenset({"da nhan", "nhan", "da nhan duoc", "received", "o
 PAGE = re.compile(r"^(?:trang|page)\s*(\d{1,3})$")
 EDIT = re.compile(r"^(?:sua|edit)\s*(?:cau\s*|so\s*)?(\d{1,3})$")
 REPORT = re.compile(r"^(?:bao cao|report)\s*#?\s*(k?\s*[0-9]{1,9})$")
+REMIND = re.compile(r"^(?:nhac ngay|nhac|remind)\s*#?\s*([0-9]{1,9})$")
 NUMBERS = re.compile(r"^\d{1,3}(?:\s*[,;.\s]\s*\d{1,3})*$")
 
 
@@ -102,3 +103,10 @@ def report_request(text: str) -> str | None:
     report on (bot/tags.py reads it)."""
     match = REPORT.match(fold(text))
     return match.group(1).replace(" ", "").upper() if match else None
+
+
+def remind_request(text: str) -> int | None:
+    """`nhắc 3` (staff, on Zalo): remind the silent collaborators of topic 3 now, as the
+    roll-call's button does on Telegram."""
+    match = REMIND.match(fold(text))
+    return int(match.group(1)) if match else None

@@ -16,8 +16,10 @@ async def publish_topic(
     title: str = "Sáp nhập đơn vị hành chính cấp xã",
     due: str = "25/11/2026",
     choose: str | None = None,
+    at: str | None = None,
 ) -> Reply:
-    """Staff walk through /topic to every unit in scope, or to the one unit `choose` names."""
+    """Staff walk through /topic to every unit in scope, or to the one unit `choose` names;
+    published now, or scheduled for the time typed in `at` ("08:00 01/12")."""
     await staff.send("/topic")
     await staff.send(title)
     await staff.send(GUIDANCE)
@@ -29,9 +31,14 @@ async def publish_topic(
         await staff.press("Tôi tự chọn")
         await staff.press(choose)
         await staff.press("✅ Xong")
-    preview = await staff.send(due)
+    await staff.send(due)
+    if at is None:
+        preview = await staff.press("📢 Ngay bây giờ")
+    else:
+        await staff.press("🗓 Lên lịch vào thời gian khác")
+        preview = await staff.send(at)
     assert "Xem trước khi đăng" in preview.text, preview.text
-    published = await staff.press("📢 Đăng")
+    published = await staff.press("📢 Đăng" if at is None else "🗓 Lên lịch")
     await staff.world.delivered()
     return published
 
@@ -72,8 +79,11 @@ MATTER = (
 )
 
 
-async def send_urgent(staff: Persona, *, deadline: str = "18:00 11/11", choose: str | None = None) -> str:
-    """Staff walk through /urgent; returns the text of the preview."""
+async def send_urgent(
+    staff: Persona, *, deadline: str = "18:00 11/11", choose: str | tuple[str, ...] | None = None
+) -> str:
+    """Staff walk through /urgent (to the units named in `choose`, else all in their scope);
+    returns the text of the preview."""
     await staff.send("/urgent")
     await staff.send(MATTER)
     await staff.press("⏭ Bỏ qua")  # no photo
@@ -81,7 +91,8 @@ async def send_urgent(staff: Persona, *, deadline: str = "18:00 11/11", choose: 
         await staff.press("Tất cả đơn vị trong phạm vi phụ trách")
     else:
         await staff.press("Tôi tự chọn")
-        await staff.press(choose)
+        for unit in (choose,) if isinstance(choose, str) else choose:
+            await staff.press(unit)
         await staff.press("✅ Xong")
     preview = await staff.send(deadline)
     return preview.text

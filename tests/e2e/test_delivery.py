@@ -131,6 +131,7 @@ async def test_staff_stop_a_delivery_half_way(world: World, org: dict[str, Perso
     await staff.press(this_month(world))
     await staff.press("Tất cả đơn vị trong phạm vi phụ trách")
     await staff.send("25/11/2026")
+    await staff.press("📢 Ngay bây giờ")
     await staff.press("📢 Đăng")
     progress = await staff.wait_for_text("📤 Đợt gửi số 1")
     assert "⛔ Dừng gửi" in str(progress["reply_markup"])

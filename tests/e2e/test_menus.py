@@ -35,10 +35,11 @@ async def test_menus_follow_roles_and_language(world: World, org: dict[str, Pers
     menus = await world.client.commands(world.bot_token)
     staff_menu = menus[scope_key({"type": "chat", "chat_id": org["staff"].user_id})]
     assert names(staff_menu) == [
-        "start", "report", "topic", "urgent", "urgent_status", "broadcasts", "summary", "invite",
+        "start", "report", "topic", "topics", "urgent", "urgent_status", "broadcasts", "briefing", "summary",
+        "invite",
         "lang", "cancel", "link", "mydata", "forget", "help",
     ]  # fmt: skip
-    assert staff_menu[3]["description"] == "Gửi vấn đề đột xuất"
+    assert staff_menu[4]["description"] == "Gửi vấn đề đột xuất"
     leader_menu = menus[scope_key({"type": "chat", "chat_id": org["leader"].user_id})]
     assert names(leader_menu) == [
         "start", "report", "summary", "lang", "cancel", "link", "mydata", "forget", "help",

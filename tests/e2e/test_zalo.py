@@ -346,6 +346,8 @@ async def test_zalo_staff_publish_a_topic_to_both_channels_and_a_zalo_leader_rea
     await staff.press(this_month(world))
     await staff.press("Tất cả đơn vị trong phạm vi phụ trách")
     reply = await staff.send("25/11/2026")
+    assert "1. 📢 Ngay bây giờ" in reply.text
+    reply = await staff.send("1")
     assert "Xem trước khi đăng" in reply.text and "“gửi”" in reply.text
     reply = await staff.send("gửi")
     assert "Đã đăng chủ đề số 1" in reply.text
