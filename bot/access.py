@@ -190,8 +190,8 @@ POLICY: dict[str, Rule] = {
             button("tp"),
             Permission.PUBLISH_TOPIC,
             PRIVATE,
-            "a monthly topic the staff member created or whose units are all within scope (an admin: any);"
-            " reminding reaches the silent collaborators within scope",
+            "a monthly topic whose units all lie within scope (an admin: any); reminding its silent"
+            " (from a roll-call): a topic with a unit within scope, reaching the silent within scope",
         ),
         Rule(
             button("su"),
@@ -284,6 +284,33 @@ class Actor:
     @property
     def locale(self) -> str | None:
         return self.person.locale if self.person else None
+
+
+def topic_scope(actor: Actor) -> list[str] | None:
+    """The subtrees whose topics staff list and remind (None: an admin's, everywhere)."""
+    return None if actor.has_role(Role.ADMIN) else actor.scope_paths(Permission.PUBLISH_TOPIC)
+
+
+def manages_topic(actor: Actor, target_paths: list[str]) -> bool:
+    """Staff move, cancel or reopen a topic whose target units all lie within their scope
+    (whoever created it: a scope that changed since counts as it is now); admins any."""
+    if actor.person is None or not actor.allows(Permission.PUBLISH_TOPIC):
+        return False
+    if actor.has_role(Role.ADMIN):
+        return True
+    scope = actor.scope_paths(Permission.PUBLISH_TOPIC)
+    return bool(target_paths) and all(any(path.startswith(own) for own in scope) for path in target_paths)
+
+
+def reaches_topic(actor: Actor, target_paths: list[str]) -> bool:
+    """Staff with a unit among a topic's (a roll-call's reader) remind its silent within
+    their scope; admins all."""
+    if actor.person is None or not actor.allows(Permission.PUBLISH_TOPIC):
+        return False
+    if actor.has_role(Role.ADMIN):
+        return True
+    scope = actor.scope_paths(Permission.PUBLISH_TOPIC)
+    return any(path.startswith(own) or own.startswith(path) for path in target_paths for own in scope)
 
 
 async def load_actor(*, session: AsyncSession, user: User, admin_ids: frozenset[int]) -> Actor:

@@ -66,3 +66,13 @@ def awake(moment: datetime, tz: ZoneInfo) -> datetime:
         return moment
     day = local.date() if local.time() >= NIGHT_STARTS else local.date() - timedelta(days=1)
     return datetime.combine(day, EVENING, tzinfo=tz).astimezone(UTC)
+
+
+def morning_after(moment: datetime, tz: ZoneInfo) -> datetime:
+    """`moment`, or 07:00 after it when it falls between 21:00 and 07:00 local time (what
+    follows a due time of 23:59: the summary of a closed topic)."""
+    local = moment.astimezone(tz)
+    if NIGHT_ENDS <= local.time() < NIGHT_STARTS:
+        return moment
+    day = local.date() + timedelta(days=1) if local.time() >= NIGHT_STARTS else local.date()
+    return datetime.combine(day, NIGHT_ENDS, tzinfo=tz).astimezone(UTC)

@@ -5,7 +5,6 @@ the month's summary of their own unit, in their language."""
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
 
 from aiogram.utils.i18n import gettext as _
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -24,16 +23,16 @@ from storage.models import Topic, TopicStatus
 from storage.people import Member
 
 
-async def close_topic(
-    session: AsyncSession, plan: ReminderPlan, topic: Topic, *, now: datetime, summary: bool = True
-) -> int:
-    """Close the topic and (unless `summary` is False) queue each reader's summary; how many
-    were queued."""
-    assert topic.id is not None
+async def close_topic(session: AsyncSession, topic: Topic) -> None:
+    """Reminders stop; reports are still taken, and marked late."""
     topic.status = TopicStatus.CLOSED
     session.add(topic)
-    if not summary:
-        return 0
+
+
+async def send_closing_summaries(session: AsyncSession, plan: ReminderPlan, topic: Topic) -> int:
+    """Each reader of the topic's units (staff, leaders) gets the month's summary of each of
+    their units, in their language; how many messages were queued."""
+    assert topic.id is not None
     readers = await people.readers_of_units(
         session=session, unit_ids=await topics.target_unit_ids(session=session, topic_id=topic.id)
     )

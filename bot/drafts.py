@@ -12,6 +12,7 @@ Registration drafts are not handled here: they belong to people still registerin
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ NOT_HANDLED_HERE = (REGISTRATION_SLOT,)
 # `/start d-12`: resume draft 12. The dash keeps it from ever reading as an invite code
 # (five characters come before an invite code's dash).
 DRAFT_PAYLOAD = re.compile(r"^d-([0-9]{1,12})$")
+
+log = logging.getLogger(__name__)
 
 
 def draft_payload(draft_id: int) -> str:
@@ -157,11 +160,16 @@ def can_still_be_sent(draft: Draft, named: dict[int, Topic], now: datetime) -> b
 
 
 async def _definition(session: AsyncSession, plan: ReminderPlan, draft: Draft) -> FormDefinition | None:
-    """A report's form from the catalog; a wizard's own snapshot."""
-    if draft.definition is not None:
-        return FormDefinition.model_validate(draft.definition)
-    if draft.form_id is not None:
-        return await plan.forms.get(session, draft.form_id)
+    """A report's form from the catalog; a wizard's own snapshot. None for one that cannot be
+    read (a snapshot of an older version, a form gone): that draft is not reminded of, and
+    does not stop the others."""
+    try:
+        if draft.definition is not None:
+            return FormDefinition.model_validate(draft.definition)
+        if draft.form_id is not None:
+            return await plan.forms.get(session, draft.form_id)
+    except (ValueError, LookupError):  # pydantic's ValidationError is a ValueError
+        log.warning("draft %s: its form cannot be read; no reminder for it", draft.id, exc_info=True)
     return None
 
 

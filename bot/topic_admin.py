@@ -10,12 +10,12 @@ from typing import Any
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
-from bot.access import Actor, Permission, Role
+from bot.access import Actor, manages_topic, reaches_topic, topic_scope
 from bot.clock import end_of_day, format_date, format_datetime, local_today
 from bot.conversation import Conversations, Outcome, Services, WizardPurpose
 from bot.forms import FormDefinition
 from bot.i18n import localized
-from bot.reminders import MANUAL_REMINDERS, ReminderPlan, common_subtrees, remind_silent
+from bot.reminders import MANUAL_REMINDERS, ReminderPlan, remind_silent
 from bot.tags import tag_of
 from bot.topics import open_topic_wizard
 from bot.ui import Choice, Screen, TopicButton, escape
@@ -27,17 +27,13 @@ RESCHEDULE_SLOT = "reschedule"
 REOPEN_SLOT = "reopen"
 CLOSED_LISTED_FOR = timedelta(days=62)
 # The claims of a topic's own-time jobs: a reopened topic is reminded, called and closed anew.
-TOPIC_JOBS = ("due_reminders", "roll_calls", "close_topics")
+TOPIC_JOBS = ("due_reminders", "roll_calls", "close_topics", "closing_summaries")
 MAX_CLAIM_TARGET = 64  # job_run.target's length
-
-
-def _paths(actor: Actor) -> list[str] | None:
-    return None if actor.has_role(Role.ADMIN) else actor.scope_paths(Permission.PUBLISH_TOPIC)
 
 
 async def list_topics(services: Services, actor: Actor) -> Outcome:
     session, now, tz = services.session, services.clock.now(), services.tz
-    paths = _paths(actor)
+    paths = topic_scope(actor)
     if paths == []:
         return Outcome(alert=_("That unit is outside your scope."))
     sections = (
@@ -138,26 +134,13 @@ def changed_text(topic: Topic) -> str:
 
 
 async def _manages(services: Services, actor: Actor, topic: Topic) -> bool:
-    """Whoever created the topic, an admin, or staff whose scope holds all its units."""
-    if actor.person is None or not actor.allows(Permission.PUBLISH_TOPIC):
-        return False
-    if actor.has_role(Role.ADMIN) or topic.created_by == actor.person.id:
-        return True
     assert topic.id is not None
-    paths = await topics.target_paths(session=services.session, topic_id=topic.id)
-    scope = actor.scope_paths(Permission.PUBLISH_TOPIC)
-    return bool(paths) and all(any(path.startswith(own) for own in scope) for path in paths)
+    return manages_topic(actor, await topics.target_paths(session=services.session, topic_id=topic.id))
 
 
 async def _reaches(services: Services, actor: Actor, topic: Topic) -> bool:
-    """Staff with a unit among the topic's (a roll-call's reader): they remind their own silent."""
-    if actor.person is None or not actor.allows(Permission.PUBLISH_TOPIC):
-        return False
-    if actor.has_role(Role.ADMIN):
-        return True
     assert topic.id is not None
-    paths = await topics.target_paths(session=services.session, topic_id=topic.id)
-    return bool(common_subtrees(paths, actor.scope_paths(Permission.PUBLISH_TOPIC)))
+    return reaches_topic(actor, await topics.target_paths(session=services.session, topic_id=topic.id))
 
 
 async def cancel_scheduled(services: Services, actor: Actor, topic: Topic) -> Outcome:
@@ -187,7 +170,7 @@ async def remind_now(services: Services, actor: Actor, topic: Topic) -> Outcome:
     if topic.status != TopicStatus.PUBLISHED or topic.due_at <= now:
         return Outcome(alert=_("Topic No. {number} is closed.").format(number=tag_of(topic)))
     today = local_today(services.clock, services.tz)
-    queued = await remind_by_hand(services, topic, occasion=f"now{today:%Y%m%d}", within=_paths(actor))
+    queued = await remind_by_hand(services, topic, occasion=f"now{today:%Y%m%d}", within=topic_scope(actor))
     if not queued:
         return Outcome(alert=_("Nobody to remind: everyone has sent the report or was reminded today."))
     assert actor.person is not None

@@ -5,9 +5,11 @@ engine, in the caller's (the job's) transaction."""
 
 from __future__ import annotations
 
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import partial
 
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
@@ -106,9 +108,8 @@ def coming_month(today: date, days_before: int) -> date | None:
 async def warn_missing_topics(
     session: AsyncSession, plan: ReminderPlan, *, today: date, days_before: int, now: datetime
 ) -> int:
-    """Staff of each unit that has no topic (scheduled, open or closed) for the coming month,
-    neither its own nor one of a unit above it, are told once, with a button to create one.
-    How many were told."""
+    """Staff of each unit that has no topic (scheduled, open or closed) for the coming month
+    (`covered_units`) are told once, with a button to create one. How many were told."""
     first = coming_month(today, days_before)
     if first is None:
         return 0
@@ -118,11 +119,8 @@ async def warn_missing_topics(
     staff = await people.readers_of_units(
         session=session, unit_ids=[uid for uid in units if uid is not None], roles=[Role.STAFF]
     )
-    missing = {
-        unit_id
-        for _member, unit_id in staff
-        if not any(units[unit_id].path.startswith(path) for path in covered)
-    }
+    has_topic = covered_units(units, covered)
+    missing = {unit_id for _member, unit_id in staff if unit_id not in has_topic}
     claimed = await job_store.claim(
         session=session,
         job="topic_warning",
@@ -154,17 +152,42 @@ async def warn_missing_topics(
             ],
         )
 
-    recipients = [
-        Recipient(
-            chat_id=member.chat_id,
-            locale=normalize_locale(member.locale, plan.default_locale),
-            person_id=member.person_id,
+    # One message per person naming their units; keyed by those units, so a unit found
+    # without a topic on a later day is told of too.
+    by_units: dict[str, list[Recipient]] = defaultdict(list)
+    for chat_id, member in members.items():
+        ids = "-".join(str(unit.id) for unit in sorted(units_of[chat_id], key=lambda unit: unit.id or 0))
+        by_units[f"{zlib.crc32(ids.encode()):08x}"].append(
+            Recipient(
+                chat_id=member.chat_id,
+                locale=normalize_locale(member.locale, plan.default_locale),
+                person_id=member.person_id,
+            )
         )
-        for member in members.values()
-    ]
-    return await plan.delivery.deliver(
-        session, key=f"no-topic:{period}", recipients=recipients, render=render, personal=True
-    )
+    told = 0
+    for units_key, recipients in by_units.items():
+        told += await plan.delivery.deliver(
+            session, key=f"no-topic:{period}:{units_key}", recipients=recipients, render=render, personal=True
+        )
+    return told
+
+
+def covered_units(units: dict[int | None, Unit], targeted: list[str]) -> set[int]:
+    """The units that have a topic: one of their own or of a unit above them, or every unit
+    just below them has one (a province's staff may publish to each district apart)."""
+    covered = {
+        uid
+        for uid, unit in units.items()
+        if uid is not None and any(unit.path.startswith(p) for p in targeted)
+    }
+    children: dict[int, list[int]] = defaultdict(list)
+    for uid, unit in units.items():
+        if uid is not None and unit.parent_id is not None:
+            children[unit.parent_id].append(uid)
+    for uid, _unit in sorted(units.items(), key=lambda item: -len(item[1].path)):  # lowest first
+        if uid is not None and children.get(uid) and all(child in covered for child in children[uid]):
+            covered.add(uid)
+    return covered
 
 
 @dataclass(frozen=True)
@@ -326,10 +349,9 @@ async def behind_alerts(session: AsyncSession, plan: ReminderPlan, topic: Topic,
             lines[unit_id] = (whole, behind)
     if not lines:
         return 0
-    scope_of = {member.chat_id: unit_id for member, unit_id in leaders if unit_id in lines}
 
-    def render(recipient: Recipient) -> Outgoing:
-        whole, behind = lines[scope_of[recipient.chat_id]]
+    def render(recipient: Recipient, unit_id: int) -> Outgoing:
+        whole, behind = lines[unit_id]
         shown = ", ".join(f"{escape(c.unit.name)} ({c.percent}%)" for c in behind[:15])
         if len(behind) > 15:
             shown += " " + _("and {count} more").format(count=len(behind) - 15)
@@ -347,22 +369,25 @@ async def behind_alerts(session: AsyncSession, plan: ReminderPlan, topic: Topic,
             )
         )
 
-    recipients = [
-        Recipient(
-            chat_id=member.chat_id,
-            locale=normalize_locale(member.locale, plan.default_locale),
-            person_id=member.person_id,
+    queued = 0
+    for unit_id in lines:  # a leader of two units behind hears of each
+        recipients = [
+            Recipient(
+                chat_id=member.chat_id,
+                locale=normalize_locale(member.locale, plan.default_locale),
+                person_id=member.person_id,
+            )
+            for member, leader_unit in leaders
+            if leader_unit == unit_id
+        ]
+        queued += await plan.delivery.deliver(
+            session,
+            key=f"behind:{topic.id}:{topic.due_at:%Y%m%d}:{unit_id}",
+            recipients=recipients,
+            render=partial(render, unit_id=unit_id),
+            personal=True,
         )
-        for member, unit_id in leaders
-        if unit_id in lines
-    ]
-    return await plan.delivery.deliver(
-        session,
-        key=f"behind:{topic.id}:{topic.due_at:%Y%m%d}",
-        recipients=recipients,
-        render=render,
-        personal=True,
-    )
+    return queued
 
 
 async def _units_around(session: AsyncSession, paths: list[str]) -> dict[int, Unit]:

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.briefings import remind_briefings
-from bot.clock import awake
-from bot.closing import close_topic
+from bot.clock import awake, morning_after
+from bot.closing import close_topic, send_closing_summaries
 from bot.drafts import NOT_HANDLED_HERE, remind_untouched
 from bot.reminders import (
     HOLD_WHILE_FILLING,
@@ -149,25 +149,35 @@ async def held_reminders(context: JobContext, session: AsyncSession, now: dateti
 
 
 async def close_topics(context: JobContext, session: AsyncSession, now: datetime) -> str:
-    """Each tick: topics whose due time has passed are closed (once, claimed per topic) and
-    their readers get the summary."""
+    """Each tick: topics whose due time has passed are closed (once, claimed per topic); their
+    readers get the summary, and leaders the units behind, at once or, after a due time at
+    night (23:59), at 07:00 (claimed apart, as closing_summaries)."""
     closed = queued = 0
     for topic in await topics.past_due(session=session, now=now):
 
         async def close(topic: Topic = topic) -> int:
-            stale = now - topic.due_at > CLOSE_STALE  # a first deploy, long downtime: no summary storm
-            sent = await close_topic(session, _plan(context), topic, now=now, summary=not stale)
-            if not stale:
-                sent += await behind_alerts(
-                    session, _plan(context), topic, threshold=context.settings.response_threshold_percent
-                )
-            return sent
+            await close_topic(session, topic)
+            return 0
 
-        sent = await _once_per_topic(session, "close_topics", topic, now, close)
-        if sent is not None:
-            queued += sent
+        if await _once_per_topic(session, "close_topics", topic, now, close) is not None:
             closed += 1
-    return f"{closed} topic(s) closed, {queued} summary message(s) queued" if closed else ""
+    for topic in await topics.closed_since(session=session, since=now - CLOSE_STALE - timedelta(days=1)):
+        summary_at = morning_after(topic.due_at, context.settings.tz)
+        if now < summary_at:
+            continue
+
+        async def summarise(topic: Topic = topic, summary_at: datetime = summary_at) -> int:
+            if now - summary_at > CLOSE_STALE:  # a first deploy, long downtime: no summary storm
+                return 0
+            sent = await send_closing_summaries(session, _plan(context), topic)
+            return sent + await behind_alerts(
+                session, _plan(context), topic, threshold=context.settings.response_threshold_percent
+            )
+
+        queued += await _once_per_topic(session, "closing_summaries", topic, now, summarise) or 0
+    parts = [f"{closed} topic(s) closed"] if closed else []
+    parts += [f"{queued} summary message(s) queued"] if queued else []
+    return ", ".join(parts)
 
 
 CLOSE_STALE = timedelta(days=1)
@@ -182,10 +192,13 @@ async def urgent_repush(context: JobContext, session: AsyncSession, now: datetim
         at = repush_at(topic, context.settings.urgent_repush_fraction)
         if at is None or now < at:
             continue
-        if await job_store.claim(
-            session=session, job="urgent_repush", subject=str(topic.id), targets=[""], now=now
-        ):
-            queued += await repush(session, _plan(context), topic, now=now)
+
+        async def push(topic: Topic = topic) -> int:
+            return await repush(session, _plan(context), topic, now=now)
+
+        sent = await _once_per_topic(session, "urgent_repush", topic, now, push)
+        if sent is not None:
+            queued += sent
             matters += 1
     return f"{matters} urgent matter(s) re-pushed, {queued} message(s) queued" if matters else ""
 
@@ -196,11 +209,15 @@ async def urgent_deadline(context: JobContext, session: AsyncSession, now: datet
     start of this version) is claimed quietly."""
     done = queued = 0
     for topic in await topics.urgent_past_deadline(session=session, now=now, unclaimed_by="urgent_deadline"):
-        if await job_store.claim(
-            session=session, job="urgent_deadline", subject=str(topic.id), targets=[""], now=now
-        ):
-            if now - topic.due_at <= CLOSE_STALE:
-                queued += await deadline_status(session, _plan(context), topic)
+
+        async def status(topic: Topic = topic) -> int:
+            if now - topic.due_at > CLOSE_STALE:
+                return 0
+            return await deadline_status(session, _plan(context), topic)
+
+        sent = await _once_per_topic(session, "urgent_deadline", topic, now, status)
+        if sent is not None:
+            queued += sent
             done += 1
     return f"{done} urgent deadline(s), {queued} status message(s) queued" if done else ""
 
@@ -214,11 +231,15 @@ async def urgent_escalation(context: JobContext, session: AsyncSession, now: dat
     for topic in await topics.urgent_past_deadline(
         session=session, now=now, unclaimed_by="urgent_escalation"
     ):
-        if await job_store.claim(
-            session=session, job="urgent_escalation", subject=str(topic.id), targets=[""], now=now
-        ):
-            if now - topic.due_at <= CLOSE_STALE:
-                queued += await escalate(session, _plan(context), topic, threshold=threshold)
+
+        async def escalation(topic: Topic = topic) -> int:
+            if now - topic.due_at > CLOSE_STALE:
+                return 0
+            return await escalate(session, _plan(context), topic, threshold=threshold)
+
+        sent = await _once_per_topic(session, "urgent_escalation", topic, now, escalation)
+        if sent is not None:
+            queued += sent
             done += 1
     return f"{done} urgent deadline(s), {queued} escalation(s) queued" if done else ""
 

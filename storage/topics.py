@@ -484,3 +484,15 @@ async def change_status(
     for name, value in values.items():
         setattr(topic, name, value)
     return True
+
+
+async def closed_since(
+    *, session: AsyncSession, since: datetime, kind: str = TopicKind.MONTHLY
+) -> Sequence[Topic]:
+    """Closed topics whose due time is after `since`: whose summaries may be due."""
+    statement = (
+        select(Topic)
+        .where(Topic.kind == kind, Topic.status == TopicStatus.CLOSED, col(Topic.due_at) > since)
+        .order_by(col(Topic.due_at), col(Topic.id))
+    )
+    return (await session.exec(statement)).all()

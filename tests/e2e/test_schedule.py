@@ -254,6 +254,15 @@ async def test_a_topic_closes_at_its_due_time_its_readers_get_the_summary_and_la
     async with world.sessions() as session:
         topic = (await session.exec(select(Topic))).one()
         assert topic.status == TopicStatus.CLOSED
+    # closed at 23:59: the summaries wait for the morning, 07:00
+    assert not any(
+        "📕" in str(m.get("text", "")) for m in await world.client.chat_messages(org["leader"].user_id)
+    )
+    world.clock.current = _vn(26, 6, 59)
+    assert "close_topics" not in await runner.tick()
+    world.clock.current = _vn(26, 7)
+    assert "close_topics" in await runner.tick()
+    await world.delivered()
     for reader in ("staff", "leader"):  # both hold their role at the province, a target
         closed = await org[reader].wait_for_text("📕")
         assert closed["text"].startswith("📕 Chủ đề số 1 “Sáp nhập đơn vị hành chính cấp xã” đã đóng")

@@ -159,14 +159,16 @@ async def test_a_month_runs_itself(world: World, org: dict[str, Persona], down_1
     [own] = await _texts(district, "📋 Điểm danh")
     assert "✅ Đã gửi: Cộng tác viên 4" in own
 
-    # 30/12 17:00: the last reminder, the day before; 01/01/2027 00:00: closed, with the
-    # month's summary to the leader and the units behind
+    # 30/12 17:00: the last reminder, the day before; 01/01/2027 00:00: closed; at 07:00 the
+    # month's summary to the leader, and the units behind
     assert "due_reminders" in await _run_until(world, _vn(30, 17))
     assert [len(await _texts(p, REMINDER)) for p in (ctv1, ctv2, ctv3, ctv4, lan)] == [0, 3, 3, 0, 3]
     assert "close_topics" in await _run_until(world, _vn(1, 0, month=1, year=2027))
     async with world.sessions() as session:
         topic = (await session.exec(select(Topic).where(Topic.kind == "monthly"))).one()
     assert topic.status == TopicStatus.CLOSED
+    assert await _texts(leader, "📕") == []  # not at midnight
+    assert "close_topics" in await _run_until(world, _vn(1, 7, month=1, year=2027))
     [closed] = await _texts(leader, "📕 Chủ đề số 1")
     assert "Số báo cáo đầy đủ nhận được: 2" in closed
     [behind] = await _texts(leader, "⚠️ Chủ đề số 1")

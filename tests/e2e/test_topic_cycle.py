@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlmodel import select
 
 from storage.models import Role, Topic, TopicStatus
@@ -249,6 +250,9 @@ async def test_at_the_due_time_the_leader_hears_which_units_are_behind(
     await publish_topic(org["staff"], due="25/11/2026")
     await _report(world, org["ctv1"])
     world.clock.current = _vn(26, 0, 1)
+    assert "close_topics" in await _runner_tick(world)  # closed; the leader is told in the morning
+    assert await _starting(org["leader"], "⚠️") == []
+    world.clock.current = _vn(26, 7)
     assert "close_topics" in await _runner_tick(world)
     [behind] = await _starting(org["leader"], "⚠️ Chủ đề số 1")
     assert "tỉ lệ cộng tác viên của Tỉnh An Phú đã gửi báo cáo là 25%, dưới mức 60%" in behind
@@ -289,3 +293,57 @@ async def test_staff_reopen_a_closed_topic_with_a_new_due_date(world: World, org
     world.clock.current = _vn(6, 0, 1, month=12)
     assert "close_topics" in await _runner_tick(world)  # and it closes again at its new time
     assert (await _topic(world)).status == TopicStatus.CLOSED
+
+
+async def test_a_topic_whose_job_fails_is_retried_and_does_not_hold_up_the_others(
+    world: World, org: dict[str, Persona], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fault test: the roll-call of topic 1 fails (a bug, a row it cannot read); topic 2's goes
+    at its time all the same, and topic 1's at the next tick after the fault is gone."""
+    from schedules import jobs
+
+    await org["staff"].send("/help")
+    await publish_topic(org["staff"], title="Chủ đề thứ nhất", due="25/11/2026")
+    await publish_topic(org["staff"], title="Chủ đề thứ hai", due="25/11/2026")
+    real = jobs.send_roll_calls
+
+    async def failing_for_the_first(session, plan, topic, *, now):  # type: ignore[no-untyped-def]
+        if topic.number == 1:
+            raise RuntimeError("cannot read this topic")
+        return await real(session, plan, topic, now=now)
+
+    monkeypatch.setattr(jobs, "send_roll_calls", failing_for_the_first)
+    world.clock.current = _vn(23, 17)
+    assert "roll_calls" in await _runner_tick(world)
+    calls = await _starting(org["staff"], "📋 Điểm danh")
+    assert [("số 2" in text, "số 1" in text) for text in calls] == [(True, False)]
+    monkeypatch.setattr(jobs, "send_roll_calls", real)
+    world.clock.current = _vn(23, 17, 1)
+    assert "roll_calls" in await _runner_tick(world)
+    assert len(await _starting(org["staff"], "📋 Điểm danh: chủ đề số 1")) == 1
+    assert len(await _starting(org["staff"], "📋 Điểm danh: chủ đề số 2")) == 1
+
+
+async def test_on_zalo_staff_schedule_list_and_cancel_a_topic_by_numbers(
+    world: World, org: dict[str, Persona]
+) -> None:
+    staff = await world.member("zalo", "Cán bộ Zalo", unit="TINH", role=Role.STAFF)
+    assert isinstance(staff, ZaloPersona)
+    await staff.send("/topic")
+    await staff.send("Chủ đề lên lịch trên Zalo")
+    await staff.send(GUIDANCE)
+    await staff.press("Báo cáo tình hình dư luận xã hội định kỳ")
+    await staff.press("11/2026 (tháng này)")
+    await staff.press("Tất cả đơn vị trong phạm vi phụ trách")
+    asked = await staff.send("30/11/2026")
+    assert "2. 🗓 Lên lịch lúc 08:00 01/12/2026" in asked.text  # beyond the due date: refused below
+    await staff.press("🗓 Lên lịch vào thời gian khác")
+    await staff.send("08:00 20/11")
+    scheduled = await staff.send("gửi")
+    assert "sẽ được đăng lúc 08:00 20/11/2026" in scheduled.text
+    listed = await staff.send("/topics")
+    assert "Số 1 “Chủ đề lên lịch trên Zalo”: đăng lúc 08:00 20/11/2026, hạn 30/11/2026" in listed.text
+    assert "2. ✖ Hủy số 1" in listed.text
+    cancelled = await staff.send("2")
+    assert "✖ Đã hủy chủ đề số 1" in cancelled.text
+    assert (await _topic(world)).status == TopicStatus.CANCELLED

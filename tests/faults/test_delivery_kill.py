@@ -70,6 +70,7 @@ async def test_delivery_survives_sigkill(
         ("press", "Báo cáo tình hình dư luận xã hội định kỳ"),
         ("press", f"{datetime.now(ZoneInfo('Asia/Ho_Chi_Minh')):%m/%Y} (tháng này)"),
         ("text", due),
+        ("press", "📢 Ngay bây giờ"),
         ("press", "📢 Đăng"),
     ]
     kills = 0

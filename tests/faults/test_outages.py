@@ -199,6 +199,7 @@ async def test_a_topic_broadcast_through_an_outage_reaches_everyone_once(world: 
     await staff.press(this_month(world))
     await staff.press("Tất cả đơn vị trong phạm vi phụ trách")
     await staff.send("25/11/2026")
+    await staff.press("📢 Ngay bây giờ")
     await staff.press("📢 Đăng")
     await asyncio.sleep(0.3)  # some have it, most do not yet
     await world.client.configure(error_rate=1.0, error_kinds=["500", "502"], seed=5)
