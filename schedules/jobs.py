@@ -161,7 +161,8 @@ async def close_topics(context: JobContext, session: AsyncSession, now: datetime
 
         if await _once_per_topic(session, "close_topics", topic, now, close) is not None:
             closed += 1
-    for topic in await topics.closed_since(session=session, since=now - CLOSE_STALE - timedelta(days=1)):
+    recent = now - CLOSE_STALE - timedelta(days=1)
+    for topic in await topics.closed_since(session=session, since=recent, unclaimed_by="closing_summaries"):
         summary_at = morning_after(topic.due_at, context.settings.tz)
         if now < summary_at:
             continue

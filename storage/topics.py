@@ -487,12 +487,16 @@ async def change_status(
 
 
 async def closed_since(
-    *, session: AsyncSession, since: datetime, kind: str = TopicKind.MONTHLY
+    *, session: AsyncSession, since: datetime, unclaimed_by: str, kind: str = TopicKind.MONTHLY
 ) -> Sequence[Topic]:
-    """Closed topics whose due time is after `since`: whose summaries may be due."""
+    """Closed topics whose due time is after `since` and that a job has not claimed yet:
+    whose summaries may be due."""
+    claimed = (
+        select(JobRun.id).where(JobRun.job == unclaimed_by, JobRun.subject == cast(Topic.id, String)).exists()
+    )
     statement = (
         select(Topic)
-        .where(Topic.kind == kind, Topic.status == TopicStatus.CLOSED, col(Topic.due_at) > since)
+        .where(Topic.kind == kind, Topic.status == TopicStatus.CLOSED, col(Topic.due_at) > since, ~claimed)
         .order_by(col(Topic.due_at), col(Topic.id))
     )
     return (await session.exec(statement)).all()

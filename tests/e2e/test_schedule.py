@@ -163,6 +163,22 @@ async def test_reminders_reach_exactly_the_silent_on_both_channels_once(
     assert await _reminded(org["ctv1"]) == []
 
 
+async def test_a_reminder_set_for_the_31st_goes_on_the_30th_of_november(
+    world: World, org: dict[str, Persona]
+) -> None:
+    runner = world.app.job_runner
+    assert runner is not None
+    await runner.set_rule("reminders", "31 09:00")  # admins: the last day, whatever the month
+    await publish_topic(org["staff"], due="05/12/2026")
+    world.clock.current = _vn(30, 8, 59)
+    assert "reminders" not in await runner.tick()
+    world.clock.current = _vn(30, 9)
+    assert "reminders" in await runner.tick()  # November has no 31st: its last day
+    await world.delivered()
+    [reminder] = await _reminded(org["ctv3"])
+    assert "Hạn báo cáo: 23:59 05/12/2026 (còn 5 ngày)." in reminder
+
+
 async def test_the_20th_reminder_is_sent_once_after_the_bot_was_down_from_the_19th_to_the_21st(
     world: World, org: dict[str, Persona]
 ) -> None:
