@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, or_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -48,21 +49,35 @@ async def known_keys(*, session: AsyncSession, keys: Sequence[str]) -> set[str]:
 
 
 async def add_rows(*, session: AsyncSession, rows: Sequence[Outbox]) -> int:
-    """Queue rows whose dedupe key is new; returns how many were queued."""
-    keys = [row.dedupe_key for row in rows if row.dedupe_key is not None]
-    known: set[str | None] = set()
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        known |= set(
-            (
-                await session.exec(select(col(Outbox.dedupe_key)).where(col(Outbox.dedupe_key).in_(chunk)))
-            ).all()
+    """Queue rows whose dedupe key is new; returns how many were queued.
+
+    INSERT … ON CONFLICT (dedupe_key) DO NOTHING, 500 rows a statement: a key queued
+    meanwhile by another process (two schedulers, a retried update) is skipped instead of
+    failing the whole transaction, and no ORM objects are flushed one by one. The rows are
+    not added to the session; those with a dedupe key get the id they were written with
+    (None: a row the key kept out)."""
+    if not rows:
+        return 0
+    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite  # type: ignore[union-attr]
+    queued = 0
+    for start in range(0, len(rows), ADD_CHUNK):
+        chunk = rows[start : start + ADD_CHUNK]
+        statement = (
+            dialect.insert(Outbox)
+            .values([row.model_dump(exclude={"id"}) for row in chunk])
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+            .returning(col(Outbox.id), col(Outbox.dedupe_key))
         )
-    fresh = [row for row in rows if row.dedupe_key is None or row.dedupe_key not in known]
-    if fresh:
-        session.add_all(fresh)
-        await session.flush()
-    return len(fresh)
+        returned = (await session.exec(statement)).all()  # type: ignore[call-overload]
+        queued += len(returned)
+        written = {key: row_id for row_id, key in returned if key is not None}
+        for row in chunk:
+            if row.dedupe_key is not None:
+                row.id = written.get(row.dedupe_key)
+    return queued
+
+
+ADD_CHUNK = 500  # rows of about 15 columns: within SQLite's limit of bound parameters
 
 
 _INSERT_RETURNING_IDS = insert(OUTBOX).returning(OUTBOX.c.id, sort_by_parameter_order=True)

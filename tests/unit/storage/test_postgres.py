@@ -125,3 +125,35 @@ async def test_a_long_photo_url_fits_on_postgres(pg_url: str) -> None:
             assert topic.photo_file_id == url
     finally:
         await engine.dispose()
+
+
+async def test_two_processes_queueing_the_same_message_neither_fails_and_it_is_queued_once(
+    pg_url: str,
+) -> None:
+    """Two schedulers (two processes) queue the same reminder at the same moment: the second
+    transaction waits for the first, then skips the row, instead of failing on the key."""
+    import asyncio
+
+    from storage import outbox
+    from storage.models import Outbox
+
+    engine = create_engine(pg_url)
+    try:
+        await upgrade_database(engine)
+        factory = create_session_factory(engine)
+
+        def row() -> Outbox:
+            return Outbox(chat_id=42, dedupe_key="remind:1:202612200900:42:0", payload={"text": "⏰"})
+
+        async with factory() as first, factory() as second:
+            assert await outbox.add_rows(session=first, rows=[row()]) == 1
+            waiting = asyncio.ensure_future(outbox.add_rows(session=second, rows=[row(), row()]))
+            await asyncio.sleep(0.2)
+            assert not waiting.done()  # held by the first transaction's row
+            await first.commit()
+            assert await waiting == 0
+            await second.commit()
+        async with factory() as session:
+            assert len(await outbox.known_keys(session=session, keys=["remind:1:202612200900:42:0"])) == 1
+    finally:
+        await engine.dispose()
