@@ -65,14 +65,7 @@ async def send_closing_summaries(session: AsyncSession, plan: ReminderPlan, topi
                 text=f"{opening}\n\n{render_summary(summaries[recipient.locale], plan.tz)}".strip()
             )
 
-        recipients = [
-            Recipient(
-                chat_id=member.chat_id,
-                locale=normalize_locale(member.locale, plan.default_locale),
-                person_id=member.person_id,
-            )
-            for member in members
-        ]
+        recipients = [plan.to_member(member) for member in members]
         queued += await plan.delivery.deliver(
             session,
             key=f"closed:{topic.id}:{topic.due_at:%Y%m%d}:{unit_id}",

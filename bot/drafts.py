@@ -27,7 +27,6 @@ from bot.clock import format_date
 from bot.conversation import Conversations, Outcome, Services
 from bot.delivery.service import Outgoing, Recipient
 from bot.forms import FormDefinition, FormState, text_for
-from bot.i18n import normalize_locale
 from bot.onboarding import REGISTRATION_SLOT
 from bot.reminders import HOLD_WHILE_FILLING, ReminderPlan, where_stopped
 from bot.tags import report_payload, tag_of
@@ -139,14 +138,7 @@ async def remind_untouched(
             choices=[[Choice(label=_button_label(item), url=_link(plan, item))] for item in items],
         )
 
-    recipients = [
-        Recipient(
-            chat_id=person.chat_id,
-            locale=normalize_locale(person.locale, plan.default_locale),
-            person_id=person.id,
-        )
-        for person in owners.values()
-    ]
+    recipients = [plan.to_person(person) for person in owners.values()]
     return await plan.delivery.deliver(session, key=key, recipients=recipients, render=render, personal=True)
 
 

@@ -23,7 +23,8 @@ from bot.tags import report_payload, tag_of
 from bot.topics import report_button_text
 from bot.ui import deep_link, escape, link_choices
 from storage import outbox, reports, topics
-from storage.models import Topic
+from storage.models import Person, Topic
+from storage.people import Member
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,21 @@ class ReminderPlan:
     default_locale: str
     bot_username: str
     tz: ZoneInfo
+
+    def to_member(self, member: Member) -> Recipient:
+        """A staff member, leader or collaborator in private, in their language."""
+        return Recipient(
+            chat_id=member.chat_id,
+            locale=normalize_locale(member.locale, self.default_locale),
+            person_id=member.person_id,
+        )
+
+    def to_person(self, person: Person) -> Recipient:
+        return Recipient(
+            chat_id=person.chat_id,
+            locale=normalize_locale(person.locale, self.default_locale),
+            person_id=person.id,
+        )
 
 
 # Someone filling in a form is not interrupted: their reminder waits until the form ends
@@ -95,14 +111,7 @@ async def remind_silent(
         )
         return Outgoing(text=text, choices=link_choices(report_button_text(), link))
 
-    recipients = [
-        Recipient(
-            chat_id=person.chat_id,
-            locale=normalize_locale(person.locale, plan.default_locale),
-            person_id=person.id,
-        )
-        for person in silent
-    ]
+    recipients = [plan.to_person(person) for person in silent]
     # Thousands of rows at 09:00: sent as a broadcast, so that they go at the bulk rate and
     # behind the answers to people using the bot then (bench/reminders.py); an admin sees it
     # in /broadcasts and can stop it.

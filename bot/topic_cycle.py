@@ -157,13 +157,7 @@ async def warn_missing_topics(
     by_units: dict[str, list[Recipient]] = defaultdict(list)
     for chat_id, member in members.items():
         ids = "-".join(str(unit.id) for unit in sorted(units_of[chat_id], key=lambda unit: unit.id or 0))
-        by_units[f"{zlib.crc32(ids.encode()):08x}"].append(
-            Recipient(
-                chat_id=member.chat_id,
-                locale=normalize_locale(member.locale, plan.default_locale),
-                person_id=member.person_id,
-            )
-        )
+        by_units[f"{zlib.crc32(ids.encode()):08x}"].append(plan.to_member(member))
     told = 0
     for units_key, recipients in by_units.items():
         told += await plan.delivery.deliver(
@@ -258,14 +252,7 @@ async def send_roll_calls(session: AsyncSession, plan: ReminderPlan, topic: Topi
         def render(recipient: Recipient, call: RollCall = call) -> Outgoing:
             return roll_call_message(topic, call, left=topic.due_at - now, plan=plan)
 
-        recipients = [
-            Recipient(
-                chat_id=member.chat_id,
-                locale=normalize_locale(member.locale, plan.default_locale),
-                person_id=member.person_id,
-            )
-            for member in staff
-        ]
+        recipients = [plan.to_member(member) for member in staff]
         queued += await plan.delivery.deliver(
             session,
             key=f"rollcall:{topic.id}:{topic.due_at:%Y%m%d}:{call.unit.id}",
@@ -371,15 +358,7 @@ async def behind_alerts(session: AsyncSession, plan: ReminderPlan, topic: Topic,
 
     queued = 0
     for unit_id in lines:  # a leader of two units behind hears of each
-        recipients = [
-            Recipient(
-                chat_id=member.chat_id,
-                locale=normalize_locale(member.locale, plan.default_locale),
-                person_id=member.person_id,
-            )
-            for member, leader_unit in leaders
-            if leader_unit == unit_id
-        ]
+        recipients = [plan.to_member(member) for member, leader_unit in leaders if leader_unit == unit_id]
         queued += await plan.delivery.deliver(
             session,
             key=f"behind:{topic.id}:{topic.due_at:%Y%m%d}:{unit_id}",

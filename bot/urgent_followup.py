@@ -20,7 +20,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import format_datetime
 from bot.delivery.service import Outgoing, Recipient
-from bot.i18n import normalize_locale
 from bot.reminders import ReminderPlan, time_left
 from bot.tags import tag_of
 from bot.ui import escape
@@ -63,14 +62,7 @@ async def repush(session: AsyncSession, plan: ReminderPlan, topic: Topic, *, now
             choices=urgent_choices(plan.bot_username, topic),
         )
 
-    recipients = [
-        Recipient(
-            chat_id=person.chat_id,
-            locale=normalize_locale(person.locale, plan.default_locale),
-            person_id=person.id,
-        )
-        for person in silent
-    ]
+    recipients = [plan.to_person(person) for person in silent]
     return await plan.delivery.deliver(
         session,
         key=f"urgent-repush:{topic.id}",
@@ -106,11 +98,7 @@ async def deadline_status(session: AsyncSession, plan: ReminderPlan, topic: Topi
     staff = await people.readers_of_units(session=session, unit_ids=list(targets), roles=(Role.STAFF,))
     for member, unit_id in staff:
         scopes.setdefault(member.chat_id, set()).add(targets[unit_id].path)
-        recipients[member.chat_id] = Recipient(
-            chat_id=member.chat_id,
-            locale=normalize_locale(member.locale, plan.default_locale),
-            person_id=member.person_id,
-        )
+        recipients[member.chat_id] = plan.to_member(member)
     sender = (
         await people.get_person(session=session, person_id=topic.created_by) if topic.created_by else None
     )
@@ -120,11 +108,7 @@ async def deadline_status(session: AsyncSession, plan: ReminderPlan, topic: Topi
         and sender.reachability == Reachability.ACTIVE
     ):  # they sent it to units in their scope: all of it
         scopes.setdefault(sender.chat_id, set()).update(unit.path for unit in targets.values())
-        recipients[sender.chat_id] = Recipient(
-            chat_id=sender.chat_id,
-            locale=normalize_locale(sender.locale, plan.default_locale),
-            person_id=sender.id,
-        )
+        recipients[sender.chat_id] = plan.to_person(sender)
     if not recipients:
         return 0
     statuses: dict[frozenset[str], UrgentStatus] = {}
@@ -180,11 +164,7 @@ async def escalate(session: AsyncSession, plan: ReminderPlan, topic: Topic, *, t
             lines.setdefault(member.chat_id, []).append(rate)
             if unit.parent_id is not None:
                 staff.add(member.chat_id)
-            recipients[member.chat_id] = Recipient(
-                chat_id=member.chat_id,
-                locale=normalize_locale(member.locale, plan.default_locale),
-                person_id=member.person_id,
-            )
+            recipients[member.chat_id] = plan.to_member(member)
 
     def render(recipient: Recipient) -> Outgoing:
         text = [

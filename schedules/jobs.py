@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -89,20 +89,25 @@ async def due_reminders(context: JobContext, session: AsyncSession, now: datetim
     """Each tick: a topic whose due time is REMINDER_HOURS_BEFORE_DUE away or less, and was
     published before that, reminds its silent collaborators once (claimed per topic)."""
     before = timedelta(hours=context.settings.reminder_hours_before_due)
-    queued = 0
-    for topic in await topics.open_topics(session=session, now=now):
+
+    def in_window(topic: Topic) -> bool:
         start = due_reminder_at(context, topic)
-        if now < start or (topic.published_at is not None and topic.published_at >= start):
-            continue
+        return now >= start and not (topic.published_at is not None and topic.published_at >= start)
 
-        async def remind(topic: Topic = topic, start: datetime = start) -> int:
-            if topic.due_at - now <= before / 4:  # not a "1 hour left" after downtime
-                return 0
-            return await remind_silent(
-                session, _plan(context), topic, occasion=due_occasion(topic), now=now, due_at=start
-            )
+    async def remind(topic: Topic) -> int:
+        if topic.due_at - now <= before / 4:  # not a "1 hour left" after downtime
+            return 0
+        return await remind_silent(
+            session,
+            _plan(context),
+            topic,
+            occasion=due_occasion(topic),
+            now=now,
+            due_at=due_reminder_at(context, topic),
+        )
 
-        queued += await _once_per_topic(session, "due_reminders", topic, now, remind) or 0
+    due = [topic for topic in await topics.open_topics(session=session, now=now) if in_window(topic)]
+    _done, queued = await _each_topic(session, "due_reminders", due, now, remind)
     return f"{queued} reminder(s) queued" if queued else ""
 
 
@@ -152,30 +157,27 @@ async def close_topics(context: JobContext, session: AsyncSession, now: datetime
     """Each tick: topics whose due time has passed are closed (once, claimed per topic); their
     readers get the summary, and leaders the units behind, at once or, after a due time at
     night (23:59), at 07:00 (claimed apart, as closing_summaries)."""
-    closed = queued = 0
-    for topic in await topics.past_due(session=session, now=now):
 
-        async def close(topic: Topic = topic) -> int:
-            await close_topic(session, topic)
-            return 0
+    async def close(topic: Topic) -> int:
+        await close_topic(session, topic)
+        return 0
 
-        if await _once_per_topic(session, "close_topics", topic, now, close) is not None:
-            closed += 1
-    recent = now - CLOSE_STALE - timedelta(days=1)
-    for topic in await topics.closed_since(session=session, since=recent, unclaimed_by="closing_summaries"):
-        summary_at = morning_after(topic.due_at, context.settings.tz)
-        if now < summary_at:
-            continue
+    async def summarise(topic: Topic) -> int:
+        if now - morning_after(topic.due_at, context.settings.tz) > CLOSE_STALE:
+            return 0  # a first deploy, long downtime: no summary storm
+        sent = await send_closing_summaries(session, _plan(context), topic)
+        return sent + await behind_alerts(
+            session, _plan(context), topic, threshold=context.settings.response_threshold_percent
+        )
 
-        async def summarise(topic: Topic = topic, summary_at: datetime = summary_at) -> int:
-            if now - summary_at > CLOSE_STALE:  # a first deploy, long downtime: no summary storm
-                return 0
-            sent = await send_closing_summaries(session, _plan(context), topic)
-            return sent + await behind_alerts(
-                session, _plan(context), topic, threshold=context.settings.response_threshold_percent
-            )
-
-        queued += await _once_per_topic(session, "closing_summaries", topic, now, summarise) or 0
+    closed, _sent = await _each_topic(
+        session, "close_topics", await topics.past_due(session=session, now=now), now, close
+    )
+    recent = await topics.closed_since(
+        session=session, since=now - CLOSE_STALE - timedelta(days=1), unclaimed_by="closing_summaries"
+    )
+    morning = [topic for topic in recent if now >= morning_after(topic.due_at, context.settings.tz)]
+    _summarised, queued = await _each_topic(session, "closing_summaries", morning, now, summarise)
     parts = [f"{closed} topic(s) closed"] if closed else []
     parts += [f"{queued} summary message(s) queued"] if queued else []
     return ", ".join(parts)
@@ -188,19 +190,18 @@ async def urgent_repush(context: JobContext, session: AsyncSession, now: datetim
     """Each tick: an urgent matter URGENT_REPUSH_FRACTION of the way from sending to its
     deadline goes once more to its silent collaborators (claimed per matter). One whose
     deadline passed while the bot was down is not re-pushed: it is no longer open."""
-    matters = queued = 0
-    for topic in await topics.open_topics(session=session, now=now, kind=TopicKind.URGENT):
+
+    def half_way(topic: Topic) -> bool:
         at = repush_at(topic, context.settings.urgent_repush_fraction)
-        if at is None or now < at:
-            continue
+        return at is not None and now >= at
 
-        async def push(topic: Topic = topic) -> int:
-            return await repush(session, _plan(context), topic, now=now)
+    async def push(topic: Topic) -> int:
+        return await repush(session, _plan(context), topic, now=now)
 
-        sent = await _once_per_topic(session, "urgent_repush", topic, now, push)
-        if sent is not None:
-            queued += sent
-            matters += 1
+    open_matters = await topics.open_topics(session=session, now=now, kind=TopicKind.URGENT)
+    matters, queued = await _each_topic(
+        session, "urgent_repush", [topic for topic in open_matters if half_way(topic)], now, push
+    )
     return f"{matters} urgent matter(s) re-pushed, {queued} message(s) queued" if matters else ""
 
 
@@ -208,18 +209,14 @@ async def urgent_deadline(context: JobContext, session: AsyncSession, now: datet
     """Each tick: at an urgent matter's deadline its staff and sender get its status (claimed
     per matter); one whose deadline is more than CLOSE_STALE past (long downtime, the first
     start of this version) is claimed quietly."""
-    done = queued = 0
-    for topic in await topics.urgent_past_deadline(session=session, now=now, unclaimed_by="urgent_deadline"):
 
-        async def status(topic: Topic = topic) -> int:
-            if now - topic.due_at > CLOSE_STALE:
-                return 0
-            return await deadline_status(session, _plan(context), topic)
+    async def status(topic: Topic) -> int:
+        if now - topic.due_at > CLOSE_STALE:
+            return 0
+        return await deadline_status(session, _plan(context), topic)
 
-        sent = await _once_per_topic(session, "urgent_deadline", topic, now, status)
-        if sent is not None:
-            queued += sent
-            done += 1
+    past = await topics.urgent_past_deadline(session=session, now=now, unclaimed_by="urgent_deadline")
+    done, queued = await _each_topic(session, "urgent_deadline", past, now, status)
     return f"{done} urgent deadline(s), {queued} status message(s) queued" if done else ""
 
 
@@ -227,33 +224,27 @@ async def urgent_escalation(context: JobContext, session: AsyncSession, now: dat
     """Each tick: at an urgent matter's deadline, its target units below
     RESPONSE_THRESHOLD_PERCENT are named to the staff of the unit above (claimed per matter;
     quietly after CLOSE_STALE, as urgent_deadline)."""
-    done = queued = 0
-    threshold = context.settings.response_threshold_percent
-    for topic in await topics.urgent_past_deadline(
-        session=session, now=now, unclaimed_by="urgent_escalation"
-    ):
 
-        async def escalation(topic: Topic = topic) -> int:
-            if now - topic.due_at > CLOSE_STALE:
-                return 0
-            return await escalate(session, _plan(context), topic, threshold=threshold)
+    async def escalation(topic: Topic) -> int:
+        if now - topic.due_at > CLOSE_STALE:
+            return 0
+        return await escalate(
+            session, _plan(context), topic, threshold=context.settings.response_threshold_percent
+        )
 
-        sent = await _once_per_topic(session, "urgent_escalation", topic, now, escalation)
-        if sent is not None:
-            queued += sent
-            done += 1
+    past = await topics.urgent_past_deadline(session=session, now=now, unclaimed_by="urgent_escalation")
+    done, queued = await _each_topic(session, "urgent_escalation", past, now, escalation)
     return f"{done} urgent deadline(s), {queued} escalation(s) queued" if done else ""
 
 
 async def publish_scheduled(context: JobContext, session: AsyncSession, now: datetime) -> str:
     """Each tick: scheduled topics whose time has come are published (claimed per topic)."""
-    published = 0
-    for topic in await topics.scheduled_due(session=session, now=now):
 
-        async def publish(topic: Topic = topic) -> int:
-            return int(await publish_due(session, _plan(context), topic, now=now))
+    async def publish(topic: Topic) -> int:
+        return int(await publish_due(session, _plan(context), topic, now=now))
 
-        published += await _once_per_topic(session, "publish_scheduled", topic, now, publish) or 0
+    due = await topics.scheduled_due(session=session, now=now)
+    _done, published = await _each_topic(session, "publish_scheduled", due, now, publish)
     return f"{published} scheduled topic(s) published" if published else ""
 
 
@@ -275,37 +266,44 @@ async def roll_calls(context: JobContext, session: AsyncSession, now: datetime) 
     """Each tick: ROLL_CALL_DAYS_BEFORE_DUE before a topic's due time, its roll-call to the
     staff of each unit (claimed per topic; a topic published inside that window has none)."""
     before = timedelta(days=context.settings.roll_call_days_before_due)
-    queued = 0
-    for topic in await topics.open_topics(session=session, now=now):
+
+    def in_window(topic: Topic) -> bool:
         start = awake(topic.due_at - before, context.settings.tz)
-        if now < start or (topic.published_at is not None and topic.published_at >= start):
-            continue
+        return now >= start and not (topic.published_at is not None and topic.published_at >= start)
 
-        async def call(topic: Topic = topic) -> int:
-            return await send_roll_calls(session, _plan(context), topic, now=now)
+    async def call(topic: Topic) -> int:
+        return await send_roll_calls(session, _plan(context), topic, now=now)
 
-        queued += await _once_per_topic(session, "roll_calls", topic, now, call) or 0
+    due = [topic for topic in await topics.open_topics(session=session, now=now) if in_window(topic)]
+    _done, queued = await _each_topic(session, "roll_calls", due, now, call)
     return f"{queued} roll-call message(s) queued" if queued else ""
 
 
-async def _once_per_topic(
-    session: AsyncSession, job: str, topic: Topic, now: datetime, work: Callable[[], Awaitable[int]]
-) -> int | None:
-    """Claim (job, topic) and do the work in a savepoint: a topic that fails is logged and
-    tried again at the next tick (its claim undone) while the others go on. None: done
-    before, or failed."""
-    try:
-        async with session.begin_nested():
-            if not await job_store.claim(
-                session=session, job=job, subject=str(topic.id), targets=[""], now=now
-            ):
-                return None
-            return await work()
-    except Exception:
-        log.exception(
-            "scheduled job %s failed for topic %s; it is tried again at the next tick", job, topic.id
-        )
-        return None
+async def _each_topic(
+    session: AsyncSession,
+    job: str,
+    subjects: Sequence[Topic],
+    now: datetime,
+    work: Callable[[Topic], Awaitable[int]],
+) -> tuple[int, int]:
+    """Claim (job, topic) and do the work, topic by topic, each in a savepoint: a topic that
+    fails is logged and tried again at the next tick (its claim undone) while the others go
+    on; one claimed before is passed by. (Topics done now, what their work counted.)"""
+    done = counted = 0
+    for topic in subjects:
+        try:
+            async with session.begin_nested():
+                if not await job_store.claim(
+                    session=session, job=job, subject=str(topic.id), targets=[""], now=now
+                ):
+                    continue
+                counted += await work(topic)
+                done += 1
+        except Exception:
+            log.exception(
+                "scheduled job %s failed for topic %s; it is tried again at the next tick", job, topic.id
+            )
+    return done, counted
 
 
 def due_reminder_at(context: JobContext, topic: Topic) -> datetime:
